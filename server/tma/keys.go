@@ -1,0 +1,65 @@
+package tma
+
+import "context"
+
+// Case is the minimal core of a case folder: enough to own a case key and a
+// legal hold. Later capabilities extend it.
+type Case struct {
+	ID        string
+	TenantID  string
+	Reference string // human reference shown in lists, e.g. "TM-2026-0042"
+	LegalHold bool
+}
+
+// KEKRef names one version of a key-encryption key.
+type KEKRef struct {
+	Provider string // "local" or "kms"
+	KeyID    string // local keyring name, or KMS key id/ARN
+	Version  int    // local keyring version; for KMS our own rotation counter
+}
+
+// WrappedKey is a key encrypted under a KEK, with the KEK it needs.
+type WrappedKey struct {
+	KEK        KEKRef
+	Ciphertext []byte
+}
+
+// KeyScope binds a wrapped case key to its owner. KMS gets it as the
+// encryption context; the local provider as associated data.
+type KeyScope struct {
+	TenantID string
+	CaseID   string
+}
+
+// KeyProvider wraps and unwraps case keys with a tenant key-encryption key.
+// Implementations never fall back to plaintext: every failure is an error
+// (EUNAVAILABLE for an outage, ENOTFOUND for an unknown key, ECORRUPT for a
+// ciphertext that does not authenticate).
+type KeyProvider interface {
+	// Current returns the KEK that new keys are wrapped under.
+	Current(ctx context.Context) (KEKRef, error)
+	// Rotate makes a new KEK version current and returns it.
+	Rotate(ctx context.Context) (KEKRef, error)
+	// GenerateKey returns a new random 256-bit key, in plaintext and wrapped
+	// under the current KEK, bound to scope. The caller wipes the plaintext.
+	GenerateKey(ctx context.Context, scope KeyScope) ([]byte, WrappedKey, error)
+	// Unwrap decrypts w, which must have been wrapped for scope.
+	Unwrap(ctx context.Context, scope KeyScope, w WrappedKey) ([]byte, error)
+	// Rewrap re-encrypts w under to, for the same scope.
+	Rewrap(ctx context.Context, scope KeyScope, w WrappedKey, to KEKRef) (WrappedKey, error)
+}
+
+// CaseKeyService hands out per-case keys and runs key operations.
+type CaseKeyService interface {
+	// CaseKey returns the plaintext key of a case, creating it on first use.
+	// EGONE if the case was shredded, ENOTFOUND if the case does not exist.
+	CaseKey(ctx context.Context, tenantID, caseID string) ([]byte, error)
+	// RotateTenant makes a new KEK version current and rewraps every case
+	// key of the tenant under it. A rotation that was interrupted is resumed
+	// with its original target before a new one starts. progress, if not nil,
+	// is called after each batch.
+	RotateTenant(ctx context.Context, tenantID string, progress func(done, total int)) (KEKRef, error)
+	// ShredCase destroys the case key, which makes all the case's encrypted
+	// content unreadable. ECONFLICT while a legal hold is set.
+	ShredCase(ctx context.Context, tenantID, caseID string) error
+}
