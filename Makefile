@@ -1,0 +1,55 @@
+# TMA — the one entry point. `make run` and `make test` work from a clean clone.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO        ?= go
+VAR       := $(CURDIR)/var
+BIN       := $(VAR)/bin/tma
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Shared fixtures beside the checkout, if present (tests that need them skip otherwise).
+FIXTURES  := $(abspath $(CURDIR)/../shared/fixtures)
+export TMA_FIXTURES_DIR ?= $(if $(wildcard $(FIXTURES)),$(FIXTURES),)
+
+RUN   ?=
+BENCH ?=
+TESTFLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: run stop build test lint bench e2e clean
+
+build:
+	$(GO) build -o $(BIN) ./server/cmd/tma
+
+## run: private PostgreSQL under ./var, local key, blobs, migrations, first admin; serves :8080
+run: build
+	@DBURL=$$(scripts/pg.sh start $(VAR)/pg); \
+	export TMA_DATABASE_URL="$$DBURL" TMA_DATA_DIR="$(VAR)"; \
+	$(BIN) init && exec $(BIN) serve
+
+## stop: stop the private PostgreSQL cluster of `make run`
+stop:
+	scripts/pg.sh stop $(VAR)/pg
+
+## test: every test against a throw-away cluster (or TMA_TEST_DATABASE_URL); RUN=<regex> for some
+test:
+	@scripts/test.sh $(if $(RUN),-v -run '$(RUN)',) $(TESTFLAGS) ./...
+
+## e2e: only the browser tests
+e2e:
+	@scripts/test.sh -v -run 'Browser' $(TESTFLAGS) ./server/...
+
+## lint: vet, gofmt, staticcheck and the layering rules
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l server docs-engine policies assets migrations 2>/dev/null); \
+	if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) ./...
+	@scripts/layering.sh
+
+## bench: benchmarks as key=value lines; BENCH=<group> (crypt, upload, wiki, search) for one group
+bench:
+	@scripts/test.sh -run '^$$' -bench '(?i)^Benchmark$(BENCH)' -benchtime 1x -count 1 -timeout 30m ./... \
+		| tee $(VAR)/bench.log \
+		| awk '/^Benchmark/ { for (i = 3; i < NF; i += 2) if ($$(i+1) ~ /_/) printf "%s=%s\n", $$(i+1), $$i }'
+
+clean: stop
+	rm -rf $(VAR)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# test.sh GO-TEST-ARGS... — runs `go test` against a private throw-away
+# PostgreSQL cluster, unless TMA_TEST_DATABASE_URL points at one already.
+# Browser tests find Chromium through TMA_CHROMIUM, installed here if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${TMA_TEST_DATABASE_URL:-}" ]; then
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/tma-test-pg.XXXXXX")
+	trap 'scripts/pg.sh stop "$dir"; rm -rf "$dir"' EXIT
+	# fsync off: a throw-away cluster needs no durability, and it is faster.
+	TMA_TEST_DATABASE_URL=$(PG_FSYNC=off scripts/pg.sh start "$dir")
+	export TMA_TEST_DATABASE_URL
+fi
+
+if [ -z "${TMA_CHROMIUM:-}" ]; then
+	TMA_CHROMIUM=$(scripts/chromium.sh)
+	export TMA_CHROMIUM
+fi
+
+mkdir -p var
+go test "$@"

@@ -1,0 +1,622 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// AuthService checks passwords and second factors and keeps sessions.
+type AuthService struct {
+	db       *DB
+	sessions tma.SessionPolicy
+	throttle tma.ThrottlePolicy
+	issuer   string // shown in authenticator apps
+}
+
+var _ tma.AuthService = (*AuthService)(nil)
+
+// NewAuthService returns an AuthService. issuer names the product in
+// authenticator apps.
+func NewAuthService(db *DB, sp tma.SessionPolicy, tp tma.ThrottlePolicy, issuer string) *AuthService {
+	return &AuthService{db: db, sessions: sp, throttle: tp, issuer: issuer}
+}
+
+var (
+	errBadLogin = tma.Errorf(tma.EUNAUTHORIZED, "Unknown organisation, e-mail address or password.")
+	errExpired  = tma.Errorf(tma.EUNAUTHORIZED, "Your session has ended. Please sign in again.")
+	errBadCode  = tma.Errorf(tma.EUNAUTHORIZED, "The code is not valid. Enter the current code from your authenticator app or an unused recovery code.")
+)
+
+// newToken returns a random 256-bit token and its SHA-256.
+func newToken() (string, []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	return tok, hashToken(tok)
+}
+
+func hashToken(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+// Login implements tma.AuthService.
+func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.LoginResult, error) {
+	const op = "AuthService.Login"
+	email := strings.ToLower(strings.TrimSpace(req.Email))
+	slug := strings.ToLower(strings.TrimSpace(req.Tenant))
+	if email == "" || req.Password == "" || slug == "" {
+		return nil, tma.Errorf(tma.EINVALID, "Enter your organisation, e-mail address and password.")
+	}
+	if len(req.Password) > maxPasswordLen || len(email) > 254 || len(slug) > 63 {
+		return nil, errBadLogin
+	}
+	var tenantID string
+	err := s.db.Pool.QueryRow(ctx, `SELECT id FROM tenants WHERE slug = $1`, slug).Scan(&tenantID)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, unavailable(op, err)
+	}
+	keys := []string{"address:" + req.IP}
+	if tenantID != "" {
+		keys = append(keys, "account:"+tenantID+":"+email)
+	}
+	ctx = tma.NewContextWithActor(ctx, tma.Actor{TenantID: tenantID, Label: email, IP: req.IP})
+	if err := s.checkThrottle(ctx, tenantID, keys); err != nil {
+		return nil, err
+	}
+
+	var userID, hash string
+	var disabled, hasTOTP bool
+	if tenantID != "" {
+		err = s.db.Pool.QueryRow(ctx, `SELECT id, password_hash, disabled, totp_secret IS NOT NULL FROM users WHERE tenant_id = $1 AND email = $2`,
+			tenantID, email).Scan(&userID, &hash, &disabled, &hasTOTP)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, unavailable(op, err)
+		}
+	}
+	if userID == "" {
+		checkPassword(dummyHash, req.Password) // same cost as a real check
+		return nil, s.loginFailed(ctx, tenantID, "", keys, "unknown user")
+	}
+	if !checkPassword(hash, req.Password) {
+		return nil, s.loginFailed(ctx, tenantID, userID, keys, "wrong password")
+	}
+	if disabled {
+		return nil, s.loginFailed(ctx, tenantID, userID, keys, "account disabled")
+	}
+
+	var res *tma.LoginResult
+	err = s.db.inTx(ctx, op, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE key = $1`, keys[1]); err != nil {
+			return err
+		}
+		var err error
+		res, err = s.createSession(ctx, tx, tenantID, userID, hasTOTP, req)
+		if err != nil || hasTOTP {
+			return err // the login is audited once the second factor is in
+		}
+		a := tma.ActorFromContext(ctx)
+		a.UserID = userID
+		return s.db.audit(tma.NewContextWithActor(ctx, a), tx, tenantID, tma.AuditLoginSucceeded, "user", userID, "password")
+	})
+	return res, err
+}
+
+func (s *AuthService) createSession(ctx context.Context, tx pgx.Tx, tenantID, userID string, pending bool, req tma.LoginRequest) (*tma.LoginResult, error) {
+	tok, h := newToken()
+	now := s.db.now()
+	ua := req.UserAgent
+	if len(ua) > 300 {
+		ua = ua[:300]
+	}
+	sess := &tma.Session{TenantID: tenantID, UserID: userID, MFAPending: pending, IP: req.IP, UserAgent: ua, CreatedAt: now, LastSeenAt: now}
+	err := tx.QueryRow(ctx, `INSERT INTO sessions (token_hash, tenant_id, user_id, mfa_pending, ip, user_agent, created_at, last_seen_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`, h, tenantID, userID, pending, req.IP, ua, now).Scan(&sess.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &tma.LoginResult{Session: sess, Token: tok}, nil
+}
+
+// checkThrottle refuses while any of keys is locked, and audits the refusal.
+func (s *AuthService) checkThrottle(ctx context.Context, tenantID string, keys []string) error {
+	var until *time.Time
+	err := s.db.Pool.QueryRow(ctx, `SELECT max(locked_until) FROM login_throttle WHERE key = ANY($1) AND locked_until > $2`,
+		keys, s.db.now()).Scan(&until)
+	if err != nil {
+		return unavailable("AuthService.checkThrottle", err)
+	}
+	if until == nil {
+		return nil
+	}
+	if tenantID != "" {
+		err := s.db.inTx(ctx, "AuthService.checkThrottle", func(tx pgx.Tx) error {
+			return s.db.audit(ctx, tx, tenantID, tma.AuditLoginThrottled, "", "", "")
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return throttled(until.Sub(s.db.now()))
+}
+
+func throttled(wait time.Duration) error {
+	min := int(math.Ceil(wait.Minutes()))
+	if min < 1 {
+		min = 1
+	}
+	return tma.Errorf(tma.ETHROTTLED, "Too many failed sign-in attempts. Sign-in is locked for %d more minute(s); try again later or ask your administrator.", min)
+}
+
+// loginFailed counts a failure against every key, audits it, and returns the
+// error to show: the uniform bad-login message, or the lockout message if
+// this failure started a lockout.
+func (s *AuthService) loginFailed(ctx context.Context, tenantID, userID string, keys []string, reason string) error {
+	var locked time.Duration
+	err := s.db.inTx(ctx, "AuthService.loginFailed", func(tx pgx.Tx) error {
+		for _, k := range keys {
+			limit := s.throttle.AccountFailures
+			if strings.HasPrefix(k, "address:") {
+				limit = s.throttle.AddressFailures
+			}
+			d, err := s.countFailure(ctx, tx, k, limit)
+			if err != nil {
+				return err
+			}
+			locked = max(locked, d)
+		}
+		if tenantID == "" {
+			return nil // an unknown tenant has no audit chain
+		}
+		a := tma.ActorFromContext(ctx)
+		a.UserID = userID
+		return s.db.audit(tma.NewContextWithActor(ctx, a), tx, tenantID, tma.AuditLoginFailed, "user", userID, reason)
+	})
+	if err != nil {
+		return err
+	}
+	if locked > 0 {
+		return throttled(locked)
+	}
+	return errBadLogin
+}
+
+// countFailure adds one failure to key within the window and locks the key
+// when limit is reached. It returns the lockout it started, if any.
+func (s *AuthService) countFailure(ctx context.Context, tx pgx.Tx, key string, limit int) (time.Duration, error) {
+	now := s.db.now()
+	var failures int
+	var start time.Time
+	err := tx.QueryRow(ctx, `INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 0, $2)
+		ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
+		RETURNING failures, window_start`, key, now).Scan(&failures, &start)
+	if err != nil {
+		return 0, err
+	}
+	if now.Sub(start) > s.throttle.Window {
+		failures, start = 0, now
+	}
+	failures++
+	var until *time.Time
+	if failures >= limit {
+		t := now.Add(s.throttle.Lockout)
+		until, failures, start = &t, 0, t
+	}
+	_, err = tx.Exec(ctx, `UPDATE login_throttle SET failures = $2, window_start = $3, locked_until = COALESCE($4, locked_until) WHERE key = $1`,
+		key, failures, start, until)
+	if until != nil {
+		return s.throttle.Lockout, err
+	}
+	return 0, err
+}
+
+// sessionRow is a session with what Authenticate needs to judge it.
+type sessionRow struct {
+	tma.Session
+	disabled bool
+}
+
+func (s *AuthService) loadSession(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, token string, lock bool) (*sessionRow, error) {
+	if token == "" || len(token) > 100 {
+		return nil, errExpired
+	}
+	sql := `SELECT s.id, s.tenant_id, s.user_id, s.mfa_pending, s.ip, s.user_agent, s.created_at, s.last_seen_at, u.disabled
+		FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id WHERE s.token_hash = $1`
+	if lock {
+		sql += ` FOR UPDATE OF s`
+	}
+	var r sessionRow
+	err := q.QueryRow(ctx, sql, hashToken(token)).Scan(&r.ID, &r.TenantID, &r.UserID, &r.MFAPending, &r.IP, &r.UserAgent,
+		&r.CreatedAt, &r.LastSeenAt, &r.disabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errExpired
+	} else if err != nil {
+		return nil, unavailable("AuthService.loadSession", err)
+	}
+	now := s.db.now()
+	expired := r.disabled ||
+		now.Sub(r.LastSeenAt) > s.sessions.Idle ||
+		now.Sub(r.CreatedAt) > s.sessions.Absolute ||
+		r.MFAPending && now.Sub(r.CreatedAt) > s.sessions.PendingMFA
+	if expired {
+		if _, err := s.db.Pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, r.ID); err != nil {
+			return nil, unavailable("AuthService.loadSession", err)
+		}
+		return nil, errExpired
+	}
+	return &r, nil
+}
+
+// Authenticate implements tma.AuthService. It refreshes last_seen_at at most
+// once a minute, which bounds the writes per session.
+func (s *AuthService) Authenticate(ctx context.Context, token string) (*tma.Principal, error) {
+	const op = "AuthService.Authenticate"
+	r, err := s.loadSession(ctx, s.db.Pool, token, false)
+	if err != nil {
+		return nil, err
+	}
+	if now := s.db.now(); now.Sub(r.LastSeenAt) > time.Minute {
+		if _, err := s.db.Pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id = $1`, r.ID, now); err != nil {
+			return nil, unavailable(op, err)
+		}
+		r.LastSeenAt = now
+	}
+	u, err := scanUser(s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.tenant_id = $1 AND u.id = $2`, r.TenantID, r.UserID))
+	if err != nil {
+		return nil, tma.Wrap(op, err)
+	}
+	t, err := scanTenant(s.db.Pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, r.TenantID))
+	if err != nil {
+		return nil, tma.Wrap(op, err)
+	}
+	return &tma.Principal{Session: &r.Session, User: u, Tenant: t, Token: token}, nil
+}
+
+// rotate gives the session a new token; the old one stops working.
+func rotate(ctx context.Context, tx pgx.Tx, sess *tma.Session, pending bool) (*tma.LoginResult, error) {
+	tok, h := newToken()
+	if _, err := tx.Exec(ctx, `UPDATE sessions SET token_hash = $2, mfa_pending = $3 WHERE id = $1`, sess.ID, h, pending); err != nil {
+		return nil, err
+	}
+	sess.MFAPending = pending
+	return &tma.LoginResult{Session: sess, Token: tok}, nil
+}
+
+// withUser returns ctx with the session's user as the actor.
+func (s *AuthService) withUser(ctx context.Context, tx pgx.Tx, sess *tma.Session, ip string) (context.Context, error) {
+	var email string
+	if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, sess.UserID).Scan(&email); err != nil {
+		return nil, err
+	}
+	if ip == "" {
+		ip = sess.IP
+	}
+	return tma.NewContextWithActor(ctx, tma.Actor{UserID: sess.UserID, TenantID: sess.TenantID, Label: email, IP: ip}), nil
+}
+
+// VerifyMFA implements tma.AuthService.
+func (s *AuthService) VerifyMFA(ctx context.Context, token, code, ip string) (*tma.LoginResult, error) {
+	const op = "AuthService.VerifyMFA"
+	var res *tma.LoginResult
+	var failed *sessionRow
+	var failCtx context.Context
+	err := s.db.inTx(ctx, op, func(tx pgx.Tx) error {
+		r, err := s.loadSession(ctx, tx, token, true)
+		if err != nil {
+			return err
+		}
+		if !r.MFAPending {
+			return tma.Errorf(tma.ECONFLICT, "This session needs no second factor.")
+		}
+		actx, err := s.withUser(ctx, tx, &r.Session, ip)
+		if err != nil {
+			return err
+		}
+		var email string
+		if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, r.UserID).Scan(&email); err != nil {
+			return err
+		}
+		if err := s.checkThrottle(actx, r.TenantID, []string{"account:" + r.TenantID + ":" + email, "address:" + ip}); err != nil {
+			return err
+		}
+		ok, how, err := s.checkSecondFactor(ctx, tx, r.TenantID, r.UserID, code)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			failed, failCtx = r, actx
+			return nil
+		}
+		if res, err = rotate(ctx, tx, &r.Session, false); err != nil {
+			return err
+		}
+		return s.db.audit(actx, tx, r.TenantID, tma.AuditLoginSucceeded, "user", r.UserID, "password+"+how)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if failed != nil {
+		a := tma.ActorFromContext(failCtx)
+		return nil, s.mfaFailed(failCtx, failed.TenantID, failed.UserID, a.Label, ip)
+	}
+	return res, nil
+}
+
+func (s *AuthService) mfaFailed(ctx context.Context, tenantID, userID, email, ip string) error {
+	err := s.loginFailed(ctx, tenantID, userID, []string{"address:" + ip, "account:" + tenantID + ":" + email}, "wrong second factor")
+	if tma.ErrorCode(err) == tma.EUNAUTHORIZED {
+		return errBadCode
+	}
+	return err
+}
+
+// checkSecondFactor accepts a TOTP code newer than the last one used, or an
+// unused recovery code, and consumes it.
+func (s *AuthService) checkSecondFactor(ctx context.Context, tx pgx.Tx, tenantID, userID, code string) (bool, string, error) {
+	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
+	if len(code) == 6 {
+		var secret *string
+		var last int64
+		if err := tx.QueryRow(ctx, `SELECT totp_secret, totp_last_step FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&secret, &last); err != nil {
+			return false, "", err
+		}
+		if secret == nil {
+			return false, "", nil
+		}
+		step, ok := s.matchTOTP(*secret, code, last)
+		if !ok {
+			return false, "", nil
+		}
+		_, err := tx.Exec(ctx, `UPDATE users SET totp_last_step = $2 WHERE id = $1`, userID, step)
+		return err == nil, "totp", err
+	}
+	tag, err := tx.Exec(ctx, `UPDATE recovery_codes SET used_at = now() WHERE tenant_id = $1 AND user_id = $2 AND code_hash = $3 AND used_at IS NULL`,
+		tenantID, userID, hashRecovery(code))
+	if err != nil {
+		return false, "", err
+	}
+	return tag.RowsAffected() == 1, "recovery_code", nil
+}
+
+const totpPeriod = 30
+
+// matchTOTP checks code against the steps around now (one step of clock
+// skew either way) that are newer than last, and returns the matching step.
+func (s *AuthService) matchTOTP(secret, code string, last int64) (int64, bool) {
+	now := s.db.Now().Unix() / totpPeriod
+	for _, step := range []int64{now - 1, now, now + 1} {
+		if step <= last {
+			continue // a code is good only once
+		}
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(step*totpPeriod, 0), totp.ValidateOpts{
+			Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
+		})
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return step, true
+		}
+	}
+	return 0, false
+}
+
+func hashRecovery(code string) []byte {
+	code = strings.ToLower(strings.ReplaceAll(strings.TrimSpace(code), "-", ""))
+	h := sha256.Sum256([]byte("tma recovery code " + code))
+	return h[:]
+}
+
+// newRecoveryCodes returns n codes of 50 random bits, e.g. "k3m9-q2x7-ab".
+func newRecoveryCodes(n int) []string {
+	codes := make([]string, n)
+	enc := base32.NewEncoding("abcdefghijkmnpqrstuvwxyz23456789").WithPadding(base32.NoPadding)
+	for i := range codes {
+		b := make([]byte, 7)
+		_, _ = rand.Read(b)
+		s := enc.EncodeToString(b)[:10]
+		codes[i] = s[:4] + "-" + s[4:8] + "-" + s[8:]
+	}
+	return codes
+}
+
+// Logout implements tma.AuthService.
+func (s *AuthService) Logout(ctx context.Context, token string) error {
+	return s.db.inTx(ctx, "AuthService.Logout", func(tx pgx.Tx) error {
+		var sess tma.Session
+		err := tx.QueryRow(ctx, `DELETE FROM sessions WHERE token_hash = $1 RETURNING id, tenant_id, user_id, ip`, hashToken(token)).
+			Scan(&sess.ID, &sess.TenantID, &sess.UserID, &sess.IP)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // already gone: logging out twice is fine
+		} else if err != nil {
+			return err
+		}
+		actx, err := s.withUser(ctx, tx, &sess, tma.ActorFromContext(ctx).IP)
+		if err != nil {
+			return err
+		}
+		return s.db.audit(actx, tx, sess.TenantID, tma.AuditLogout, "session", sess.ID, "")
+	})
+}
+
+// LogoutEverywhere implements tma.AuthService.
+func (s *AuthService) LogoutEverywhere(ctx context.Context, tenantID, userID string) error {
+	return s.revokeAll(ctx, "AuthService.LogoutEverywhere", tenantID, userID, tma.AuditLogoutEverywhere)
+}
+
+// RevokeSessions implements tma.AuthService.
+func (s *AuthService) RevokeSessions(ctx context.Context, tenantID, userID string) error {
+	return s.revokeAll(ctx, "AuthService.RevokeSessions", tenantID, userID, tma.AuditSessionsRevoked)
+}
+
+func (s *AuthService) revokeAll(ctx context.Context, op, tenantID, userID, action string) error {
+	if !tma.ValidID(userID) {
+		return tma.Errorf(tma.ENOTFOUND, "No such user.")
+	}
+	return s.db.inTx(ctx, op, func(tx pgx.Tx) error {
+		if _, err := lockUser(ctx, tx, tenantID, userID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID)
+		if err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, action, "user", userID, fmt.Sprintf("sessions=%d", tag.RowsAffected()))
+	})
+}
+
+// ChangePassword implements tma.AuthService.
+func (s *AuthService) ChangePassword(ctx context.Context, token, oldPassword, newPassword string) (*tma.LoginResult, error) {
+	if err := validatePassword(newPassword); err != nil {
+		return nil, err
+	}
+	newHash := hashPassword(newPassword)
+	var res *tma.LoginResult
+	err := s.db.inTx(ctx, "AuthService.ChangePassword", func(tx pgx.Tx) error {
+		r, err := s.loadSession(ctx, tx, token, true)
+		if err != nil {
+			return err
+		}
+		var hash string
+		if err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1 FOR UPDATE`, r.UserID).Scan(&hash); err != nil {
+			return err
+		}
+		if !checkPassword(hash, oldPassword) {
+			return tma.Errorf(tma.EINVALID, "The current password is not correct.")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1`, r.UserID, newHash); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND id <> $3`, r.TenantID, r.UserID, r.ID); err != nil {
+			return err
+		}
+		if res, err = rotate(ctx, tx, &r.Session, false); err != nil {
+			return err
+		}
+		actx, err := s.withUser(ctx, tx, &r.Session, tma.ActorFromContext(ctx).IP)
+		if err != nil {
+			return err
+		}
+		return s.db.audit(actx, tx, r.TenantID, tma.AuditPasswordChanged, "user", r.UserID, "")
+	})
+	return res, err
+}
+
+// BeginTOTP implements tma.AuthService.
+func (s *AuthService) BeginTOTP(ctx context.Context, tenantID, userID string) (*tma.TOTPEnrollment, error) {
+	var email string
+	err := s.db.Pool.QueryRow(ctx, `SELECT email FROM users WHERE tenant_id = $1 AND id = $2`, tenantID, userID).Scan(&email)
+	if err != nil {
+		return nil, tma.Wrap("AuthService.BeginTOTP", notFound(err, "No such user."))
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.issuer, AccountName: email, Period: totpPeriod, SecretSize: 20})
+	if err != nil {
+		return nil, tma.Wrap("AuthService.BeginTOTP", err)
+	}
+	if _, err := s.db.Pool.Exec(ctx, `UPDATE users SET totp_pending = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, userID, key.Secret()); err != nil {
+		return nil, unavailable("AuthService.BeginTOTP", err)
+	}
+	return &tma.TOTPEnrollment{Secret: key.Secret(), URL: key.URL()}, nil
+}
+
+// ConfirmTOTP implements tma.AuthService.
+func (s *AuthService) ConfirmTOTP(ctx context.Context, token, code string) ([]string, *tma.LoginResult, error) {
+	var codes []string
+	var res *tma.LoginResult
+	err := s.db.inTx(ctx, "AuthService.ConfirmTOTP", func(tx pgx.Tx) error {
+		r, err := s.loadSession(ctx, tx, token, true)
+		if err != nil {
+			return err
+		}
+		if r.MFAPending {
+			return tma.Errorf(tma.EFORBIDDEN, "Complete the sign-in first.")
+		}
+		var pending *string
+		if err := tx.QueryRow(ctx, `SELECT totp_pending FROM users WHERE id = $1 FOR UPDATE`, r.UserID).Scan(&pending); err != nil {
+			return err
+		}
+		if pending == nil {
+			return tma.Errorf(tma.ECONFLICT, "Start the set-up of the authenticator app first.")
+		}
+		step, ok := s.matchTOTP(*pending, strings.TrimSpace(code), 0)
+		if !ok {
+			return tma.Errorf(tma.EINVALID, "The code does not match. Check the time on your phone and enter the current code.")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $2 WHERE id = $1`, r.UserID, step); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, r.UserID); err != nil {
+			return err
+		}
+		codes = newRecoveryCodes(10)
+		for _, c := range codes {
+			if _, err := tx.Exec(ctx, `INSERT INTO recovery_codes (tenant_id, user_id, code_hash) VALUES ($1, $2, $3)`, r.TenantID, r.UserID, hashRecovery(c)); err != nil {
+				return err
+			}
+		}
+		if res, err = rotate(ctx, tx, &r.Session, false); err != nil {
+			return err
+		}
+		actx, err := s.withUser(ctx, tx, &r.Session, tma.ActorFromContext(ctx).IP)
+		if err != nil {
+			return err
+		}
+		return s.db.audit(actx, tx, r.TenantID, tma.AuditMFAEnrolled, "user", r.UserID, "totp")
+	})
+	return codes, res, err
+}
+
+// RemoveTOTP implements tma.AuthService.
+func (s *AuthService) RemoveTOTP(ctx context.Context, tenantID, userID, password string) error {
+	return s.db.inTx(ctx, "AuthService.RemoveTOTP", func(tx pgx.Tx) error {
+		var hash string
+		var required bool
+		err := tx.QueryRow(ctx, `SELECT u.password_hash, t.require_mfa FROM users u JOIN tenants t ON t.id = u.tenant_id
+			WHERE u.tenant_id = $1 AND u.id = $2 FOR UPDATE OF u`, tenantID, userID).Scan(&hash, &required)
+		if err != nil {
+			return notFound(err, "No such user.")
+		}
+		if required {
+			return tma.Errorf(tma.EFORBIDDEN, "Your organisation requires two-factor authentication; it cannot be switched off.")
+		}
+		if !checkPassword(hash, password) {
+			return tma.Errorf(tma.EINVALID, "The password is not correct.")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = NULL, totp_pending = NULL WHERE id = $1`, userID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditMFARemoved, "user", userID, "totp")
+	})
+}
+
+// ListSessions implements tma.AuthService.
+func (s *AuthService) ListSessions(ctx context.Context, tenantID, userID string) ([]*tma.Session, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT id, tenant_id, user_id, mfa_pending, ip, user_agent, created_at, last_seen_at
+		FROM sessions WHERE tenant_id = $1 AND user_id = $2 ORDER BY last_seen_at DESC`, tenantID, userID)
+	if err != nil {
+		return nil, unavailable("AuthService.ListSessions", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tma.Session, error) {
+		var x tma.Session
+		err := r.Scan(&x.ID, &x.TenantID, &x.UserID, &x.MFAPending, &x.IP, &x.UserAgent, &x.CreatedAt, &x.LastSeenAt)
+		return &x, err
+	})
+	return list, tma.Wrap("AuthService.ListSessions", err)
+}

@@ -1,0 +1,84 @@
+package postgres
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// TenantService stores tenants.
+type TenantService struct{ db *DB }
+
+var _ tma.TenantService = (*TenantService)(nil)
+
+// NewTenantService returns a TenantService on db.
+func NewTenantService(db *DB) *TenantService { return &TenantService{db: db} }
+
+var slugRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
+
+// CreateTenant stores t and starts its audit chain.
+func (s *TenantService) CreateTenant(ctx context.Context, t *tma.Tenant) error {
+	t.Slug = strings.ToLower(strings.TrimSpace(t.Slug))
+	t.Name = strings.TrimSpace(t.Name)
+	if !slugRe.MatchString(t.Slug) {
+		return tma.Errorf(tma.EINVALID, "The tenant slug must be 2 to 63 lower-case letters, digits or dashes.")
+	}
+	if t.Name == "" || len(t.Name) > 200 {
+		return tma.Errorf(tma.EINVALID, "The tenant name must have 1 to 200 characters.")
+	}
+	return s.db.inTx(ctx, "TenantService.CreateTenant", func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO tenants (slug, name, require_mfa) VALUES ($1, $2, $3) RETURNING id, created_at`,
+			t.Slug, t.Name, t.RequireMFA).Scan(&t.ID, &t.CreatedAt)
+		if isUniqueViolation(err) {
+			return tma.Errorf(tma.ECONFLICT, "A tenant with the slug %q exists already.", t.Slug)
+		} else if err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, t.ID, tma.AuditTenantCreated, "tenant", t.ID, t.Slug)
+	})
+}
+
+const tenantColumns = `id, slug, name, require_mfa, created_at`
+
+func scanTenant(row pgx.Row) (*tma.Tenant, error) {
+	var t tma.Tenant
+	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.RequireMFA, &t.CreatedAt)
+	return &t, notFound(err, "No such tenant.")
+}
+
+// FindTenantBySlug returns ENOTFOUND for an unknown slug.
+func (s *TenantService) FindTenantBySlug(ctx context.Context, slug string) (*tma.Tenant, error) {
+	t, err := scanTenant(s.db.Pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE slug = $1`, strings.ToLower(slug)))
+	return t, tma.Wrap("TenantService.FindTenantBySlug", err)
+}
+
+// FindTenantByID returns ENOTFOUND for an unknown id.
+func (s *TenantService) FindTenantByID(ctx context.Context, id string) (*tma.Tenant, error) {
+	if !tma.ValidID(id) {
+		return nil, tma.Errorf(tma.ENOTFOUND, "No such tenant.")
+	}
+	t, err := scanTenant(s.db.Pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, id))
+	return t, tma.Wrap("TenantService.FindTenantByID", err)
+}
+
+// SetRequireMFA switches MFA enforcement for the tenant.
+func (s *TenantService) SetRequireMFA(ctx context.Context, tenantID string, on bool) error {
+	return s.db.inTx(ctx, "TenantService.SetRequireMFA", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE tenants SET require_mfa = $2 WHERE id = $1`, tenantID, on)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return tma.Errorf(tma.ENOTFOUND, "No such tenant.")
+		}
+		detail := "require_mfa=off"
+		if on {
+			detail = "require_mfa=on"
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditTenantSettings, "tenant", tenantID, detail)
+	})
+}

@@ -1,0 +1,257 @@
+package postgres
+
+import (
+	"context"
+	"net/mail"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// UserService manages the users of a tenant.
+type UserService struct{ db *DB }
+
+var _ tma.UserService = (*UserService)(nil)
+
+// NewUserService returns a UserService on db.
+func NewUserService(db *DB) *UserService { return &UserService{db: db} }
+
+const userColumns = `u.id, u.tenant_id, u.email, u.display_name, u.locale, u.disabled, u.totp_secret IS NOT NULL,
+	u.password_changed_at, u.created_at,
+	COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id), '{}')`
+
+func scanUser(row pgx.Row) (*tma.User, error) {
+	var u tma.User
+	var roles []string
+	err := row.Scan(&u.ID, &u.TenantID, &u.Email, &u.DisplayName, &u.Locale, &u.Disabled, &u.MFAEnabled,
+		&u.PasswordChangedAt, &u.CreatedAt, &roles)
+	if err != nil {
+		return nil, notFound(err, "No such user.")
+	}
+	for _, r := range roles {
+		u.Roles = append(u.Roles, tma.Role(r))
+	}
+	return &u, nil
+}
+
+func normalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 254 {
+		return "", tma.Errorf(tma.EINVALID, "Enter a valid e-mail address.")
+	}
+	return s, nil
+}
+
+func validateRoles(roles []tma.Role) ([]tma.Role, error) {
+	out := slices.Clone(roles)
+	for _, r := range out {
+		if !r.Valid() {
+			return nil, tma.Errorf(tma.EINVALID, "Unknown role %q.", r)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// CreateUser adds a user with a password and roles.
+func (s *UserService) CreateUser(ctx context.Context, tenantID string, nu tma.NewUser) (*tma.User, error) {
+	email, err := normalizeEmail(nu.Email)
+	if err != nil {
+		return nil, err
+	}
+	name := strings.TrimSpace(nu.DisplayName)
+	if name == "" || len(name) > 200 {
+		return nil, tma.Errorf(tma.EINVALID, "The name must have 1 to 200 characters.")
+	}
+	if err := validatePassword(nu.Password); err != nil {
+		return nil, err
+	}
+	if nu.Locale != "" && nu.Locale != "en" && nu.Locale != "de" {
+		return nil, tma.Errorf(tma.EINVALID, "Unknown language %q.", nu.Locale)
+	}
+	roles, err := validateRoles(nu.Roles)
+	if err != nil {
+		return nil, err
+	}
+	hash := hashPassword(nu.Password)
+	var u *tma.User
+	err = s.db.inTx(ctx, "UserService.CreateUser", func(tx pgx.Tx) error {
+		var id string
+		err := tx.QueryRow(ctx, `INSERT INTO users (tenant_id, email, display_name, password_hash, locale)
+			VALUES ($1, $2, $3, $4, $5) RETURNING id`, tenantID, email, name, hash, nu.Locale).Scan(&id)
+		if isUniqueViolation(err) {
+			return tma.Errorf(tma.ECONFLICT, "A user with this e-mail address exists already.")
+		} else if err != nil {
+			return err
+		}
+		if err := insertRoles(ctx, tx, tenantID, id, roles); err != nil {
+			return err
+		}
+		if err := s.db.audit(ctx, tx, tenantID, tma.AuditUserCreated, "user", id, rolesDetail(roles)); err != nil {
+			return err
+		}
+		u, err = findUser(ctx, tx, tenantID, id)
+		return err
+	})
+	return u, err
+}
+
+func insertRoles(ctx context.Context, tx pgx.Tx, tenantID, userID string, roles []tma.Role) error {
+	for _, r := range roles {
+		if _, err := tx.Exec(ctx, `INSERT INTO user_roles (tenant_id, user_id, role) VALUES ($1, $2, $3)`, tenantID, userID, string(r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rolesDetail(roles []tma.Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return "roles=" + strings.Join(s, ",")
+}
+
+func findUser(ctx context.Context, q pgx.Tx, tenantID, userID string) (*tma.User, error) {
+	if !tma.ValidID(userID) {
+		return nil, tma.Errorf(tma.ENOTFOUND, "No such user.")
+	}
+	return scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.tenant_id = $1 AND u.id = $2`, tenantID, userID))
+}
+
+// FindUserByID returns ENOTFOUND unless the user belongs to the tenant.
+func (s *UserService) FindUserByID(ctx context.Context, tenantID, userID string) (*tma.User, error) {
+	if !tma.ValidID(userID) {
+		return nil, tma.Errorf(tma.ENOTFOUND, "No such user.")
+	}
+	u, err := scanUser(s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.tenant_id = $1 AND u.id = $2`, tenantID, userID))
+	return u, tma.Wrap("UserService.FindUserByID", err)
+}
+
+// FindUsers lists the tenant's users by name.
+func (s *UserService) FindUsers(ctx context.Context, tenantID string) ([]*tma.User, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE u.tenant_id = $1 ORDER BY lower(u.display_name), u.email`, tenantID)
+	if err != nil {
+		return nil, unavailable("UserService.FindUsers", err)
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tma.User, error) { return scanUser(r) })
+	return users, tma.Wrap("UserService.FindUsers", err)
+}
+
+// SetRoles replaces the user's roles. An admin cannot take the admin role
+// from the last active admin, so a tenant never locks itself out.
+func (s *UserService) SetRoles(ctx context.Context, tenantID, userID string, roles []tma.Role) error {
+	roles, err := validateRoles(roles)
+	if err != nil {
+		return err
+	}
+	return s.db.inTx(ctx, "UserService.SetRoles", func(tx pgx.Tx) error {
+		u, err := lockUser(ctx, tx, tenantID, userID)
+		if err != nil {
+			return err
+		}
+		if u.HasRole(tma.RoleAdmin) && !slices.Contains(roles, tma.RoleAdmin) {
+			if err := ensureAnotherAdmin(ctx, tx, tenantID, userID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM user_roles WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
+			return err
+		}
+		if err := insertRoles(ctx, tx, tenantID, userID, roles); err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditRolesChanged, "user", userID, rolesDetail(roles))
+	})
+}
+
+// lockUser loads the user and locks its row until tx ends.
+func lockUser(ctx context.Context, tx pgx.Tx, tenantID, userID string) (*tma.User, error) {
+	if !tma.ValidID(userID) {
+		return nil, tma.Errorf(tma.ENOTFOUND, "No such user.")
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, userID); err != nil {
+		return nil, err
+	}
+	return findUser(ctx, tx, tenantID, userID)
+}
+
+func ensureAnotherAdmin(ctx context.Context, tx pgx.Tx, tenantID, userID string) error {
+	var n int
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM user_roles r JOIN users u ON u.tenant_id = r.tenant_id AND u.id = r.user_id
+		WHERE r.tenant_id = $1 AND r.role = 'admin' AND r.user_id <> $2 AND NOT u.disabled`, tenantID, userID).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return tma.Errorf(tma.ECONFLICT, "This is the last active admin of the tenant; make someone else admin first.")
+	}
+	return nil
+}
+
+// SetDisabled locks or unlocks the account. Locking ends its sessions.
+func (s *UserService) SetDisabled(ctx context.Context, tenantID, userID string, disabled bool) error {
+	return s.db.inTx(ctx, "UserService.SetDisabled", func(tx pgx.Tx) error {
+		u, err := lockUser(ctx, tx, tenantID, userID)
+		if err != nil {
+			return err
+		}
+		action := tma.AuditUserEnabled
+		if disabled {
+			action = tma.AuditUserDisabled
+			if u.HasRole(tma.RoleAdmin) {
+				if err := ensureAnotherAdmin(ctx, tx, tenantID, userID); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET disabled = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, userID, disabled); err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, action, "user", userID, "")
+	})
+}
+
+// SetLocale stores the user's language.
+func (s *UserService) SetLocale(ctx context.Context, tenantID, userID, locale string) error {
+	if locale != "" && locale != "en" && locale != "de" {
+		return tma.Errorf(tma.EINVALID, "Unknown language %q.", locale)
+	}
+	return s.db.inTx(ctx, "UserService.SetLocale", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET locale = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, userID, locale)
+		if err == nil && tag.RowsAffected() == 0 {
+			return tma.Errorf(tma.ENOTFOUND, "No such user.")
+		}
+		return err
+	})
+}
+
+// ResetPassword sets a password chosen by an admin and ends the user's
+// sessions.
+func (s *UserService) ResetPassword(ctx context.Context, tenantID, userID, newPassword string) error {
+	if err := validatePassword(newPassword); err != nil {
+		return err
+	}
+	hash := hashPassword(newPassword)
+	return s.db.inTx(ctx, "UserService.ResetPassword", func(tx pgx.Tx) error {
+		if _, err := lockUser(ctx, tx, tenantID, userID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $3, password_changed_at = now() WHERE tenant_id = $1 AND id = $2`,
+			tenantID, userID, hash); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditPasswordReset, "user", userID, "")
+	})
+}
