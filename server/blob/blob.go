@@ -10,28 +10,38 @@ package blob
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/tma-portal/tma/server/tma"
 )
 
+// User-safe messages. Blob ids stay out of them: they go to logs only.
+const (
+	msgInvalidID   = "Invalid blob id."
+	msgNotFound    = "Blob not found."
+	msgConflict    = "Blob already exists."
+	msgRange       = "Invalid blob range."
+	msgUnavailable = "Blob storage is unavailable."
+)
+
 func checkID(op, id string) error {
 	if !tma.ValidID(id) {
-		return &tma.Error{Code: tma.EINVALID, Op: op, Message: "Invalid blob id."}
+		return &tma.Error{Code: tma.EINVALID, Op: op, Message: msgInvalidID}
 	}
 	return nil
 }
 
 func errNotFound(op, id string) error {
-	return &tma.Error{Code: tma.ENOTFOUND, Op: op, Message: "Blob not found: " + id + "."}
+	return &tma.Error{Code: tma.ENOTFOUND, Op: op, Message: msgNotFound, Err: fmt.Errorf("blob %s", id)}
 }
 
 func errConflict(op, id string) error {
-	return &tma.Error{Code: tma.ECONFLICT, Op: op, Message: "Blob already exists: " + id + "."}
+	return &tma.Error{Code: tma.ECONFLICT, Op: op, Message: msgConflict, Err: fmt.Errorf("blob %s", id)}
 }
 
 func errRange(op string) error {
-	return &tma.Error{Code: tma.EINVALID, Op: op, Message: "Invalid blob range."}
+	return &tma.Error{Code: tma.EINVALID, Op: op, Message: msgRange}
 }
 
 // ctxReader stops a Put between two reads once ctx is done, because the

@@ -134,7 +134,8 @@ func (s *FS) mkdirSynced(dir string) error {
 	return syncDir(parent)
 }
 
-// Open returns the blob's file.
+// Open hands out the file itself, opened read-only, so that reads cost no
+// copy and the caller's Close frees the descriptor.
 func (s *FS) Open(ctx context.Context, id string) (io.ReadCloser, error) {
 	const op = "blob.FS.Open"
 	f, _, err := s.open(ctx, op, id)
@@ -196,7 +197,8 @@ func (s *FS) open(ctx context.Context, op, id string) (*os.File, int64, error) {
 	return f, fi.Size(), nil
 }
 
-// Stat reports the size and modification time of the blob's file.
+// Stat uses Lstat, so that a symlink planted in the tree is not followed
+// and is reported as missing.
 func (s *FS) Stat(ctx context.Context, id string) (tma.BlobInfo, error) {
 	const op = "blob.FS.Stat"
 	if err := checkID(op, id); err != nil {

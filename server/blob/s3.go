@@ -422,33 +422,32 @@ func s3Error(op, id string, err error) error {
 	if err == nil {
 		return nil
 	}
-	unavailable := func() error {
-		return &tma.Error{Code: tma.EUNAVAILABLE, Op: op, Message: "Blob storage is unavailable.", Err: err}
-	}
-	if errors.Is(err, context.Canceled) {
+	var (
+		api  smithy.APIError
+		send *smithyhttp.RequestSendError
+		resp *smithyhttp.ResponseError
+	)
+	switch {
+	case errors.Is(err, context.Canceled),
+		errors.As(err, &api) && api.ErrorCode() == "NoSuchBucket":
+		return tma.Wrap(op, err)
+	case errors.As(err, &send), errors.Is(err, context.DeadlineExceeded):
+		return &tma.Error{Code: tma.EUNAVAILABLE, Op: op, Message: msgUnavailable, Err: err}
+	case !errors.As(err, &resp):
 		return tma.Wrap(op, err)
 	}
-	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() == "NoSuchBucket" {
-		return tma.Wrap(op, err)
+	if id != "" {
+		err = fmt.Errorf("blob %s: %w", id, err)
 	}
-	var resp *smithyhttp.ResponseError
-	if errors.As(err, &resp) {
-		switch code := resp.HTTPStatusCode(); {
-		case code == http.StatusNotFound:
-			return &tma.Error{Code: tma.ENOTFOUND, Op: op, Message: "Blob not found: " + id + ".", Err: err}
-		case code == http.StatusConflict || code == http.StatusPreconditionFailed:
-			return &tma.Error{Code: tma.ECONFLICT, Op: op, Message: "Blob already exists: " + id + ".", Err: err}
-		case code == http.StatusRequestedRangeNotSatisfiable:
-			return &tma.Error{Code: tma.EINVALID, Op: op, Message: "Invalid blob range.", Err: err}
-		case code == http.StatusTooManyRequests || code >= 500:
-			return unavailable()
-		}
-		return tma.Wrap(op, err)
-	}
-	var send *smithyhttp.RequestSendError
-	if errors.As(err, &send) || errors.Is(err, context.DeadlineExceeded) {
-		return unavailable()
+	switch code := resp.HTTPStatusCode(); {
+	case code == http.StatusNotFound:
+		return &tma.Error{Code: tma.ENOTFOUND, Op: op, Message: msgNotFound, Err: err}
+	case code == http.StatusConflict || code == http.StatusPreconditionFailed:
+		return &tma.Error{Code: tma.ECONFLICT, Op: op, Message: msgConflict, Err: err}
+	case code == http.StatusRequestedRangeNotSatisfiable:
+		return &tma.Error{Code: tma.EINVALID, Op: op, Message: msgRange, Err: err}
+	case code == http.StatusTooManyRequests || code >= 500:
+		return &tma.Error{Code: tma.EUNAVAILABLE, Op: op, Message: msgUnavailable, Err: err}
 	}
 	return tma.Wrap(op, err)
 }

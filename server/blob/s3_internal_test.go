@@ -67,10 +67,10 @@ func TestS3ConditionalPut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("b")}); err != nil {
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkt")}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewS3(client, "b", "")
+	s, err := NewS3(client, "bkt", "")
 	if err != nil {
 		t.Fatal(err)
 	}

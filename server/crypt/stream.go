@@ -229,7 +229,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		// SHA-256 is slower than AES-GCM; on a large write it runs beside
 		// the encryption instead of after it. p is only read by both.
 		done := make(chan struct{})
-		go func() { w.hash.Write(p); close(done) }()
+		go func(p []byte) { w.hash.Write(p); close(done) }(p)
 		defer func() { <-done }()
 	} else {
 		w.hash.Write(p)
@@ -446,32 +446,47 @@ func (r *Reader) fill() error {
 	return nil
 }
 
-// next reads and authenticates one segment. The segment is the last one
-// exactly when no byte follows it, so it reads one byte ahead.
+// next reads and authenticates one segment.
 func (r *Reader) next() error {
+	n, final, err := r.readSegment(r.buf)
+	if err != nil {
+		return err
+	}
+	return r.openSegment(r.buf, n, final)
+}
+
+// readSegment reads the next ciphertext segment into buf. The segment is
+// the last one exactly when no byte follows it, so it reads one byte ahead
+// and keeps that byte for the next call.
+func (r *Reader) readSegment(buf []byte) (n int, final bool, err error) {
+	segCT := r.s.seg + tagSize
+	if r.ahead == 1 {
+		buf[0] = r.aheadByte
+	}
+	m, err := io.ReadFull(r.src, buf[r.ahead:segCT+1])
+	switch err {
+	case nil:
+		r.ahead, r.aheadByte = 1, buf[segCT]
+		return segCT, false, nil
+	case io.EOF, io.ErrUnexpectedEOF:
+		m += r.ahead
+		r.ahead = 0
+		return m, true, nil
+	}
+	return 0, false, tma.Wrap("crypt.Reader", err)
+}
+
+// openSegment authenticates the segment in buf[:n] in place and makes its
+// plaintext available.
+func (r *Reader) openSegment(buf []byte, n int, final bool) error {
 	if r.index >= maxSegments {
 		return r.b.corrupt("too many segments")
 	}
-	segCT := r.s.seg + tagSize
-	if r.ahead == 1 {
-		r.buf[0] = r.aheadByte
-	}
-	m, err := io.ReadFull(r.src, r.buf[r.ahead:segCT+1])
-	m += r.ahead
-	final := false
-	switch err {
-	case nil:
-		r.ahead, r.aheadByte, m = 1, r.buf[segCT], segCT
-	case io.EOF, io.ErrUnexpectedEOF:
-		final, r.ahead = true, 0
-	default:
-		return tma.Wrap("crypt.Reader", err)
-	}
-	if m < tagSize {
+	if n < tagSize {
 		return r.b.corrupt("truncated after segment %d", r.index)
 	}
 	r.s.setSegment(r.index, final)
-	pt, err := r.s.aead.Open(r.buf[:0], r.s.nonce[:], r.buf[:m], r.s.ad[:])
+	pt, err := r.s.aead.Open(buf[:0], r.s.nonce[:], buf[:n], r.s.ad[:])
 	if err != nil {
 		if final {
 			return r.b.corrupt("segment %d does not authenticate as the final segment (truncated or altered)", r.index)

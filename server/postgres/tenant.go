@@ -82,3 +82,14 @@ func (s *TenantService) SetRequireMFA(ctx context.Context, tenantID string, on b
 		return s.db.audit(ctx, tx, tenantID, tma.AuditTenantSettings, "tenant", tenantID, detail)
 	})
 }
+
+// TenantIDs lists the ids of all tenants, for operations that walk every
+// tenant (audit verification, first-start checks).
+func TenantIDs(ctx context.Context, db *DB) ([]string, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT id::text FROM tenants ORDER BY created_at`)
+	if err != nil {
+		return nil, unavailable("postgres.TenantIDs", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, tma.Wrap("postgres.TenantIDs", err)
+}

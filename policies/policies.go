@@ -1,0 +1,17 @@
+// Package policies embeds the Casbin model and the default role policies.
+// Tenant role assignments live in PostgreSQL; these files say what each role
+// may do.
+package policies
+
+import _ "embed"
+
+// Model is the Casbin model: RBAC with domains, where the domain is the
+// tenant, plus explicit deny rules.
+//
+//go:embed model.conf
+var Model string
+
+// Default is the role policy every tenant starts with.
+//
+//go:embed default.csv
+var Default string

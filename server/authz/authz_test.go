@@ -1,0 +1,64 @@
+package authz_test
+
+import (
+	"testing"
+
+	"github.com/tma-portal/tma/server/authz"
+	"github.com/tma-portal/tma/server/tma"
+)
+
+func TestCan(t *testing.T) {
+	e, err := authz.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := func(id, tenant string, roles ...tma.Role) *tma.User {
+		return &tma.User{ID: id, TenantID: tenant, Roles: roles}
+	}
+	tests := []struct {
+		name string
+		u    *tma.User
+		p    tma.Permission
+		want bool
+	}{
+		{"admin manages users", user("u1", "t1", tma.RoleAdmin), tma.PermUsersManage, true},
+		{"admin may not read the audit log", user("u1", "t1", tma.RoleAdmin), tma.PermAuditRead, false},
+		{"admin may not read cases", user("u1", "t1", tma.RoleAdmin), tma.PermCasesRead, false},
+		{"deny beats allow", user("u2", "t1", tma.RoleAdmin, tma.RoleThreatManager), tma.PermCasesRead, false},
+		{"auditor reads the audit log", user("u3", "t1", tma.RoleAuditor), tma.PermAuditRead, true},
+		{"auditor may not manage users", user("u3", "t1", tma.RoleAuditor), tma.PermUsersManage, false},
+		{"threat manager writes cases", user("u4", "t1", tma.RoleThreatManager), tma.PermCasesWrite, true},
+		{"legal reads but does not write cases", user("u5", "t1", tma.RoleLegal), tma.PermCasesWrite, false},
+		{"no roles, no access", user("u6", "t1"), tma.PermDashboardView, false},
+		{"unknown permission is denied", user("u1", "t1", tma.RoleAdmin), tma.Permission{Object: "users", Action: "*"}, false},
+		{"disabled user", &tma.User{ID: "u7", TenantID: "t1", Roles: []tma.Role{tma.RoleAdmin}, Disabled: true}, tma.PermUsersRead, false},
+		{"nil user", nil, tma.PermDashboardView, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := e.Can(tc.u, tc.p); got != tc.want {
+				t.Fatalf("Can = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRolesFollowTheDatabase(t *testing.T) {
+	e, err := authz.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &tma.User{ID: "u1", TenantID: "t1", Roles: []tma.Role{tma.RoleAdmin}}
+	if !e.Can(u, tma.PermUsersManage) {
+		t.Fatal("admin refused")
+	}
+	u.Roles = []tma.Role{tma.RoleLegal} // an admin took the role away
+	if e.Can(u, tma.PermUsersManage) {
+		t.Fatal("revoked role still grants access")
+	}
+	// The same user id in another tenant has no roles there.
+	other := &tma.User{ID: "u1", TenantID: "t2"}
+	if e.Can(other, tma.PermDashboardView) {
+		t.Fatal("roles leaked across tenants")
+	}
+}

@@ -1,0 +1,215 @@
+// Command tma is the single binary of TMA: the web server and the
+// operations commands.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tma-portal/tma/server/authz"
+	"github.com/tma-portal/tma/server/postgres"
+	"github.com/tma-portal/tma/server/tma"
+	"github.com/tma-portal/tma/server/web"
+)
+
+const usage = `tma — Threat Management Assistant
+
+Usage: tma <command> [flags]
+
+Commands:
+  serve              run the web server (SIGTERM drains requests, then exits)
+  init               first start: key file, blob store, migrations, demo tenant and admin
+  migrate            apply database migrations (safe to run concurrently)
+  tenant create      create a tenant and its first admin
+  user create        create a user in a tenant
+  audit verify       check the audit hash chains; names the first broken row
+  keys rotate        new KEK version for a tenant; rewraps its case keys (resumable)
+  keys shred         destroy a case key (crypto-shredding); refused under legal hold
+  blobs gc           delete unreferenced blobs older than a grace period
+  config             print the effective configuration, secrets redacted
+
+Configuration comes from TMA_* environment variables; see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tma:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run dispatches a command line. Tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, rest := args[0], args[1:]
+	if len(rest) > 0 && (cmd == "tenant" || cmd == "user" || cmd == "audit" || cmd == "keys" || cmd == "blobs") {
+		cmd, rest = cmd+" "+rest[0], rest[1:]
+	}
+	commands := map[string]func(context.Context, *Config, []string, io.Writer) error{
+		"serve":         cmdServe,
+		"init":          cmdInit,
+		"migrate":       cmdMigrate,
+		"tenant create": cmdTenantCreate,
+		"user create":   cmdUserCreate,
+		"audit verify":  cmdAuditVerify,
+		"keys rotate":   cmdKeysRotate,
+		"keys shred":    cmdKeysShred,
+		"blobs gc":      cmdBlobsGC,
+		"config": func(_ context.Context, c *Config, _ []string, w io.Writer) error {
+			c.Print(w)
+			return nil
+		},
+	}
+	fn, ok := commands[cmd]
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	cfg, err := LoadConfig(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, cfg, rest, stdout)
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// Main is the running server: its configuration, database and HTTP server.
+type Main struct {
+	Config *Config
+	Logger *slog.Logger
+	DB     *postgres.DB
+	Web    *web.Server
+	// Listener is the bound address; Open binds it, so a test can pass
+	// port 0 and read the port here.
+	Listener net.Listener
+}
+
+// Open connects to the database, wires the services and binds the listener.
+func (m *Main) Open(ctx context.Context) error {
+	if m.Logger == nil {
+		m.Logger = newLogger(m.Config.LogLevel, os.Stderr)
+	}
+	db, err := postgres.Open(ctx, m.Config.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	enforcer, err := authz.New()
+	if err != nil {
+		return err
+	}
+	var tlsCfg *tls.Config
+	if m.Config.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(m.Config.TLSCert, m.Config.TLSKey)
+		if err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	c := m.Config
+	m.Web, err = web.New(web.Config{
+		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, ReadTimeout: c.ReadTimeout,
+		DefaultTenant: c.DefaultTenant, TrustProxy: c.TrustProxy,
+	}, web.Deps{
+		Auth: postgres.NewAuthService(db,
+			tma.SessionPolicy{Idle: c.SessionIdle, Absolute: c.SessionAbsolute, PendingMFA: 5 * time.Minute},
+			tma.ThrottlePolicy{AccountFailures: c.ThrottleAccount, AddressFailures: c.ThrottleAddress, Window: c.ThrottleWindow, Lockout: c.ThrottleLockout},
+			"TMA"),
+		Users:   postgres.NewUserService(db),
+		Tenants: postgres.NewTenantService(db),
+		Audit:   postgres.NewAuditService(db),
+		Authz:   enforcer,
+		Ready:   m.ready,
+		Logger:  m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if m.Listener == nil {
+		if m.Listener, err = net.Listen("tcp", c.Listen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ready is the readiness check: the database answers and has every
+// migration this binary knows.
+func (m *Main) ready(ctx context.Context) error {
+	pending, err := m.DB.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return tma.Errorf(tma.EUNAVAILABLE, "%d database migration(s) pending", len(pending))
+	}
+	return nil
+}
+
+// Run serves until ctx ends, then drains requests in flight for up to
+// ShutdownTimeout. New connections are refused from the moment ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	scheme := "http"
+	if m.Config.TLSCert != "" {
+		scheme = "https"
+	}
+	m.Logger.Info("serving", "url", scheme+"://"+m.Listener.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- m.Web.Serve(m.Listener) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	m.Logger.Info("shutting down: draining requests in flight", "timeout", m.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	if err := m.Web.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	m.Logger.Info("stopped")
+	return nil
+}
+
+// Close releases the database.
+func (m *Main) Close() {
+	if m.DB != nil {
+		m.DB.Close()
+	}
+}
+
+func cmdServe(ctx context.Context, c *Config, args []string, _ io.Writer) error {
+	if err := flag.NewFlagSet("serve", flag.ContinueOnError).Parse(args); err != nil {
+		return err
+	}
+	m := &Main{Config: c}
+	defer m.Close()
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	return m.Run(ctx)
+}

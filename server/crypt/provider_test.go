@@ -1,0 +1,314 @@
+package crypt
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tma-portal/tma/server/crypt/kmstest"
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// testKeyProvider is the contract every tma.KeyProvider must meet.
+func testKeyProvider(t *testing.T, p tma.KeyProvider) {
+	ctx := t.Context()
+	scope := tma.KeyScope{TenantID: "tenant-1", CaseID: "case-1"}
+	key, wrapped, err := p.GenerateKey(ctx, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(key) != KeySize {
+		t.Fatalf("GenerateKey returned a %d-byte key", len(key))
+	}
+	cur, err := p.Current(ctx)
+	if err != nil || wrapped.KEK != cur {
+		t.Fatalf("wrapped under %+v, Current = %+v, %v", wrapped.KEK, cur, err)
+	}
+	mustUnwrap(t, p, scope, wrapped, key)
+
+	t.Run("bound to its scope", func(t *testing.T) {
+		for _, s := range []tma.KeyScope{
+			{TenantID: scope.TenantID, CaseID: "case-2"},
+			{TenantID: "tenant-2", CaseID: scope.CaseID},
+		} {
+			if _, err := p.Unwrap(ctx, s, wrapped); tma.ErrorCode(err) != tma.ECORRUPT {
+				t.Errorf("Unwrap for %+v: %v, want ECORRUPT", s, err)
+			}
+		}
+	})
+	t.Run("tampered", func(t *testing.T) {
+		bad := wrapped
+		bad.Ciphertext = bytes.Clone(wrapped.Ciphertext)
+		bad.Ciphertext[len(bad.Ciphertext)-1] ^= 1
+		if _, err := p.Unwrap(ctx, scope, bad); tma.ErrorCode(err) != tma.ECORRUPT {
+			t.Errorf("Unwrap of a tampered key: %v, want ECORRUPT", err)
+		}
+	})
+	t.Run("empty scope", func(t *testing.T) {
+		if _, _, err := p.GenerateKey(ctx, tma.KeyScope{TenantID: "t"}); tma.ErrorCode(err) != tma.EINVALID {
+			t.Errorf("GenerateKey without a case: %v, want EINVALID", err)
+		}
+	})
+	t.Run("rotate and rewrap", func(t *testing.T) {
+		next, err := p.Rotate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.Version != cur.Version+1 || next.KeyID != cur.KeyID || next.Provider != cur.Provider {
+			t.Fatalf("Rotate from %+v = %+v", cur, next)
+		}
+		if now, err := p.Current(ctx); err != nil || now != next {
+			t.Fatalf("Current after Rotate = %+v, %v; want %+v", now, err, next)
+		}
+		rewrapped, err := p.Rewrap(ctx, scope, wrapped, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rewrapped.KEK != next || bytes.Equal(rewrapped.Ciphertext, wrapped.Ciphertext) {
+			t.Fatalf("Rewrap = %+v", rewrapped)
+		}
+		mustUnwrap(t, p, scope, rewrapped, key)
+		mustUnwrap(t, p, scope, wrapped, key) // old wraps stay readable
+		if _, w, err := p.GenerateKey(ctx, scope); err != nil || w.KEK != next {
+			t.Fatalf("GenerateKey after Rotate wraps under %+v, %v", w.KEK, err)
+		}
+	})
+}
+
+func mustUnwrap(t *testing.T, p tma.KeyProvider, scope tma.KeyScope, w tma.WrappedKey, want []byte) {
+	t.Helper()
+	got, err := p.Unwrap(t.Context(), scope, w)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Unwrap = %x, %v; want %x", got, err, want)
+	}
+}
+
+// newKeyringFile creates a keyring file in a temporary directory.
+func newKeyringFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keyring")
+	if err := GenerateKeyringFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func mustLoadKeyring(t *testing.T, path string) *LocalProvider {
+	t.Helper()
+	p, err := LoadKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLocalProvider(t *testing.T) {
+	ctx := t.Context()
+	scope := tma.KeyScope{TenantID: "tenant-1", CaseID: "case-1"}
+
+	t.Run("contract", func(t *testing.T) { testKeyProvider(t, mustLoadKeyring(t, newKeyringFile(t))) })
+
+	t.Run("file mode", func(t *testing.T) {
+		path := newKeyringFile(t)
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("generated keyring: %v, %v; want mode 0600", fi.Mode(), err)
+		}
+		for _, tc := range []struct {
+			mode os.FileMode
+			ok   bool
+		}{{0o600, true}, {0o400, true}, {0o640, false}, {0o604, false}, {0o644, false}} {
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadKeyring(path)
+			if tc.ok != (err == nil) || !tc.ok && !strings.Contains(tma.ErrorMessage(err), "chmod 600") {
+				t.Errorf("mode %04o: %v", tc.mode, err)
+			}
+		}
+	})
+
+	t.Run("generate keeps an existing file", func(t *testing.T) {
+		path := newKeyringFile(t)
+		before, _ := os.ReadFile(path)
+		if err := GenerateKeyringFile(path); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Error("GenerateKeyringFile replaced an existing keyring")
+		}
+	})
+
+	t.Run("rotate persists", func(t *testing.T) {
+		path := newKeyringFile(t)
+		p := mustLoadKeyring(t, path)
+		key, wrapped, err := p.GenerateKey(ctx, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := p.Rotate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rewrapped, _ := p.Rewrap(ctx, scope, wrapped, next)
+		reloaded := mustLoadKeyring(t, path)
+		if cur, _ := reloaded.Current(ctx); cur != next {
+			t.Fatalf("reloaded keyring is at %+v, want %+v", cur, next)
+		}
+		mustUnwrap(t, reloaded, scope, rewrapped, key)
+		if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+			t.Errorf("rotated keyring has mode %04o", fi.Mode().Perm())
+		}
+		// A process that loaded the keyring earlier picks up a version
+		// that another process added.
+		other := mustLoadKeyring(t, path)
+		v3, err := other.Rotate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w3, _ := other.Rewrap(ctx, scope, wrapped, v3)
+		mustUnwrap(t, p, scope, w3, key)
+	})
+
+	t.Run("keyring from bytes", func(t *testing.T) {
+		path := newKeyringFile(t)
+		file := mustLoadKeyring(t, path)
+		key, wrapped, _ := file.GenerateKey(ctx, scope)
+		data, _ := os.ReadFile(path)
+		p, err := ParseKeyring(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustUnwrap(t, p, scope, wrapped, key) // same keyring id from any source
+		if _, err := p.Rotate(ctx); tma.ErrorCode(err) != tma.EINVALID {
+			t.Errorf("Rotate of a keyring from bytes: %v, want EINVALID", err)
+		}
+	})
+
+	t.Run("unknown version or keyring", func(t *testing.T) {
+		p := mustLoadKeyring(t, newKeyringFile(t))
+		_, wrapped, _ := p.GenerateKey(ctx, scope)
+		wrapped.KEK.Version = 7
+		if _, err := p.Unwrap(ctx, scope, wrapped); tma.ErrorCode(err) != tma.ENOTFOUND || !strings.Contains(err.Error(), "version 7") {
+			t.Errorf("unknown version: %v, want ENOTFOUND naming version 7", err)
+		}
+		_, wrapped, _ = mustLoadKeyring(t, newKeyringFile(t)).GenerateKey(ctx, scope)
+		if _, err := p.Unwrap(ctx, scope, wrapped); tma.ErrorCode(err) != tma.ENOTFOUND {
+			t.Errorf("other keyring: %v, want ENOTFOUND", err)
+		}
+		wrapped.KEK.Provider = ProviderKMS
+		if _, err := p.Unwrap(ctx, scope, wrapped); tma.ErrorCode(err) != tma.EINVALID {
+			t.Errorf("KMS-wrapped key: %v, want EINVALID", err)
+		}
+	})
+
+	t.Run("tenants have different KEKs", func(t *testing.T) {
+		p := mustLoadKeyring(t, newKeyringFile(t))
+		ref, _ := p.Current(ctx)
+		kek := func(tenant, c string) []byte {
+			k, err := p.kek(tma.KeyScope{TenantID: tenant, CaseID: c}, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+		if bytes.Equal(kek("tenant-1", "case-1"), kek("tenant-2", "case-1")) {
+			t.Error("two tenants share a KEK")
+		}
+		if !bytes.Equal(kek("tenant-1", "case-1"), kek("tenant-1", "case-2")) {
+			t.Error("the KEK depends on the case")
+		}
+	})
+
+	t.Run("parse errors", func(t *testing.T) {
+		good := "v1 " + strings.Repeat("A", 43) + "=\n"
+		for name, data := range map[string]string{
+			"empty":        "# nothing\n",
+			"no version":   strings.Replace(good, "v1", "1", 1),
+			"version zero": strings.Replace(good, "v1", "v0", 1),
+			"short key":    "v1 AAAA\n",
+			"not base64":   "v1 !!!!\n",
+			"duplicate":    good + good,
+			"missing key":  "v1\n",
+		} {
+			if _, err := ParseKeyring([]byte(data)); tma.ErrorCode(err) != tma.EINVALID {
+				t.Errorf("%s: %v, want EINVALID", name, err)
+			}
+		}
+		if _, err := ParseKeyring([]byte(good)); err != nil {
+			t.Errorf("valid keyring: %v", err)
+		}
+		if _, err := LoadKeyring(filepath.Join(t.TempDir(), "missing")); tma.ErrorCode(err) != tma.ENOTFOUND {
+			t.Errorf("missing file: %v, want ENOTFOUND", err)
+		}
+	})
+}
+
+func TestKMSProvider(t *testing.T) {
+	ctx := t.Context()
+	srv := kmstest.NewServer(t)
+	client := srv.Client(ctx)
+	scope := tma.KeyScope{TenantID: "tenant-1", CaseID: "case-1"}
+
+	t.Run("contract", func(t *testing.T) { testKeyProvider(t, NewKMSProvider(client, srv.CreateKey())) })
+
+	t.Run("records the key ARN and version", func(t *testing.T) {
+		id := srv.CreateKey()
+		p := NewKMSProvider(client, id)
+		_, w, err := p.GenerateKey(ctx, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(w.KEK.KeyID, ":key/"+id) || w.KEK.Version != 1 || w.KEK.Provider != ProviderKMS {
+			t.Errorf("KEK = %+v", w.KEK)
+		}
+	})
+
+	t.Run("unknown key", func(t *testing.T) {
+		p := NewKMSProvider(client, tma.NewID())
+		if _, _, err := p.GenerateKey(ctx, scope); tma.ErrorCode(err) != tma.ENOTFOUND {
+			t.Errorf("GenerateKey: %v, want ENOTFOUND", err)
+		}
+		if _, err := p.Current(ctx); tma.ErrorCode(err) != tma.ENOTFOUND {
+			t.Errorf("Current: %v, want ENOTFOUND", err)
+		}
+	})
+
+	t.Run("wrapped by another key", func(t *testing.T) {
+		_, w, err := NewKMSProvider(client, srv.CreateKey()).GenerateKey(ctx, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := NewKMSProvider(client, srv.CreateKey()).Current(ctx)
+		w.KEK = other
+		if _, err := NewKMSProvider(client, other.KeyID).Unwrap(ctx, scope, w); tma.ErrorCode(err) != tma.ECORRUPT {
+			t.Errorf("Unwrap naming the wrong key: %v, want ECORRUPT", err)
+		}
+	})
+
+	t.Run("outage", func(t *testing.T) {
+		p := NewKMSProvider(client, srv.CreateKey())
+		_, w, err := p.GenerateKey(ctx, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.SetDown(true)
+		defer srv.SetDown(false)
+		calls := map[string]func() error{
+			"GenerateKey": func() error { _, _, err := p.GenerateKey(ctx, scope); return err },
+			"Unwrap":      func() error { _, err := p.Unwrap(ctx, scope, w); return err },
+			"Rewrap":      func() error { _, err := p.Rewrap(ctx, scope, w, w.KEK); return err },
+			"Rotate":      func() error { _, err := p.Rotate(ctx); return err },
+		}
+		for name, call := range calls {
+			if err := call(); tma.ErrorCode(err) != tma.EUNAVAILABLE {
+				t.Errorf("%s during an outage: %v, want EUNAVAILABLE", name, err)
+			}
+		}
+		srv.SetDown(false)
+		if _, err := p.Unwrap(ctx, scope, w); err != nil {
+			t.Errorf("Unwrap after the outage: %v", err)
+		}
+	})
+}

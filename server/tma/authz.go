@@ -1,0 +1,28 @@
+package tma
+
+// Permission is an action on a kind of object, e.g. {"users", "manage"}.
+type Permission struct {
+	Object string
+	Action string
+}
+
+func (p Permission) String() string { return p.Object + ":" + p.Action }
+
+// Permissions of the portal. Case permissions are further limited by case
+// membership.
+var (
+	PermDashboardView = Permission{"dashboard", "view"}
+	PermAccountManage = Permission{"account", "manage"}
+	PermUsersRead     = Permission{"users", "read"}
+	PermUsersManage   = Permission{"users", "manage"}
+	PermTenantManage  = Permission{"tenant", "manage"}
+	PermAuditRead     = Permission{"audit", "read"}
+	PermCasesRead     = Permission{"cases", "read"}
+	PermCasesWrite    = Permission{"cases", "write"}
+)
+
+// Authorizer decides whether a user may take an action. It is deny by
+// default: an unknown permission or a user without roles is refused.
+type Authorizer interface {
+	Can(u *User, p Permission) bool
+}

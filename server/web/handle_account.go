@@ -1,0 +1,128 @@
+package web
+
+import (
+	"encoding/base64"
+
+	"github.com/gofiber/fiber/v2"
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+type accountData struct {
+	Sessions []*tma.Session
+	Current  string
+}
+
+func (s *Server) accountView(c *fiber.Ctx) (*view, error) {
+	p := principal(c)
+	sessions, err := s.deps.Auth.ListSessions(c.UserContext(), p.Tenant.ID, p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.newView(c, "account.title", "account", accountData{Sessions: sessions, Current: p.Session.ID}), nil
+}
+
+// renderAccount shows the account page with the outcome of a form.
+func (s *Server) renderAccount(c *fiber.Ctx, err error, notice string) error {
+	status := fiber.StatusOK
+	v, verr := s.accountView(c)
+	if verr != nil {
+		return verr
+	}
+	switch code := tma.ErrorCode(err); code {
+	case "":
+		if notice != "" {
+			v.Notice = v.T(notice)
+		}
+	case tma.EINVALID, tma.EFORBIDDEN, tma.ECONFLICT:
+		status, v.Error = statusOf[code], v.msg(err)
+	default:
+		return err
+	}
+	return s.render(c, status, "account", v)
+}
+
+func (s *Server) handleAccountPage(c *fiber.Ctx) error {
+	return s.renderAccount(c, nil, "")
+}
+
+func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
+	if c.FormValue("new") != c.FormValue("confirm") {
+		return s.renderAccount(c, tma.Errorf(tma.EINVALID, "The new passwords do not match."), "")
+	}
+	res, err := s.deps.Auth.ChangePassword(c.UserContext(), principal(c).Token, c.FormValue("current"), c.FormValue("new"))
+	if err != nil {
+		return s.renderAccount(c, err, "")
+	}
+	s.setSessionCookie(c, res.Token)
+	principal(c).Token = res.Token // the rest of this request uses the new session
+	return s.renderAccount(c, nil, "account.password.changed")
+}
+
+func (s *Server) handleLanguageChange(c *fiber.Ctx) error {
+	p := principal(c)
+	loc := c.FormValue("locale")
+	if err := s.deps.Users.SetLocale(c.UserContext(), p.Tenant.ID, p.User.ID, loc); err != nil {
+		return s.renderAccount(c, err, "")
+	}
+	return c.Redirect("/account", fiber.StatusSeeOther)
+}
+
+func (s *Server) handleLogoutEverywhere(c *fiber.Ctx) error {
+	p := principal(c)
+	if err := s.deps.Auth.LogoutEverywhere(c.UserContext(), p.Tenant.ID, p.User.ID); err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
+	return c.Redirect("/login?ended=1", fiber.StatusSeeOther)
+}
+
+type mfaEnrolData struct {
+	Enabled  bool
+	Required bool
+	Secret   string
+	QR       string // data: URL of a PNG
+	Recovery []string
+}
+
+func (s *Server) handleMFAEnrolPage(c *fiber.Ctx) error {
+	p := principal(c)
+	d := mfaEnrolData{Enabled: p.User.MFAEnabled, Required: p.Tenant.RequireMFA}
+	if !d.Enabled {
+		enr, err := s.deps.Auth.BeginTOTP(c.UserContext(), p.Tenant.ID, p.User.ID)
+		if err != nil {
+			return err
+		}
+		png, err := qrcode.Encode(enr.URL, qrcode.Medium, 240)
+		if err != nil {
+			return tma.Wrap("handleMFAEnrolPage", err)
+		}
+		d.Secret, d.QR = enr.Secret, "data:image/png;base64,"+base64.StdEncoding.EncodeToString(png)
+	}
+	return s.render(c, fiber.StatusOK, "mfa_enrol", s.newView(c, "mfa.enrol.title", "account", d))
+}
+
+func (s *Server) handleMFAEnrol(c *fiber.Ctx) error {
+	codes, res, err := s.deps.Auth.ConfirmTOTP(c.UserContext(), principal(c).Token, c.FormValue("code"))
+	if code := tma.ErrorCode(err); code == tma.EINVALID || code == tma.ECONFLICT {
+		v := s.newView(c, "mfa.enrol.title", "account", mfaEnrolData{})
+		v.Error = v.msg(err)
+		return s.render(c, statusOf[code], "error", v)
+	} else if err != nil {
+		return err
+	}
+	s.setSessionCookie(c, res.Token)
+	p := principal(c)
+	p.Token, p.User.MFAEnabled = res.Token, true
+	return s.render(c, fiber.StatusOK, "mfa_enrol", s.newView(c, "mfa.enrol.title", "account", mfaEnrolData{Enabled: true, Recovery: codes}))
+}
+
+func (s *Server) handleMFARemove(c *fiber.Ctx) error {
+	p := principal(c)
+	err := s.deps.Auth.RemoveTOTP(c.UserContext(), p.Tenant.ID, p.User.ID, c.FormValue("password"))
+	if err == nil {
+		p.User.MFAEnabled = false
+	}
+	return s.renderAccount(c, err, "account.mfa.removed")
+}

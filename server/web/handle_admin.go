@@ -1,0 +1,161 @@
+package web
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+type usersData struct {
+	Users []*tma.User
+	Form  tma.NewUser
+}
+
+// formRoles reads the checked role boxes of a form.
+func formRoles(c *fiber.Ctx) []tma.Role {
+	var roles []tma.Role
+	for _, r := range tma.Roles {
+		if c.FormValue("role_"+string(r)) == "on" {
+			roles = append(roles, r)
+		}
+	}
+	return roles
+}
+
+// outcome renders page with status and message for expected errors, and
+// passes anything else to the error handler.
+func (s *Server) outcome(c *fiber.Ctx, v *view, page string, err error, notice string) error {
+	status := fiber.StatusOK
+	switch code := tma.ErrorCode(err); code {
+	case "":
+		if notice != "" {
+			v.Notice = v.T(notice)
+		}
+	case tma.EINVALID, tma.ECONFLICT, tma.EFORBIDDEN:
+		status, v.Error = statusOf[code], v.msg(err)
+	default:
+		return err
+	}
+	return s.render(c, status, page, v)
+}
+
+func (s *Server) usersView(c *fiber.Ctx, form tma.NewUser) (*view, error) {
+	users, err := s.deps.Users.FindUsers(c.UserContext(), principal(c).Tenant.ID)
+	if err != nil {
+		return nil, err
+	}
+	form.Password = ""
+	return s.newView(c, "users.title", "users", usersData{Users: users, Form: form}), nil
+}
+
+func (s *Server) handleUsersPage(c *fiber.Ctx) error {
+	v, err := s.usersView(c, tma.NewUser{})
+	if err != nil {
+		return err
+	}
+	return s.render(c, fiber.StatusOK, "users", v)
+}
+
+func (s *Server) handleUserCreate(c *fiber.Ctx) error {
+	nu := tma.NewUser{
+		Email: c.FormValue("email"), DisplayName: c.FormValue("name"), Password: c.FormValue("password"),
+		Locale: c.FormValue("locale"), Roles: formRoles(c),
+	}
+	_, cerr := s.deps.Users.CreateUser(c.UserContext(), principal(c).Tenant.ID, nu)
+	if cerr == nil {
+		nu = tma.NewUser{}
+	}
+	v, err := s.usersView(c, nu)
+	if err != nil {
+		return err
+	}
+	return s.outcome(c, v, "users", cerr, "users.created")
+}
+
+type userData struct {
+	User     *tma.User
+	Sessions []*tma.Session
+	Self     bool
+}
+
+// userView loads a user of the caller's tenant. A user of another tenant
+// is not found, exactly like a user that does not exist.
+func (s *Server) userView(c *fiber.Ctx) (*view, error) {
+	p := principal(c)
+	u, err := s.deps.Users.FindUserByID(c.UserContext(), p.Tenant.ID, c.Params("id"))
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := s.deps.Auth.ListSessions(c.UserContext(), p.Tenant.ID, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.newView(c, "user.title", "users", userData{User: u, Sessions: sessions, Self: u.ID == p.User.ID}), nil
+}
+
+func (s *Server) handleUserPage(c *fiber.Ctx) error {
+	v, err := s.userView(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, fiber.StatusOK, "user", v)
+}
+
+// userAction runs act on the user in the URL and shows the user page.
+func (s *Server) userAction(c *fiber.Ctx, notice string, act func(tenantID, userID string) error) error {
+	p := principal(c)
+	if _, err := s.deps.Users.FindUserByID(c.UserContext(), p.Tenant.ID, c.Params("id")); err != nil {
+		return err
+	}
+	aerr := act(p.Tenant.ID, c.Params("id"))
+	v, err := s.userView(c)
+	if err != nil {
+		return err
+	}
+	return s.outcome(c, v, "user", aerr, notice)
+}
+
+func (s *Server) handleUserRoles(c *fiber.Ctx) error {
+	return s.userAction(c, "user.roles.saved", func(tenantID, userID string) error {
+		return s.deps.Users.SetRoles(c.UserContext(), tenantID, userID, formRoles(c))
+	})
+}
+
+func (s *Server) handleUserPasswordReset(c *fiber.Ctx) error {
+	return s.userAction(c, "user.password.reset", func(tenantID, userID string) error {
+		if userID == principal(c).User.ID {
+			return tma.Errorf(tma.EINVALID, "Change your own password on your account page.")
+		}
+		return s.deps.Users.ResetPassword(c.UserContext(), tenantID, userID, c.FormValue("password"))
+	})
+}
+
+func (s *Server) handleUserRevoke(c *fiber.Ctx) error {
+	return s.userAction(c, "user.sessions.revoked", func(tenantID, userID string) error {
+		return s.deps.Auth.RevokeSessions(c.UserContext(), tenantID, userID)
+	})
+}
+
+func (s *Server) handleUserStatus(c *fiber.Ctx) error {
+	disable := c.FormValue("disabled") == "true"
+	return s.userAction(c, "user.status.saved", func(tenantID, userID string) error {
+		if userID == principal(c).User.ID && disable {
+			return tma.Errorf(tma.EINVALID, "You cannot lock your own account.")
+		}
+		return s.deps.Users.SetDisabled(c.UserContext(), tenantID, userID, disable)
+	})
+}
+
+func (s *Server) handleSettingsPage(c *fiber.Ctx) error {
+	return s.render(c, fiber.StatusOK, "settings", s.newView(c, "settings.title", "settings", principal(c).Tenant))
+}
+
+func (s *Server) handleSettingsChange(c *fiber.Ctx) error {
+	p := principal(c)
+	on := c.FormValue("require_mfa") == "on"
+	err := s.deps.Tenants.SetRequireMFA(c.UserContext(), p.Tenant.ID, on)
+	if err == nil {
+		p.Tenant.RequireMFA = on
+	}
+	return s.outcome(c, s.newView(c, "settings.title", "settings", p.Tenant), "settings", err, "settings.saved")
+}

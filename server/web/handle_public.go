@@ -1,0 +1,141 @@
+package web
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+func (s *Server) handleHealthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// handleReadyz is 503 until the database answers and its schema is current,
+// so a load balancer sends no traffic to a process that cannot serve.
+func (s *Server) handleReadyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+	defer cancel()
+	if err := s.deps.Ready(ctx); err != nil {
+		logger(c).Warn("not ready", "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "reason": tma.ErrorMessage(err)})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// handleAsset serves embedded static files. URLs carry a content hash, so
+// they can be cached for a year.
+func (s *Server) handleAsset(c *fiber.Ctx) error {
+	f, ok := s.pages.static[c.Params("name")]
+	if !ok {
+		return tma.Errorf(tma.ENOTFOUND, "This page does not exist.")
+	}
+	if c.Query("v") == f.hash {
+		c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+	} else {
+		c.Set(fiber.HeaderCacheControl, "no-cache")
+	}
+	c.Set(fiber.HeaderContentType, f.contentType)
+	return c.Send(f.body)
+}
+
+type loginData struct {
+	Tenant, Email, Next string
+}
+
+func (s *Server) handleLoginPage(c *fiber.Ctx) error {
+	if p := principal(c); p != nil && !p.Session.MFAPending {
+		return c.Redirect("/", fiber.StatusSeeOther)
+	}
+	v := s.newView(c, "login.title", "", loginData{Tenant: s.cfg.DefaultTenant, Next: safeNext(c.Query("next"))})
+	if c.Locals("tma.expired") != nil || c.Query("ended") != "" {
+		v.Notice = v.T("login.ended")
+	}
+	return s.render(c, fiber.StatusOK, "login", v)
+}
+
+// safeNext accepts only local paths, so the login cannot redirect off-site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") || len(next) > 200 {
+		return ""
+	}
+	return next
+}
+
+func (s *Server) handleLogin(c *fiber.Ctx) error {
+	d := loginData{Tenant: c.FormValue("tenant"), Email: c.FormValue("email"), Next: safeNext(c.FormValue("next"))}
+	// A new sign-in always gets a new session: end the old one first.
+	if old := c.Cookies(s.sessionCookie()); old != "" {
+		if err := s.deps.Auth.Logout(c.UserContext(), old); err != nil {
+			return err
+		}
+		s.clearSessionCookie(c)
+	}
+	res, err := s.deps.Auth.Login(c.UserContext(), tma.LoginRequest{
+		Tenant: d.Tenant, Email: d.Email, Password: c.FormValue("password"), IP: c.IP(), UserAgent: c.Get(fiber.HeaderUserAgent),
+	})
+	if err != nil {
+		switch code := tma.ErrorCode(err); code {
+		case tma.EUNAUTHORIZED, tma.ETHROTTLED, tma.EINVALID:
+			c.Locals(localPrincipal, nil)
+			v := s.newView(c, "login.title", "", d)
+			v.Error = v.msg(err)
+			return s.render(c, statusOf[code], "login", v)
+		}
+		return err
+	}
+	s.setSessionCookie(c, res.Token)
+	if res.Session.MFAPending {
+		return c.Redirect("/login/mfa"+nextQuery(d.Next), fiber.StatusSeeOther)
+	}
+	return c.Redirect(orRoot(d.Next), fiber.StatusSeeOther)
+}
+
+func nextQuery(next string) string {
+	if next == "" {
+		return ""
+	}
+	return "?next=" + next
+}
+
+func orRoot(next string) string {
+	if next == "" {
+		return "/"
+	}
+	return next
+}
+
+func (s *Server) handleMFAPage(c *fiber.Ctx) error {
+	return s.render(c, fiber.StatusOK, "mfa", s.newView(c, "mfa.title", "", loginData{Next: safeNext(c.Query("next"))}))
+}
+
+func (s *Server) handleMFA(c *fiber.Ctx) error {
+	next := safeNext(c.FormValue("next"))
+	res, err := s.deps.Auth.VerifyMFA(c.UserContext(), principal(c).Token, c.FormValue("code"), c.IP())
+	if err != nil {
+		switch code := tma.ErrorCode(err); code {
+		case tma.EUNAUTHORIZED, tma.ETHROTTLED:
+			v := s.newView(c, "mfa.title", "", loginData{Next: next})
+			v.Error = v.msg(err)
+			return s.render(c, statusOf[code], "mfa", v)
+		}
+		return err
+	}
+	s.setSessionCookie(c, res.Token)
+	return c.Redirect(orRoot(next), fiber.StatusSeeOther)
+}
+
+func (s *Server) handleLogout(c *fiber.Ctx) error {
+	if err := s.deps.Auth.Logout(c.UserContext(), principal(c).Token); err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
+	return c.Redirect("/login?ended=1", fiber.StatusSeeOther)
+}
+
+func (s *Server) handleDashboard(c *fiber.Ctx) error {
+	return s.render(c, fiber.StatusOK, "dashboard", s.newView(c, "dashboard.title", "dashboard", nil))
+}

@@ -1,0 +1,269 @@
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+const (
+	localPrincipal = "tma.principal"
+	localLogger    = "tma.logger"
+	localLocale    = "tma.locale"
+	localRequestID = "tma.rid"
+
+	preCookie = "tma_pre" // pre-session CSRF secret for the login form
+	csrfField = "_csrf"
+	csrfHdr   = "X-CSRF-Token"
+)
+
+func (s *Server) sessionCookie() string {
+	if s.cfg.TLS != nil {
+		return "__Host-tma_session" // the prefix forbids Domain and requires Secure
+	}
+	return "tma_session"
+}
+
+func (s *Server) secure() bool { return s.cfg.TLS != nil || s.cfg.SecureCookies }
+
+// requestContext gives every request an id and a logger that carries it,
+// turns panics into 500s without showing a stack trace, runs the error
+// handler so that the access log sees the final status, and logs the
+// request.
+func (s *Server) requestContext(c *fiber.Ctx) (err error) {
+	start := time.Now()
+	rid := c.Get(fiber.HeaderXRequestID)
+	if !validRequestID(rid) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		rid = hex.EncodeToString(b[:])
+	}
+	c.Set(fiber.HeaderXRequestID, rid)
+	log := s.log.With("request_id", rid)
+	c.Locals(localRequestID, rid)
+	c.Locals(localLogger, log)
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = tma.Errorf(tma.EINTERNAL, "panic")
+		}
+		if err != nil {
+			if herr := s.handleError(c, err); herr != nil {
+				log.Error("error handler failed", "err", herr)
+			}
+			err = nil
+		}
+		route := c.Route().Path
+		log.Info("request", "method", c.Method(), "route", route, "status", c.Response().StatusCode(),
+			"duration_ms", time.Since(start).Milliseconds(), "bytes", len(c.Response().Body()))
+	}()
+	return c.Next()
+}
+
+func validRequestID(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// logger returns the request's logger.
+func logger(c *fiber.Ctx) *slog.Logger {
+	if l, ok := c.Locals(localLogger).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentSecurityPolicy, csp)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	c.Set("Cross-Origin-Opener-Policy", "same-origin")
+	c.Set("Cross-Origin-Resource-Policy", "same-origin")
+	c.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+	if s.cfg.TLS != nil {
+		c.Set(fiber.HeaderStrictTransportSecurity, "max-age=63072000; includeSubDomains")
+	}
+	// Pages hold sensitive data: no caching anywhere. Assets override this.
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Next()
+}
+
+// session loads the principal if the request carries a session cookie. A
+// dead session's cookie is cleared; authorization decides what that means.
+func (s *Server) session(c *fiber.Ctx) error {
+	ctx := tma.NewContextWithActor(c.UserContext(), tma.Actor{Label: "anonymous", IP: c.IP()})
+	c.SetUserContext(ctx)
+	locale := negotiateLocale(c.Get(fiber.HeaderAcceptLanguage))
+	defer func() { c.Locals(localLocale, locale) }()
+
+	tok := c.Cookies(s.sessionCookie())
+	if tok == "" {
+		return c.Next()
+	}
+	p, err := s.deps.Auth.Authenticate(ctx, tok)
+	switch tma.ErrorCode(err) {
+	case "":
+	case tma.EUNAUTHORIZED:
+		s.clearSessionCookie(c)
+		c.Locals("tma.expired", true)
+		return c.Next()
+	default:
+		return err
+	}
+	c.Locals(localPrincipal, p)
+	if p.User.Locale != "" {
+		locale = p.User.Locale
+	}
+	c.SetUserContext(tma.NewContextWithActor(ctx, tma.Actor{UserID: p.User.ID, TenantID: p.Tenant.ID, Label: p.User.Email, IP: c.IP()}))
+	return c.Next()
+}
+
+func principal(c *fiber.Ctx) *tma.Principal {
+	p, _ := c.Locals(localPrincipal).(*tma.Principal)
+	return p
+}
+
+func (s *Server) setSessionCookie(c *fiber.Ctx, token string) {
+	c.Cookie(&fiber.Cookie{
+		Name: s.sessionCookie(), Value: token, Path: "/",
+		HTTPOnly: true, Secure: s.secure(), SameSite: fiber.CookieSameSiteStrictMode,
+		SessionOnly: true,
+	})
+}
+
+func (s *Server) clearSessionCookie(c *fiber.Ctx) {
+	c.Cookie(&fiber.Cookie{
+		Name: s.sessionCookie(), Value: "", Path: "/", Expires: time.Unix(1, 0), MaxAge: -1,
+		HTTPOnly: true, Secure: s.secure(), SameSite: fiber.CookieSameSiteStrictMode,
+	})
+}
+
+// csrfToken is the token that unsafe requests must echo. With a session it
+// is derived from the session token, so it changes whenever the session is
+// rotated and dies with it: a token from an old session is refused. Before
+// sign-in it is derived from a random pre-session cookie.
+func (s *Server) csrfToken(c *fiber.Ctx) string {
+	key := ""
+	if p := principal(c); p != nil {
+		key = "session:" + p.Token
+	} else {
+		pre := c.Cookies(preCookie)
+		if len(pre) < 32 {
+			var b [32]byte
+			_, _ = rand.Read(b[:])
+			pre = base64.RawURLEncoding.EncodeToString(b[:])
+			c.Cookie(&fiber.Cookie{Name: preCookie, Value: pre, Path: "/", HTTPOnly: true, Secure: s.secure(),
+				SameSite: fiber.CookieSameSiteStrictMode, SessionOnly: true})
+			// The request's own cookie jar must agree with what we just set.
+			c.Request().Header.SetCookie(preCookie, pre)
+		}
+		key = "pre:" + pre
+	}
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte("tma csrf v1"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// csrf refuses unsafe requests without the right token.
+func (s *Server) csrf(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		return c.Next()
+	}
+	got := c.Get(csrfHdr)
+	if got == "" {
+		got = c.FormValue(csrfField)
+	}
+	if got == "" || (principal(c) == nil && c.Cookies(preCookie) == "") ||
+		subtle.ConstantTimeCompare([]byte(got), []byte(s.csrfToken(c))) != 1 {
+		if p := principal(c); p != nil {
+			s.recordDenied(c, tma.AuditCSRFRejected, c.Path())
+		}
+		return tma.Errorf(tma.EFORBIDDEN, "The form has expired or did not come from this site. Reload the page and try again.")
+	}
+	return c.Next()
+}
+
+// authorize enforces r before the handler runs.
+func (s *Server) authorize(r rule) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if r.access == accessPublic {
+			return c.Next()
+		}
+		p := principal(c)
+		if p == nil {
+			if c.Method() == fiber.MethodGet && !isAPI(c) {
+				next := ""
+				if c.Path() != "/" {
+					next = "?next=" + c.Path()
+				}
+				return c.Redirect("/login"+next, fiber.StatusSeeOther)
+			}
+			return tma.Errorf(tma.EUNAUTHORIZED, "Please sign in.")
+		}
+		switch {
+		case r.access == accessSession:
+			return c.Next()
+		case p.Session.MFAPending:
+			if r.access == accessPendingMFA {
+				return c.Next()
+			}
+			if c.Method() == fiber.MethodGet && !isAPI(c) {
+				return c.Redirect("/login/mfa", fiber.StatusSeeOther)
+			}
+			return tma.Errorf(tma.EUNAUTHORIZED, "Complete the sign-in with your second factor.")
+		case r.access == accessPendingMFA:
+			return c.Redirect("/", fiber.StatusSeeOther)
+		case p.Tenant.RequireMFA && !p.User.MFAEnabled && r.access != accessEnrol:
+			if c.Method() == fiber.MethodGet && !isAPI(c) {
+				return c.Redirect("/account/mfa", fiber.StatusSeeOther)
+			}
+			return tma.Errorf(tma.EFORBIDDEN, "Your organisation requires two-factor authentication. Set it up first.")
+		}
+		if !s.deps.Authz.Can(p.User, r.perm) {
+			s.recordDenied(c, tma.AuditAccessDenied, r.perm.String()+" "+c.Path())
+			return tma.Errorf(tma.EFORBIDDEN, "You do not have permission to do this.")
+		}
+		return c.Next()
+	}
+}
+
+// recordDenied audits a refused request of a signed-in user.
+func (s *Server) recordDenied(c *fiber.Ctx, action, detail string) {
+	p := principal(c)
+	if len(detail) > 200 {
+		detail = detail[:200]
+	}
+	err := s.deps.Audit.Record(c.UserContext(), &tma.AuditEvent{
+		TenantID: p.Tenant.ID, ActorID: p.User.ID, ActorLabel: p.User.Email, IP: c.IP(),
+		Action: action, Detail: detail,
+	})
+	if err != nil {
+		logger(c).Error("audit of a denied request failed", "err", err)
+	}
+}
+
+func isAPI(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/api/") }

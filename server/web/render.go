@@ -1,0 +1,210 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"mime"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tma-portal/tma/assets"
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// Locales are the UI languages; the first is the default.
+var locales = []string{"en", "de"}
+
+// pages holds the parsed templates, the message catalogs and the static
+// files with their content hashes.
+type pages struct {
+	tmpl    map[string]*template.Template // page name → layout + page
+	catalog map[string]map[string]string  // locale → key → text
+	static  map[string]staticFile         // file name → content
+}
+
+type staticFile struct {
+	body        []byte
+	contentType string
+	hash        string
+}
+
+func loadPages() (*pages, error) {
+	p := &pages{tmpl: map[string]*template.Template{}, catalog: map[string]map[string]string{}, static: map[string]staticFile{}}
+	for _, loc := range locales {
+		b, err := fs.ReadFile(assets.FS, "i18n/"+loc+".json")
+		if err != nil {
+			return nil, fmt.Errorf("web: catalog %s: %w", loc, err)
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("web: catalog %s: %w", loc, err)
+		}
+		p.catalog[loc] = m
+	}
+	statics, err := fs.Glob(assets.FS, "static/*")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range statics {
+		b, err := fs.ReadFile(assets.FS, name)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(b)
+		ct := mime.TypeByExtension(path.Ext(name))
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		p.static[path.Base(name)] = staticFile{body: b, contentType: ct, hash: hex.EncodeToString(sum[:8])}
+	}
+	funcs := template.FuncMap{
+		"asset": func(name string) string {
+			f, ok := p.static[name]
+			if !ok {
+				panic("web: unknown asset " + name) // caught at parse-time tests
+			}
+			return "/assets/" + name + "?v=" + f.hash
+		},
+		"hasRole": func(u *tma.User, r string) bool { return u != nil && u.HasRole(tma.Role(r)) },
+		"roles":   func() []tma.Role { return tma.Roles },
+	}
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets.FS, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: layout: %w", err)
+	}
+	names, err := fs.Glob(assets.FS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		base := path.Base(name)
+		if base == "layout.html" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(assets.FS, name)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", base, err)
+		}
+		p.tmpl[strings.TrimSuffix(base, ".html")] = t
+	}
+	return p, nil
+}
+
+// negotiateLocale picks the best supported language of an Accept-Language
+// header, e.g. "de-DE,de;q=0.9,en;q=0.8" → "de".
+func negotiateLocale(header string) string {
+	best, bestQ := locales[0], 0.0
+	for _, part := range strings.Split(header, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		lang, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		if slices.Contains(locales, lang) && q > bestQ {
+			best, bestQ = lang, q
+		}
+	}
+	return best
+}
+
+// view is what every template gets. Handlers put their own data in Data.
+type view struct {
+	Locale    string
+	Title     string
+	Nav       string // the active navigation item
+	Principal *tma.Principal
+	CSRF      string
+	Error     string
+	Notice    string
+	Data      any
+	catalog   map[string]map[string]string
+	can       func(perm string) bool
+}
+
+// T translates key into the view's language, falling back to English and
+// then to the key itself, and formats args into it.
+func (v *view) T(key string, args ...any) string {
+	s, ok := v.catalog[v.Locale][key]
+	if !ok {
+		if s, ok = v.catalog[locales[0]][key]; !ok {
+			s = key
+		}
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(s, args...)
+	}
+	return s
+}
+
+// Date formats t for the view's language.
+func (v *view) Date(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	if v.Locale == "de" {
+		return t.Local().Format("02.01.2006 15:04")
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+// Can reports whether the signed-in user has the permission "object:action";
+// the navigation shows only what the user may open.
+func (v *view) Can(perm string) bool { return v.can != nil && v.can(perm) }
+
+func (s *Server) newView(c *fiber.Ctx, title, nav string, data any) *view {
+	loc, _ := c.Locals(localLocale).(string)
+	if loc == "" {
+		loc = locales[0]
+	}
+	v := &view{Locale: loc, Title: title, Nav: nav, Principal: principal(c), Data: data, catalog: s.pages.catalog}
+	if c.Method() != fiber.MethodHead {
+		v.CSRF = s.csrfToken(c)
+	}
+	if p := v.Principal; p != nil && !p.Session.MFAPending {
+		v.can = func(perm string) bool {
+			obj, act, _ := strings.Cut(perm, ":")
+			return s.deps.Authz.Can(p.User, tma.Permission{Object: obj, Action: act})
+		}
+	}
+	return v
+}
+
+// render writes the page with status.
+func (s *Server) render(c *fiber.Ctx, status int, page string, v *view) error {
+	t, ok := s.pages.tmpl[page]
+	if !ok {
+		return fmt.Errorf("web: no template %q", page)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		return fmt.Errorf("web: render %s: %w", page, err)
+	}
+	c.Set(fiber.HeaderContentLanguage, v.Locale)
+	c.Type("html", "utf-8")
+	return c.Status(status).Send(buf.Bytes())
+}
+
+// msg translates a user-safe error message if the catalog knows it.
+func (v *view) msg(err error) string {
+	m := tma.ErrorMessage(err)
+	if s, ok := v.catalog[v.Locale]["msg:"+m]; ok {
+		return s
+	}
+	if s, ok := v.catalog[v.Locale]["error."+tma.ErrorCode(err)]; ok && v.Locale != locales[0] {
+		return s
+	}
+	return m
+}

@@ -1,0 +1,136 @@
+package web
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// access says who may call a route. The zero value is invalid, so a route
+// registered without a rule cannot exist: deny by default.
+type access int
+
+const (
+	_ access = iota
+	// accessPublic routes need no session. They are all listed in routes().
+	accessPublic
+	// accessSession routes need any valid session, even one still waiting
+	// for its second factor (sign-out).
+	accessSession
+	// accessPendingMFA routes are the second-factor step of a sign-in.
+	accessPendingMFA
+	// accessEnrol routes are usable by a signed-in user whose tenant
+	// requires MFA before they have set it up.
+	accessEnrol
+	// accessPermission routes need a complete session and the permission.
+	accessPermission
+)
+
+type rule struct {
+	access access
+	perm   tma.Permission
+}
+
+// RouteRule describes the authorization of one route, for tests and docs.
+type RouteRule struct {
+	Method, Path string
+	Public       bool
+	Rule         string
+}
+
+// routes is the whole HTTP surface of TMA, readable on one screen.
+func (s *Server) routes() {
+	app := s.app
+	app.Use(s.requestContext, s.securityHeaders, s.session, s.csrf)
+
+	// Public: the only routes reachable without a session.
+	s.handle(fiber.MethodGet, "/healthz", rule{access: accessPublic}, s.handleHealthz)
+	s.handle(fiber.MethodGet, "/readyz", rule{access: accessPublic}, s.handleReadyz)
+	s.handle(fiber.MethodGet, "/assets/:name", rule{access: accessPublic}, s.handleAsset)
+	s.handle(fiber.MethodGet, "/login", rule{access: accessPublic}, s.handleLoginPage)
+	s.handle(fiber.MethodPost, "/login", rule{access: accessPublic}, s.handleLogin)
+
+	// Signing in and out.
+	s.handle(fiber.MethodGet, "/login/mfa", rule{access: accessPendingMFA}, s.handleMFAPage)
+	s.handle(fiber.MethodPost, "/login/mfa", rule{access: accessPendingMFA}, s.handleMFA)
+	s.handle(fiber.MethodPost, "/logout", rule{access: accessSession}, s.handleLogout)
+
+	// Own account.
+	account := rule{access: accessPermission, perm: tma.PermAccountManage}
+	enrol := rule{access: accessEnrol, perm: tma.PermAccountManage}
+	s.handle(fiber.MethodGet, "/account", account, s.handleAccountPage)
+	s.handle(fiber.MethodPost, "/account/password", account, s.handlePasswordChange)
+	s.handle(fiber.MethodPost, "/account/language", account, s.handleLanguageChange)
+	s.handle(fiber.MethodPost, "/account/logout-everywhere", account, s.handleLogoutEverywhere)
+	s.handle(fiber.MethodGet, "/account/mfa", enrol, s.handleMFAEnrolPage)
+	s.handle(fiber.MethodPost, "/account/mfa", enrol, s.handleMFAEnrol)
+	s.handle(fiber.MethodPost, "/account/mfa/remove", account, s.handleMFARemove)
+
+	// Portal.
+	s.handle(fiber.MethodGet, "/", rule{access: accessPermission, perm: tma.PermDashboardView}, s.handleDashboard)
+
+	// Administration: users and tenant settings.
+	usersRead := rule{access: accessPermission, perm: tma.PermUsersRead}
+	usersManage := rule{access: accessPermission, perm: tma.PermUsersManage}
+	s.handle(fiber.MethodGet, "/admin/users", usersRead, s.handleUsersPage)
+	s.handle(fiber.MethodPost, "/admin/users", usersManage, s.handleUserCreate)
+	s.handle(fiber.MethodGet, "/admin/users/:id", usersRead, s.handleUserPage)
+	s.handle(fiber.MethodPost, "/admin/users/:id/roles", usersManage, s.handleUserRoles)
+	s.handle(fiber.MethodPost, "/admin/users/:id/password", usersManage, s.handleUserPasswordReset)
+	s.handle(fiber.MethodPost, "/admin/users/:id/sessions/revoke", usersManage, s.handleUserRevoke)
+	s.handle(fiber.MethodPost, "/admin/users/:id/status", usersManage, s.handleUserStatus)
+	tenant := rule{access: accessPermission, perm: tma.PermTenantManage}
+	s.handle(fiber.MethodGet, "/admin/settings", tenant, s.handleSettingsPage)
+	s.handle(fiber.MethodPost, "/admin/settings", tenant, s.handleSettingsChange)
+
+	// Audit log: auditors only.
+	audit := rule{access: accessPermission, perm: tma.PermAuditRead}
+	s.handle(fiber.MethodGet, "/audit", audit, s.handleAuditPage)
+	s.handle(fiber.MethodPost, "/audit/verify", audit, s.handleAuditVerify)
+
+	// JSON API (same session and CSRF rules as the pages).
+	s.handle(fiber.MethodGet, "/api/v1/me", rule{access: accessPermission, perm: tma.PermAccountManage}, s.handleAPIMe)
+	s.handle(fiber.MethodGet, "/api/v1/users", usersRead, s.handleAPIUsers)
+	s.handle(fiber.MethodPost, "/api/v1/users", usersManage, s.handleAPIUserCreate)
+	s.handle(fiber.MethodGet, "/api/v1/users/:id", usersRead, s.handleAPIUser)
+	s.handle(fiber.MethodPut, "/api/v1/users/:id/roles", usersManage, s.handleAPIUserRoles)
+	s.handle(fiber.MethodGet, "/api/v1/audit", audit, s.handleAPIAudit)
+
+	app.Use(s.handleNotFound)
+}
+
+// handle registers a route behind the authorization of r. It is the only
+// way routes are added, so every route has a rule.
+func (s *Server) handle(method, path string, r rule, h fiber.Handler) {
+	if r.access == 0 || (r.access >= accessEnrol && r.perm == (tma.Permission{})) {
+		panic("web: route " + method + " " + path + " has no authorization rule")
+	}
+	s.rules[method+" "+path] = r
+	if method == fiber.MethodGet {
+		s.rules[fiber.MethodHead+" "+path] = r // Fiber adds HEAD for GET
+	}
+	s.app.Add(method, path, s.authorize(r), h)
+}
+
+// App returns the Fiber app, for tests that walk the route stack.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Rule returns the authorization rule of a registered route.
+func (s *Server) Rule(method, path string) (RouteRule, bool) {
+	r, ok := s.rules[method+" "+path]
+	if !ok {
+		return RouteRule{}, false
+	}
+	rr := RouteRule{Method: method, Path: path, Public: r.access == accessPublic}
+	switch r.access {
+	case accessPublic:
+		rr.Rule = "public"
+	case accessSession:
+		rr.Rule = "session"
+	case accessPendingMFA:
+		rr.Rule = "pending-mfa"
+	default:
+		rr.Rule = r.perm.String()
+	}
+	return rr, true
+}

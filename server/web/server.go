@@ -1,0 +1,110 @@
+// Package web is the HTTP adapter of TMA: a Fiber app with server-rendered
+// pages and a small JSON API. Fiber is used only in this package.
+//
+// One request: request id → security headers → session → CSRF check →
+// route authorization (deny by default) → handler → one error handler.
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// Config are the HTTP settings.
+type Config struct {
+	// TLS is on when the server terminates TLS itself; cookies are then
+	// Secure and HSTS is sent. Behind a TLS-terminating load balancer set
+	// SecureCookies instead.
+	TLS           *tls.Config
+	SecureCookies bool
+	BodyLimit     int           // bytes
+	ReadTimeout   time.Duration // also bounds slow clients
+	DefaultTenant string        // pre-filled on the login page
+	// TrustProxy uses X-Forwarded-For for the client address; only set it
+	// behind a load balancer that overwrites the header.
+	TrustProxy bool
+}
+
+// Deps are the services the handlers use.
+type Deps struct {
+	Auth    tma.AuthService
+	Users   tma.UserService
+	Tenants tma.TenantService
+	Audit   tma.AuditService
+	Authz   tma.Authorizer
+	// Ready reports whether the server can serve: database reachable and
+	// migrations current.
+	Ready  func(context.Context) error
+	Logger *slog.Logger
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	app   *fiber.App
+	pages *pages
+	rules map[string]rule // "METHOD /path" → rule
+}
+
+// New builds the app with all routes.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 1 << 20
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	p, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, pages: p, rules: map[string]rule{}}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "TMA",
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          2 * cfg.ReadTimeout,
+		IdleTimeout:           2 * cfg.ReadTimeout,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+		ProxyHeader:           proxyHeader(cfg.TrustProxy),
+		// The router is built once; the route table in routes.go is the
+		// whole surface.
+		StrictRouting: true,
+	})
+	s.routes()
+	return s, nil
+}
+
+func proxyHeader(trust bool) string {
+	if trust {
+		return fiber.HeaderXForwardedFor
+	}
+	return ""
+}
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	return s.app.Listener(ln)
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests
+// until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.app.ShutdownWithContext(ctx)
+}
