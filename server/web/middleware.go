@@ -116,8 +116,7 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 func (s *Server) session(c *fiber.Ctx) error {
 	ctx := tma.NewContextWithActor(c.UserContext(), tma.Actor{Label: "anonymous", IP: c.IP()})
 	c.SetUserContext(ctx)
-	locale := negotiateLocale(c.Get(fiber.HeaderAcceptLanguage))
-	defer func() { c.Locals(localLocale, locale) }()
+	c.Locals(localLocale, negotiateLocale(c.Get(fiber.HeaderAcceptLanguage)))
 
 	tok := c.Cookies(s.sessionCookie())
 	if tok == "" {
@@ -135,7 +134,7 @@ func (s *Server) session(c *fiber.Ctx) error {
 	}
 	c.Locals(localPrincipal, p)
 	if p.User.Locale != "" {
-		locale = p.User.Locale
+		c.Locals(localLocale, p.User.Locale)
 	}
 	c.SetUserContext(tma.NewContextWithActor(ctx, tma.Actor{UserID: p.User.ID, TenantID: p.Tenant.ID, Label: p.User.Email, IP: c.IP()}))
 	return c.Next()

@@ -1,0 +1,623 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// Audit actions for legal holds and case creation. They belong in server/tma
+// beside the other actions; they live here until the case capability moves
+// them there.
+const (
+	auditCaseCreated     = "case.created"
+	auditLegalHoldSet    = "case.legal_hold_set"
+	auditLegalHoldLifted = "case.legal_hold_lifted"
+)
+
+// DefaultRotationBatch is how many case keys RotateTenant rewraps per
+// transaction: small enough that an interrupted rotation loses little work
+// and no transaction stays open long, large enough to keep the number of
+// commits low.
+const DefaultRotationBatch = 100
+
+// rotateLockClass is the first key of the two-key advisory lock that
+// serialises rotations of one tenant; the second is a hash of the tenant id.
+// Two-key advisory locks do not share a key space with the one-key locks
+// used for migrations.
+const rotateLockClass int32 = 0x746d6172 // "tmar"
+
+// zeroID sorts before every uuid; it starts the keyset walk of a rotation.
+const zeroID = "00000000-0000-0000-0000-000000000000"
+
+const msgNoCase = "No such case."
+
+// msgLegalHold is the refusal to shred a case under legal hold, worded for
+// the operator who typed the command.
+const msgLegalHold = "The case is under legal hold; lift the hold before shredding."
+
+// CaseKeyService keeps per-case keys wrapped under the tenant KEK of kp, and
+// runs the key operations on them: creation on first use, KEK rotation and
+// crypto-shredding. It also owns the minimal case rows (reference and legal
+// hold) that those operations need.
+//
+// Plaintext case keys are only ever returned to the caller; they are never
+// stored, logged or put into an error.
+type CaseKeyService struct {
+	db *DB
+	kp tma.KeyProvider
+
+	// BatchSize is how many case keys RotateTenant rewraps per transaction
+	// (DefaultRotationBatch if not positive). Tests lower it to interrupt a
+	// rotation half-way.
+	BatchSize int
+}
+
+var _ tma.CaseKeyService = (*CaseKeyService)(nil)
+
+// NewCaseKeyService returns a CaseKeyService on db that wraps keys with kp.
+func NewCaseKeyService(db *DB, kp tma.KeyProvider) *CaseKeyService {
+	return &CaseKeyService{db: db, kp: kp, BatchSize: DefaultRotationBatch}
+}
+
+// caseKeyRow is a case and, if it has one, its key row.
+type caseKeyRow struct {
+	hasKey   bool
+	shredded *time.Time
+	wrapped  tma.WrappedKey
+}
+
+// findCaseKey reads the case and its key row without locking either.
+// ENOTFOUND if the case does not exist in the tenant.
+func findCaseKey(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, tenantID, caseID string) (*caseKeyRow, error) {
+	var r caseKeyRow
+	err := q.QueryRow(ctx, `
+		SELECT k.case_id IS NOT NULL, k.shredded_at,
+		       COALESCE(k.kek_provider, ''), COALESCE(k.kek_id, ''), COALESCE(k.kek_version, 0), k.wrapped
+		FROM cases c
+		LEFT JOIN case_keys k ON k.tenant_id = c.tenant_id AND k.case_id = c.id
+		WHERE c.tenant_id = $1 AND c.id = $2`, tenantID, caseID,
+	).Scan(&r.hasKey, &r.shredded, &r.wrapped.KEK.Provider, &r.wrapped.KEK.KeyID, &r.wrapped.KEK.Version, &r.wrapped.Ciphertext)
+	return &r, notFound(err, msgNoCase)
+}
+
+func errShredded(at time.Time) error {
+	return tma.Errorf(tma.EGONE,
+		"The case was shredded on %s: its key was destroyed, so its documents and encrypted fields can no longer be read.",
+		at.UTC().Format("2006-01-02 15:04 MST"))
+}
+
+// CaseKey returns the plaintext key of a case, creating it on first use. The
+// caller owns the returned slice and should wipe it.
+//
+// A new key is generated (which may call KMS) outside any transaction and
+// inserted with ON CONFLICT DO NOTHING; whoever loses a race for the first
+// key discards its own and unwraps the winner's, so a case never gets two
+// keys. A tombstone left by ShredCase wins the same way, so a shredded case
+// never gets a fresh key.
+func (s *CaseKeyService) CaseKey(ctx context.Context, tenantID, caseID string) ([]byte, error) {
+	const op = "CaseKeyService.CaseKey"
+	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) {
+		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
+	}
+	scope := tma.KeyScope{TenantID: tenantID, CaseID: caseID}
+	for attempt := 0; ; attempt++ {
+		r, err := findCaseKey(ctx, s.db.Pool, tenantID, caseID)
+		switch {
+		case err != nil:
+			return nil, tma.Wrap(op, err)
+		case r.shredded != nil:
+			return nil, errShredded(*r.shredded)
+		case r.hasKey:
+			key, err := s.kp.Unwrap(ctx, scope, r.wrapped)
+			return key, tma.Wrap(op, err)
+		case attempt > 0:
+			// The insert conflicted, yet there is no row: only a deleted
+			// case_keys row could do this, and nothing deletes them.
+			return nil, tma.Wrap(op, errors.New("case key vanished after a conflicting insert"))
+		}
+		key, w, err := s.kp.GenerateKey(ctx, scope)
+		if err != nil {
+			return nil, tma.Wrap(op, err)
+		}
+		tag, err := s.db.Pool.Exec(ctx, `
+			INSERT INTO case_keys (tenant_id, case_id, kek_provider, kek_id, kek_version, wrapped, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (tenant_id, case_id) DO NOTHING`,
+			tenantID, caseID, w.KEK.Provider, w.KEK.KeyID, w.KEK.Version, w.Ciphertext, s.db.now())
+		if err != nil {
+			clear(key)
+			if isForeignKeyViolation(err) {
+				return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
+			}
+			return nil, tma.Wrap(op, err)
+		}
+		if tag.RowsAffected() == 1 {
+			return key, nil
+		}
+		clear(key) // lost the race: use the key that was stored first
+	}
+}
+
+// RotateTenant makes a new KEK version current and rewraps every case key
+// of the tenant under it. Only the wrapped case keys change: documents and
+// fields stay encrypted under the same case keys.
+//
+// The target is recorded in kek_rotations, and committed, before the first
+// key is rewrapped. Keys are then rewrapped in batches of BatchSize, each
+// batch in a transaction of its own, so an interruption (a crash, or ctx
+// being cancelled, which is checked between batches) loses at most the
+// batch in flight. A later call finds the recorded target and resumes with
+// it instead of making yet another KEK version. The rotation ends, in one
+// transaction, by deleting the record and writing the audit event.
+//
+// KMS or keyring calls are made outside the batch transaction, and each
+// update only applies if the wrapped key is still the one that was read, so
+// no row lock is held while the key provider works and a case shredded
+// meanwhile stays shredded. Rotations of one tenant are serialised by an
+// advisory lock: a second one gets ECONFLICT.
+//
+// If the KEK is rotated but the process dies before the target is recorded,
+// the new version stays unused until the next rotation; nothing is lost.
+func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, progress func(done, total int)) (tma.KEKRef, error) {
+	const op = "CaseKeyService.RotateTenant"
+	if !tma.ValidID(tenantID) {
+		return tma.KEKRef{}, tma.Errorf(tma.ENOTFOUND, "No such tenant.")
+	}
+	unlock, err := s.lockRotation(ctx, tenantID)
+	if err != nil {
+		return tma.KEKRef{}, tma.Wrap(op, err)
+	}
+	defer unlock()
+
+	target, err := s.rotationTarget(ctx, tenantID)
+	if err != nil {
+		return tma.KEKRef{}, tma.Wrap(op, err)
+	}
+	batch := s.BatchSize
+	if batch <= 0 {
+		batch = DefaultRotationBatch
+	}
+	total, err := s.countStale(ctx, s.db.Pool, tenantID, target)
+	if err != nil {
+		return target, tma.Wrap(op, err)
+	}
+	done, after := 0, zeroID
+	for {
+		if err := ctx.Err(); err != nil {
+			return target, tma.Wrap(op, err)
+		}
+		n, last, err := s.rewrapBatch(ctx, tenantID, target, after, batch)
+		if err != nil {
+			return target, tma.Wrap(op, err)
+		}
+		if n > 0 {
+			done, after = done+n, last
+			total = max(total, done)
+			if progress != nil {
+				progress(done, total)
+			}
+			continue
+		}
+		// The walk reached the end. Keys created under an older KEK while it
+		// ran (by a process that had not yet seen the new version) are
+		// still stale: walk again until none are left.
+		left, err := s.finishRotation(ctx, tenantID, target)
+		if err != nil {
+			return target, tma.Wrap(op, err)
+		}
+		if left == 0 {
+			return target, nil
+		}
+		total, after = done+left, zeroID
+	}
+}
+
+// lockRotation takes the tenant's rotation lock on a connection of its
+// own, held until the returned function runs.
+func (s *CaseKeyService) lockRotation(ctx context.Context, tenantID string) (unlock func(), err error) {
+	conn, err := s.db.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, unavailable("CaseKeyService.lockRotation", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, rotateLockClass, tenantID).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, err
+	}
+	if !ok {
+		conn.Release()
+		return nil, tma.Errorf(tma.ECONFLICT, "A key rotation for this tenant is already running.")
+	}
+	return func() {
+		ctx := context.WithoutCancel(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext($2))`, rotateLockClass, tenantID); err != nil {
+			// A session that may still hold the lock must not go back to
+			// the pool; closing it releases the lock.
+			_ = conn.Conn().Close(ctx)
+		}
+		conn.Release()
+	}, nil
+}
+
+// rotationTarget returns the target of the tenant's interrupted rotation or,
+// if there is none, makes a new KEK version and records it as the target.
+func (s *CaseKeyService) rotationTarget(ctx context.Context, tenantID string) (tma.KEKRef, error) {
+	target, err := s.PendingRotation(ctx, tenantID)
+	if err != nil {
+		return tma.KEKRef{}, err
+	}
+	if target != nil {
+		// Rewrapping would fail key by key if the configuration no longer
+		// names the target's key; say so once, clearly.
+		cur, err := s.kp.Current(ctx)
+		if err != nil {
+			return tma.KEKRef{}, err
+		}
+		if cur.Provider != target.Provider || cur.KeyID != target.KeyID {
+			return tma.KEKRef{}, tma.Errorf(tma.ECONFLICT,
+				"An interrupted rotation to %s %s version %d must finish first, but the configured key is %s %s.",
+				target.Provider, target.KeyID, target.Version, cur.Provider, cur.KeyID)
+		}
+		return *target, nil
+	}
+	var exists bool
+	if err := s.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)`, tenantID).Scan(&exists); err != nil {
+		return tma.KEKRef{}, err
+	}
+	if !exists {
+		return tma.KEKRef{}, tma.Errorf(tma.ENOTFOUND, "No such tenant.")
+	}
+	ref, err := s.kp.Rotate(ctx)
+	if err != nil {
+		return tma.KEKRef{}, err
+	}
+	_, err = s.db.Pool.Exec(ctx, `
+		INSERT INTO kek_rotations (tenant_id, kek_provider, kek_id, kek_version, started_at)
+		VALUES ($1, $2, $3, $4, $5)`, tenantID, ref.Provider, ref.KeyID, ref.Version, s.db.now())
+	return ref, err
+}
+
+// PendingRotation returns the target of the tenant's interrupted rotation,
+// or nil if none is pending.
+func (s *CaseKeyService) PendingRotation(ctx context.Context, tenantID string) (*tma.KEKRef, error) {
+	var ref tma.KEKRef
+	err := s.db.Pool.QueryRow(ctx, `SELECT kek_provider, kek_id, kek_version FROM kek_rotations WHERE tenant_id = $1`,
+		tenantID).Scan(&ref.Provider, &ref.KeyID, &ref.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, tma.Wrap("CaseKeyService.PendingRotation", err)
+	}
+	return &ref, nil
+}
+
+// staleKeys selects the tenant's live case keys that are not wrapped under
+// the target ($2, $3, $4).
+const staleKeys = `tenant_id = $1 AND shredded_at IS NULL AND (kek_provider, kek_id, kek_version) IS DISTINCT FROM ($2, $3, $4)`
+
+func (s *CaseKeyService) countStale(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, tenantID string, target tma.KEKRef) (int, error) {
+	var n int
+	err := q.QueryRow(ctx, `SELECT count(*) FROM case_keys WHERE `+staleKeys,
+		tenantID, target.Provider, target.KeyID, target.Version).Scan(&n)
+	return n, err
+}
+
+// rewrapBatch rewraps up to limit stale keys with case ids after the given
+// one, and commits them. It returns how many keys it looked at (0 at the
+// end of the walk) and the last case id.
+func (s *CaseKeyService) rewrapBatch(ctx context.Context, tenantID string, target tma.KEKRef, after string, limit int) (int, string, error) {
+	rows, err := s.db.Pool.Query(ctx, `
+		SELECT case_id::text, kek_provider, kek_id, kek_version, wrapped FROM case_keys
+		WHERE `+staleKeys+` AND case_id > $5 ORDER BY case_id LIMIT $6`,
+		tenantID, target.Provider, target.KeyID, target.Version, after, limit)
+	if err != nil {
+		return 0, "", err
+	}
+	type stale struct {
+		caseID string
+		old    tma.WrappedKey
+	}
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stale, error) {
+		var k stale
+		err := row.Scan(&k.caseID, &k.old.KEK.Provider, &k.old.KEK.KeyID, &k.old.KEK.Version, &k.old.Ciphertext)
+		return k, err
+	})
+	if err != nil || len(keys) == 0 {
+		return 0, "", err
+	}
+
+	type rewrapped struct {
+		caseID   string
+		old, new tma.WrappedKey
+	}
+	var out []rewrapped
+	var rewrapErr error
+	for _, k := range keys {
+		w, err := s.kp.Rewrap(ctx, tma.KeyScope{TenantID: tenantID, CaseID: k.caseID}, k.old, target)
+		if err != nil {
+			// Keep what this batch has done; the caller stops here.
+			rewrapErr = fmt.Errorf("rewrap key of case %s: %w", k.caseID, err)
+			break
+		}
+		out = append(out, rewrapped{k.caseID, k.old, w})
+	}
+	err = s.db.inTx(ctx, "CaseKeyService.rewrapBatch", func(tx pgx.Tx) error {
+		now := s.db.now()
+		for _, r := range out {
+			// Applies only if the row still holds what was read: a case
+			// shredded meanwhile is not brought back.
+			_, err := tx.Exec(ctx, `
+				UPDATE case_keys SET kek_provider = $3, kek_id = $4, kek_version = $5, wrapped = $6, rotated_at = $7
+				WHERE tenant_id = $1 AND case_id = $2 AND shredded_at IS NULL
+				  AND kek_provider = $8 AND kek_id = $9 AND kek_version = $10 AND wrapped = $11`,
+				tenantID, r.caseID, r.new.KEK.Provider, r.new.KEK.KeyID, r.new.KEK.Version, r.new.Ciphertext, now,
+				r.old.KEK.Provider, r.old.KEK.KeyID, r.old.KEK.Version, r.old.Ciphertext)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := errors.Join(rewrapErr, err); err != nil {
+		return 0, "", err
+	}
+	return len(keys), keys[len(keys)-1].caseID, nil
+}
+
+// finishRotation ends the rotation if no stale key is left: it deletes the
+// rotation record and writes the audit event in one transaction. It returns
+// the number of stale keys left, and changes nothing if that is not 0.
+func (s *CaseKeyService) finishRotation(ctx context.Context, tenantID string, target tma.KEKRef) (left int, err error) {
+	err = s.db.inTx(ctx, "CaseKeyService.finishRotation", func(tx pgx.Tx) error {
+		var started time.Time
+		err := tx.QueryRow(ctx, `
+			SELECT started_at FROM kek_rotations
+			WHERE tenant_id = $1 AND kek_provider = $2 AND kek_id = $3 AND kek_version = $4 FOR UPDATE`,
+			tenantID, target.Provider, target.KeyID, target.Version).Scan(&started)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tma.Errorf(tma.ECONFLICT, "The key rotation record of this tenant changed while the rotation ran.")
+		} else if err != nil {
+			return err
+		}
+		if left, err = s.countStale(ctx, tx, tenantID, target); err != nil || left > 0 {
+			return err
+		}
+		// Counted across resumed runs: every key this rotation rewrapped.
+		var rewrapped int
+		err = tx.QueryRow(ctx, `
+			SELECT count(*) FROM case_keys
+			WHERE tenant_id = $1 AND shredded_at IS NULL AND rotated_at >= $5
+			  AND kek_provider = $2 AND kek_id = $3 AND kek_version = $4`,
+			tenantID, target.Provider, target.KeyID, target.Version, started).Scan(&rewrapped)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM kek_rotations WHERE tenant_id = $1`, tenantID); err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditKeyRotated, "tenant", tenantID,
+			fmt.Sprintf("provider=%s key=%s version=%d rewrapped=%d", target.Provider, target.KeyID, target.Version, rewrapped))
+	})
+	return left, err
+}
+
+// ShredCase destroys the case key, which makes every document and encrypted
+// field of the case unreadable for good. ECONFLICT while the case is under
+// legal hold; EGONE if it was shredded already, so that a repeated command
+// says what happened rather than recording a second shred.
+//
+// A case that never had a key gets a tombstone row (no KEK, no wrapped key),
+// which stops CaseKey from creating one later. The wrapped key disappears
+// from the live row at once; PostgreSQL drops the old row version at the
+// next vacuum, and backups age out by their retention. Those copies are
+// still wrapped under the KEK. Processes that cached the plaintext key (see
+// crypt.KeyCache) drop it within their cache TTL.
+func (s *CaseKeyService) ShredCase(ctx context.Context, tenantID, caseID string) error {
+	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) {
+		return tma.Errorf(tma.ENOTFOUND, msgNoCase)
+	}
+	return s.db.inTx(ctx, "CaseKeyService.ShredCase", func(tx pgx.Tx) error {
+		c, err := findCase(ctx, tx, `id = $2`, tenantID, caseID, true)
+		if err != nil {
+			return err
+		}
+		if c.LegalHold {
+			return tma.Errorf(tma.ECONFLICT, msgLegalHold)
+		}
+		var shredded *time.Time
+		err = tx.QueryRow(ctx, `SELECT shredded_at FROM case_keys WHERE tenant_id = $1 AND case_id = $2 FOR UPDATE`,
+			tenantID, caseID).Scan(&shredded)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if shredded != nil {
+			return errShredded(*shredded)
+		}
+		// The upsert also covers a first key inserted by CaseKey after the
+		// SELECT above found no row.
+		_, err = tx.Exec(ctx, `
+			INSERT INTO case_keys (tenant_id, case_id, kek_provider, kek_id, kek_version, wrapped, created_at, shredded_at)
+			VALUES ($1, $2, '', '', 0, NULL, $3, $3)
+			ON CONFLICT (tenant_id, case_id) DO UPDATE SET wrapped = NULL, shredded_at = EXCLUDED.shredded_at`,
+			tenantID, caseID, s.db.now())
+		if err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditCaseShredded, "case", caseID, c.Reference)
+	})
+}
+
+// CreateCase creates a case with a reference unique in the tenant. It is the
+// minimal case the key operations need; the case capability extends it.
+func (s *CaseKeyService) CreateCase(ctx context.Context, tenantID, reference string) (*tma.Case, error) {
+	reference = strings.TrimSpace(reference)
+	if reference == "" || len(reference) > 100 || strings.IndexFunc(reference, unicode.IsControl) >= 0 {
+		return nil, tma.Errorf(tma.EINVALID, "The case reference must have 1 to 100 characters and no control characters.")
+	}
+	if !tma.ValidID(tenantID) {
+		return nil, tma.Errorf(tma.ENOTFOUND, "No such tenant.")
+	}
+	c := &tma.Case{TenantID: tenantID, Reference: reference}
+	err := s.db.inTx(ctx, "CaseKeyService.CreateCase", func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO cases (tenant_id, reference, created_at) VALUES ($1, $2, $3) RETURNING id::text`,
+			tenantID, reference, s.db.now()).Scan(&c.ID)
+		switch {
+		case isUniqueViolation(err):
+			return tma.Errorf(tma.ECONFLICT, "A case with the reference %q exists already.", reference)
+		case isForeignKeyViolation(err):
+			return tma.Errorf(tma.ENOTFOUND, "No such tenant.")
+		case err != nil:
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, auditCaseCreated, "case", c.ID, reference)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// SetLegalHold sets or lifts the legal hold of a case. Setting a hold that
+// is set already (or lifting one that is not) changes nothing and records
+// nothing.
+func (s *CaseKeyService) SetLegalHold(ctx context.Context, tenantID, caseID string, on bool) error {
+	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) {
+		return tma.Errorf(tma.ENOTFOUND, msgNoCase)
+	}
+	return s.db.inTx(ctx, "CaseKeyService.SetLegalHold", func(tx pgx.Tx) error {
+		c, err := findCase(ctx, tx, `id = $2`, tenantID, caseID, true)
+		if err != nil || c.LegalHold == on {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE cases SET legal_hold = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, caseID, on); err != nil {
+			return err
+		}
+		action := auditLegalHoldLifted
+		if on {
+			action = auditLegalHoldSet
+		}
+		return s.db.audit(ctx, tx, tenantID, action, "case", caseID, c.Reference)
+	})
+}
+
+// FindCaseByID returns ENOTFOUND if the case does not exist in the tenant.
+func (s *CaseKeyService) FindCaseByID(ctx context.Context, tenantID, caseID string) (*tma.Case, error) {
+	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) {
+		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
+	}
+	c, err := findCase(ctx, s.db.Pool, `id = $2`, tenantID, caseID, false)
+	return c, tma.Wrap("CaseKeyService.FindCaseByID", err)
+}
+
+// FindCaseByReference returns ENOTFOUND if the tenant has no case with the
+// reference.
+func (s *CaseKeyService) FindCaseByReference(ctx context.Context, tenantID, reference string) (*tma.Case, error) {
+	if !tma.ValidID(tenantID) {
+		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
+	}
+	c, err := findCase(ctx, s.db.Pool, `reference = $2`, tenantID, strings.TrimSpace(reference), false)
+	return c, tma.Wrap("CaseKeyService.FindCaseByReference", err)
+}
+
+// findCase reads one case of the tenant, selected by where (with the tenant
+// as $1 and arg as $2); lock takes a row lock for the rest of tx.
+func findCase(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, where, tenantID, arg string, lock bool) (*tma.Case, error) {
+	sql := `SELECT id::text, tenant_id::text, reference, legal_hold FROM cases WHERE tenant_id = $1 AND ` + where
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	var c tma.Case
+	err := q.QueryRow(ctx, sql, tenantID, arg).Scan(&c.ID, &c.TenantID, &c.Reference, &c.LegalHold)
+	if err != nil {
+		return nil, notFound(err, msgNoCase)
+	}
+	return &c, nil
+}
+
+// BlobRegistry records which blobs in the blob store a database row owns,
+// so that blob GC can tell an orphan (a crashed upload) from a document.
+type BlobRegistry struct{ db *DB }
+
+// NewBlobRegistry returns a BlobRegistry on db.
+func NewBlobRegistry(db *DB) *BlobRegistry { return &BlobRegistry{db: db} }
+
+// RegisterBlob records that the tenant owns blob id, of a case unless
+// caseID is empty. Register a blob after its Put succeeded and before
+// anything refers to it: until then GC sees an orphan, which is why it
+// waits for a grace period. ENOTFOUND if the case is not the tenant's,
+// ECONFLICT if the blob is registered already.
+func (r *BlobRegistry) RegisterBlob(ctx context.Context, tenantID, caseID, blobID string, size int64, sha256 []byte) error {
+	if !tma.ValidID(tenantID) || (caseID != "" && !tma.ValidID(caseID)) {
+		return tma.Errorf(tma.ENOTFOUND, msgNoCase)
+	}
+	if !tma.ValidID(blobID) || size < 0 {
+		return tma.Errorf(tma.EINVALID, "Invalid blob id or size.")
+	}
+	return r.db.inTx(ctx, "BlobRegistry.RegisterBlob", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO blobs (id, tenant_id, case_id, size, sha256, created_at)
+			SELECT $1, $2, NULLIF($3, '')::uuid, $4, $5, $6
+			WHERE $3 = '' OR EXISTS (SELECT 1 FROM cases WHERE tenant_id = $2 AND id = NULLIF($3, '')::uuid)`,
+			blobID, tenantID, caseID, size, sha256, r.db.now())
+		switch {
+		case isUniqueViolation(err):
+			return tma.Errorf(tma.ECONFLICT, "The blob is registered already.")
+		case isForeignKeyViolation(err):
+			return tma.Errorf(tma.ENOTFOUND, "No such tenant.")
+		case err != nil:
+			return err
+		case tag.RowsAffected() == 0:
+			return tma.Errorf(tma.ENOTFOUND, msgNoCase)
+		}
+		return nil
+	})
+}
+
+// ReferencedBlobs reports which of ids a row owns. It looks across all
+// tenants, because the blob store is shared and GC runs for all of them;
+// ids that are not valid blob ids are never referenced.
+func (r *BlobRegistry) ReferencedBlobs(ctx context.Context, ids []string) (map[string]bool, error) {
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if tma.ValidID(id) {
+			valid = append(valid, id)
+		}
+	}
+	found := make(map[string]bool, len(valid))
+	if len(valid) == 0 {
+		return found, nil
+	}
+	rows, err := r.db.Pool.Query(ctx, `SELECT id::text FROM blobs WHERE id = ANY($1::uuid[])`, valid)
+	if err != nil {
+		return nil, unavailable("BlobRegistry.ReferencedBlobs", err)
+	}
+	refs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, tma.Wrap("BlobRegistry.ReferencedBlobs", err)
+	}
+	for _, id := range refs {
+		found[id] = true
+	}
+	return found, nil
+}
+
+// isForeignKeyViolation reports whether err is a foreign_key_violation.
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}
