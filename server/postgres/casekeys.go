@@ -68,6 +68,12 @@ func NewCaseKeyService(db *DB, kp tma.KeyProvider) *CaseKeyService {
 	return &CaseKeyService{db: db, kp: kp, BatchSize: DefaultRotationBatch}
 }
 
+// rowQuerier is what a pool and a transaction have in common, for reads
+// that run in either.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // caseKeyRow is a case and, if it has one, its key row.
 type caseKeyRow struct {
 	hasKey   bool
@@ -77,9 +83,7 @@ type caseKeyRow struct {
 
 // findCaseKey reads the case and its key row without locking either.
 // ENOTFOUND if the case does not exist in the tenant.
-func findCaseKey(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, tenantID, caseID string) (*caseKeyRow, error) {
+func findCaseKey(ctx context.Context, q rowQuerier, tenantID, caseID string) (*caseKeyRow, error) {
 	var r caseKeyRow
 	err := q.QueryRow(ctx, `
 		SELECT k.case_id IS NOT NULL, k.shredded_at,
@@ -306,9 +310,7 @@ func (s *CaseKeyService) PendingRotation(ctx context.Context, tenantID string) (
 // the target ($2, $3, $4).
 const staleKeys = `tenant_id = $1 AND shredded_at IS NULL AND (kek_provider, kek_id, kek_version) IS DISTINCT FROM ($2, $3, $4)`
 
-func (s *CaseKeyService) countStale(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, tenantID string, target tma.KEKRef) (int, error) {
+func (s *CaseKeyService) countStale(ctx context.Context, q rowQuerier, tenantID string, target tma.KEKRef) (int, error) {
 	var n int
 	err := q.QueryRow(ctx, `SELECT count(*) FROM case_keys WHERE `+staleKeys,
 		tenantID, target.Provider, target.KeyID, target.Version).Scan(&n)
@@ -354,6 +356,9 @@ func (s *CaseKeyService) rewrapBatch(ctx context.Context, tenantID string, targe
 		}
 		out = append(out, rewrapped{k.caseID, k.old, w})
 	}
+	// Keys that the provider rewrapped are committed even if ctx ended
+	// meanwhile: that work is done, and the batch is small.
+	ctx = context.WithoutCancel(ctx)
 	err = s.db.inTx(ctx, "CaseKeyService.rewrapBatch", func(tx pgx.Tx) error {
 		now := s.db.now()
 		for _, r := range out {
@@ -534,9 +539,7 @@ func (s *CaseKeyService) FindCaseByReference(ctx context.Context, tenantID, refe
 
 // findCase reads one case of the tenant, selected by where (with the tenant
 // as $1 and arg as $2); lock takes a row lock for the rest of tx.
-func findCase(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, where, tenantID, arg string, lock bool) (*tma.Case, error) {
+func findCase(ctx context.Context, q rowQuerier, where, tenantID, arg string, lock bool) (*tma.Case, error) {
 	sql := `SELECT id::text, tenant_id::text, reference, legal_hold FROM cases WHERE tenant_id = $1 AND ` + where
 	if lock {
 		sql += ` FOR UPDATE`

@@ -7,18 +7,18 @@ import (
 
 // Error codes. Each maps to exactly one HTTP status in server/web.
 const (
-	ECONFLICT     = "conflict"      // the request conflicts with current state (409)
-	EINTERNAL     = "internal"      // a bug or an outage; never shown in detail (500)
-	EINVALID      = "invalid"       // the input is malformed or fails validation (400)
-	ENOTFOUND     = "not_found"     // no such thing, or the caller may not know it exists (404)
-	EUNAUTHORIZED = "unauthorized"  // no valid session or wrong credentials (401)
-	EFORBIDDEN    = "forbidden"     // authenticated but not allowed (403)
-	ETHROTTLED    = "throttled"     // too many attempts; try again later (429)
-	ETOOLARGE     = "too_large"     // the body exceeds a limit (413)
-	ECORRUPT      = "corrupt"       // stored data failed an integrity check (500, audited)
-	EUNAVAILABLE  = "unavailable"   // a dependency (KMS, database) is down (503)
-	EGONE         = "gone"          // the data existed but was destroyed, e.g. crypto-shredded (410)
-	EMFAREQUIRED  = "mfa_required"  // password accepted, a second factor is needed (401)
+	ECONFLICT     = "conflict"     // the request conflicts with current state (409)
+	EINTERNAL     = "internal"     // a bug or an outage; never shown in detail (500)
+	EINVALID      = "invalid"      // the input is malformed or fails validation (400)
+	ENOTFOUND     = "not_found"    // no such thing, or the caller may not know it exists (404)
+	EUNAUTHORIZED = "unauthorized" // no valid session or wrong credentials (401)
+	EFORBIDDEN    = "forbidden"    // authenticated but not allowed (403)
+	ETHROTTLED    = "throttled"    // too many attempts; try again later (429)
+	ETOOLARGE     = "too_large"    // the body exceeds a limit (413)
+	ECORRUPT      = "corrupt"      // stored data failed an integrity check (500, audited)
+	EUNAVAILABLE  = "unavailable"  // a dependency (KMS, database) is down (503)
+	EGONE         = "gone"         // the data existed but was destroyed, e.g. crypto-shredded (410)
+	EMFAREQUIRED  = "mfa_required" // password accepted, a second factor is needed (401)
 	ENOTIMPL      = "not_implemented"
 )
 

@@ -119,4 +119,3 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(`no "stopped" log line`)
 	}
 }
-

@@ -1,0 +1,131 @@
+package web
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+func TestNegotiateLocale(t *testing.T) {
+	tests := []struct{ header, want string }{
+		{"", "en"},
+		{"de", "de"},
+		{"de-DE,de;q=0.9,en;q=0.8", "de"},
+		{"en-US,en;q=0.9,de;q=0.8", "en"},
+		{"fr-FR,fr;q=0.9,de;q=0.5", "de"},
+		{"fr, it", "en"},
+		{"en;q=0.2, de;q=0.7", "de"},
+		{"DE-at", "de"},
+		{"de;q=abc", "de"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.header, func(t *testing.T) {
+			if got := negotiateLocale(tc.header); got != tc.want {
+				t.Fatalf("negotiateLocale(%q) = %q, want %q", tc.header, got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzNegotiateLocale(f *testing.F) {
+	for _, s := range []string{"", "de-DE,de;q=0.9", "en;q=", ";;;,,,", "de;q=1e400"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		got := negotiateLocale(header)
+		if got != "en" && got != "de" {
+			t.Fatalf("negotiateLocale(%q) = %q", header, got)
+		}
+	})
+}
+
+func TestSafeNext(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/admin/users", "/admin/users"},
+		{"", ""},
+		{"https://evil.example/", ""},
+		{"//evil.example/", ""},
+		{"/\\evil.example", ""},
+		{"/a\r\nSet-Cookie: x", ""},
+	}
+	for _, tc := range tests {
+		if got := safeNext(tc.in); got != tc.want {
+			t.Errorf("safeNext(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestCatalogsMatch keeps the English and German catalogs in step.
+func TestCatalogsMatch(t *testing.T) {
+	p, err := loadPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range p.catalog["en"] {
+		if _, ok := p.catalog["de"][key]; !ok {
+			t.Errorf("de.json lacks %q", key)
+		}
+	}
+	for key := range p.catalog["de"] {
+		_, inEN := p.catalog["en"][key]
+		if !inEN && !strings.HasPrefix(key, "msg:") && !strings.HasPrefix(key, "error.") {
+			t.Errorf("de.json has %q, which en.json lacks", key)
+		}
+	}
+}
+
+// TestPagesRender renders every page in both languages with typical data
+// and checks that no catalog key is shown raw.
+func TestPagesRender(t *testing.T) {
+	p, err := loadPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	u := &tma.User{ID: tma.NewID(), TenantID: tma.NewID(), Email: "a@b.example", DisplayName: "Ada", Roles: []tma.Role{tma.RoleAdmin}, CreatedAt: now}
+	pr := &tma.Principal{User: u, Tenant: &tma.Tenant{ID: u.TenantID, Slug: "acme", Name: "Acme"}, Session: &tma.Session{ID: "s1", CreatedAt: now, LastSeenAt: now}}
+	sessions := []*tma.Session{pr.Session}
+	data := map[string]any{
+		"login":     loginData{Tenant: "acme"},
+		"mfa":       loginData{},
+		"dashboard": nil,
+		"account":   accountData{Sessions: sessions, Current: "s1"},
+		"mfa_enrol": mfaEnrolData{Secret: "ABC", QR: "data:image/png;base64,AA=="},
+		"users":     usersData{Users: []*tma.User{u}},
+		"user":      userData{User: u, Sessions: sessions},
+		"settings":  pr.Tenant,
+		"audit":     &auditData{Events: []*tma.AuditEvent{{Seq: 1, At: now, Action: "logout"}}, Verify: &verifyResult{Broken: &tma.ChainError{ID: 3}}},
+		"error":     struct {
+			Status    int
+			RequestID string
+		}{404, "rid"},
+	}
+	for name := range p.tmpl {
+		d, ok := data[name]
+		if !ok {
+			t.Errorf("no test data for page %q", name)
+			continue
+		}
+		for _, loc := range locales {
+			v := &view{Locale: loc, Title: name + ".title", Principal: pr, CSRF: "tok", Data: d, catalog: p.catalog,
+				can: func(string) bool { return true }}
+			var buf bytes.Buffer
+			if err := p.tmpl[name].ExecuteTemplate(&buf, "layout.html", v); err != nil {
+				t.Errorf("%s/%s: %v", name, loc, err)
+				continue
+			}
+			html := buf.String()
+			for _, raw := range []string{"nav.", "login.", "account.", "users.", "audit.", "mfa.", "role."} {
+				if i := strings.Index(html, ">"+raw); i >= 0 {
+					t.Errorf("%s/%s shows a raw catalog key near %q", name, loc, html[i:min(len(html), i+40)])
+				}
+			}
+			if strings.Contains(html, "<script>") || strings.Contains(html, " style=") || strings.Contains(html, " onclick=") {
+				t.Errorf("%s/%s has inline script or style, which the CSP forbids", name, loc)
+			}
+		}
+	}
+}
