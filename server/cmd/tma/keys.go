@@ -1,20 +1,397 @@
 package main
 
-// PLACEHOLDER — replaced by the key-operations work (issue 3).
-
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/tma-portal/tma/server/blob"
+	"github.com/tma-portal/tma/server/crypt"
+	"github.com/tma-portal/tma/server/postgres"
+	"github.com/tma-portal/tma/server/tma"
 )
 
-var errTODO = errors.New("not built yet")
+// keyProvider returns the configured KEK provider. A local keyring comes
+// from TMA_KEK (set directly or through SSM) if set, else from the key file.
+func keyProvider(ctx context.Context, c *Config) (tma.KeyProvider, error) {
+	switch c.KeyProvider {
+	case "local":
+		if c.KEK != "" {
+			return crypt.ParseKeyring(keyringBytes(c.KEK))
+		}
+		if _, err := os.Stat(c.KEKFile); errors.Is(err, fs.ErrNotExist) {
+			return nil, tma.Errorf(tma.ENOTFOUND, "no key file at %s: run `tma init` or set TMA_KEK_FILE", c.KEKFile)
+		}
+		return crypt.LoadKeyring(c.KEKFile)
+	case "kms":
+		cfg, err := c.awsConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("KMS: AWS configuration: %w", err)
+		}
+		client := kms.NewFromConfig(cfg, func(o *kms.Options) {
+			if c.KMSEndpoint != "" {
+				o.BaseEndpoint = aws.String(c.KMSEndpoint)
+			}
+		})
+		return crypt.NewKMSProvider(client, c.KMSKeyID), nil
+	}
+	return nil, fmt.Errorf("unknown key provider %q", c.KeyProvider)
+}
 
-func initKeysAndBlobs(ctx context.Context, c *Config, w io.Writer) error { return nil }
+// keyringBytes accepts TMA_KEK either as the base64 of a keyring file, which
+// survives environment variables and SSM on one line, or as the keyring text
+// itself. Keyring text never decodes as base64: it contains spaces.
+func keyringBytes(s string) []byte {
+	s = strings.TrimSpace(s)
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return b
+	}
+	return []byte(s)
+}
+
+// blobStore returns the configured blob store.
+func blobStore(ctx context.Context, c *Config) (tma.BlobStore, error) {
+	switch c.BlobStore {
+	case "fs":
+		return blob.NewFS(c.BlobDir)
+	case "s3":
+		client, err := blob.NewS3Client(ctx, blob.S3Config{
+			Endpoint: c.S3Endpoint, Region: c.AWSRegion, PathStyle: c.S3PathStyle,
+			AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return blob.NewS3(client, c.S3Bucket, c.S3Prefix)
+	}
+	return nil, fmt.Errorf("unknown blob store %q", c.BlobStore)
+}
+
+// initKeysAndBlobs creates what a local installation keeps on disk: the
+// keyring file (unless the keyring comes from TMA_KEK) and the blob
+// directory. Existing files are left alone, and the keyring is loaded once
+// so that a file with loose permissions is reported now, not at the first
+// upload.
+func initKeysAndBlobs(_ context.Context, c *Config, w io.Writer) error {
+	if c.KeyProvider == "local" && c.KEK == "" {
+		_, err := os.Lstat(c.KEKFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := os.MkdirAll(filepath.Dir(c.KEKFile), 0o700); err != nil {
+				return fmt.Errorf("key directory: %w", err)
+			}
+			if err := crypt.GenerateKeyringFile(c.KEKFile); err != nil {
+				return err
+			}
+			fmt.Fprintln(w, "created local key file", c.KEKFile)
+		case err != nil:
+			return fmt.Errorf("key file: %w", err)
+		}
+		if _, err := crypt.LoadKeyring(c.KEKFile); err != nil {
+			return err
+		}
+	}
+	if c.BlobStore == "fs" {
+		if _, err := blob.NewFS(c.BlobDir); err != nil { // creates it, mode 0700
+			return err
+		}
+	}
+	return nil
+}
+
+// findTenant resolves a --tenant flag.
+func findTenant(ctx context.Context, db *postgres.DB, slug string) (*tma.Tenant, error) {
+	if slug == "" {
+		return nil, errors.New("--tenant is required")
+	}
+	return postgres.NewTenantService(db).FindTenantBySlug(ctx, slug)
+}
+
+// formatKEK names a KEK version for operators; it holds no secret.
+func formatKEK(r tma.KEKRef) string {
+	return fmt.Sprintf("%s key %s version %d", r.Provider, r.KeyID, r.Version)
+}
+
+// cmdKeysRotate makes a new KEK version and rewraps the tenant's case keys
+// under it. Interrupted (Ctrl-C, crash), it resumes with the same target
+// when run again.
 func cmdKeysRotate(ctx context.Context, c *Config, args []string, w io.Writer) error {
-	return errTODO
+	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
+	tenant := fs.String("tenant", "", "tenant slug")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	t, err := findTenant(ctx, db, *tenant)
+	if err != nil {
+		return err
+	}
+	kp, err := keyProvider(ctx, c)
+	if err != nil {
+		return err
+	}
+	keys := postgres.NewCaseKeyService(db, kp)
+	pending, err := keys.PendingRotation(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	if pending != nil {
+		fmt.Fprintf(w, "tenant %s: resuming the interrupted rotation to %s\n", t.Slug, formatKEK(*pending))
+	}
+	p := &rotateProgress{w: w, tty: isTerminal(w)}
+	ref, err := keys.RotateTenant(systemCtx(ctx, t.ID), t.ID, p.update)
+	p.stop(err == nil)
+	if err != nil {
+		if ref.Provider != "" {
+			return fmt.Errorf("rotation to %s stopped after %d case key(s); run the command again to resume: %w",
+				formatKEK(ref), p.done, err)
+		}
+		return err
+	}
+	fmt.Fprintf(w, "tenant %s: case keys are wrapped under %s; %d case key(s) rewrapped in this run\n",
+		t.Slug, formatKEK(ref), p.done)
+	return nil
 }
+
+// isTerminal reports whether w is a terminal, where a redrawn progress bar
+// makes sense. Anything else (a pipe, a log, a test buffer) gets lines.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// rotateProgress shows RotateTenant's progress: a bar on a terminal, and
+// otherwise one line per tenth of the work, so that logs stay short.
+type rotateProgress struct {
+	w         io.Writer
+	tty       bool
+	bar       *progressbar.ProgressBar
+	done      int
+	lastTenth int
+}
+
+func (p *rotateProgress) update(done, total int) {
+	p.done = done
+	if p.tty {
+		if p.bar == nil {
+			p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.w),
+				progressbar.OptionSetDescription("rewrapping case keys"), progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(true))
+		} else if total != p.bar.GetMax() {
+			p.bar.ChangeMax(total)
+		}
+		_ = p.bar.Set(done)
+		return
+	}
+	if tenth := done * 10 / max(total, 1); tenth > p.lastTenth || done == total {
+		p.lastTenth = tenth
+		fmt.Fprintf(p.w, "rewrapped %d of %d case key(s)\n", done, total)
+	}
+}
+
+// stop ends the bar where it stands, so an interrupted rotation does not
+// show as complete.
+func (p *rotateProgress) stop(complete bool) {
+	if p.bar == nil {
+		return
+	}
+	if complete {
+		_ = p.bar.Finish()
+	} else {
+		_ = p.bar.Exit()
+	}
+	fmt.Fprintln(p.w)
+}
+
+// cmdKeysShred crypto-shreds a case: its key is destroyed, and with it every
+// document and encrypted field of the case. The operator confirms by typing
+// the case reference, unless --yes is given.
 func cmdKeysShred(ctx context.Context, c *Config, args []string, w io.Writer) error {
-	return errTODO
+	fs := flag.NewFlagSet("keys shred", flag.ContinueOnError)
+	tenant := fs.String("tenant", "", "tenant slug")
+	caseArg := fs.String("case", "", "case id or reference")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *caseArg == "" {
+		return errors.New("keys shred needs --case and --tenant")
+	}
+	db, err := openDB(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	t, err := findTenant(ctx, db, *tenant)
+	if err != nil {
+		return err
+	}
+	// Shredding needs no key provider: it only destroys the wrapped key.
+	keys := postgres.NewCaseKeyService(db, nil)
+	cs, err := findCaseArg(ctx, keys, t.ID, *caseArg)
+	if err != nil {
+		return err
+	}
+	if cs.LegalHold { // checked again, under lock, by ShredCase
+		return tma.Errorf(tma.ECONFLICT, "The case is under legal hold; lift the hold before shredding.")
+	}
+	if !*yes {
+		if !term.IsTerminal(int(os.Stdin.Fd())) {
+			return errors.New("keys shred asks for confirmation on a terminal; pass --yes to shred without it")
+		}
+		if err := confirmShred(os.Stdin, w, cs); err != nil {
+			return err
+		}
+	}
+	if err := keys.ShredCase(systemCtx(ctx, t.ID), t.ID, cs.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "case %s (%s) of tenant %s shredded: its key is destroyed, so its documents and encrypted fields can no longer be read.\n",
+		cs.Reference, cs.ID, t.Slug)
+	fmt.Fprintln(w, "Running servers drop any cached copy of the key when their key cache expires it.")
+	return nil
 }
-func cmdBlobsGC(ctx context.Context, c *Config, args []string, w io.Writer) error { return errTODO }
+
+// findCaseArg resolves --case, an id or a reference. A reference may look
+// like an id, so an id that is not found is tried as a reference.
+func findCaseArg(ctx context.Context, keys *postgres.CaseKeyService, tenantID, arg string) (*tma.Case, error) {
+	if tma.ValidID(arg) {
+		c, err := keys.FindCaseByID(ctx, tenantID, arg)
+		if tma.ErrorCode(err) != tma.ENOTFOUND {
+			return c, err
+		}
+	}
+	return keys.FindCaseByReference(ctx, tenantID, arg)
+}
+
+// confirmShred asks the operator to type the case reference. Typing it,
+// rather than answering y, makes a slip on the wrong case unlikely.
+func confirmShred(in io.Reader, w io.Writer, c *tma.Case) error {
+	fmt.Fprintf(w, "Shredding destroys the key of case %s (%s) for good: none of its documents or\n"+
+		"encrypted fields can be read afterwards, from the database or from backups.\n"+
+		"Type the case reference to confirm: ", c.Reference, c.ID)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return errors.New("not confirmed: nothing was shredded")
+	}
+	if strings.TrimSpace(line) != c.Reference {
+		return errors.New("the reference does not match: nothing was shredded")
+	}
+	return nil
+}
+
+// minGrace keeps blob GC away from uploads in progress, whose blobs exist
+// before the row that owns them.
+const minGrace = time.Minute
+
+// gcBatch is how many blob ids GC asks the database about at once.
+const gcBatch = 500
+
+// cmdBlobsGC deletes blobs that no row owns and that are older than the
+// grace period: the leftovers of uploads that crashed between storing the
+// blob and committing its row. With --dry-run it only reports them.
+func cmdBlobsGC(ctx context.Context, c *Config, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("blobs gc", flag.ContinueOnError)
+	grace := fs.Duration("grace", 24*time.Hour, "keep unreferenced blobs younger than this; must exceed the longest upload")
+	dryRun := fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *grace < minGrace {
+		return fmt.Errorf("--grace must be at least %s: a shorter grace could delete uploads in progress", minGrace)
+	}
+	store, err := blobStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	registry := postgres.NewBlobRegistry(db)
+
+	cutoff := time.Now().Add(-*grace)
+	var deleted, kept int
+	var candidates []tma.BlobInfo
+	sweep := func() error {
+		if len(candidates) == 0 {
+			return nil
+		}
+		ids := make([]string, len(candidates))
+		for i, b := range candidates {
+			ids[i] = b.ID
+		}
+		refs, err := registry.ReferencedBlobs(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, b := range candidates {
+			switch {
+			case refs[b.ID]:
+				kept++
+			case *dryRun:
+				deleted++
+				fmt.Fprintf(w, "would delete %s (%d bytes, %s)\n", b.ID, b.Size, b.ModTime.UTC().Format(time.RFC3339))
+			default:
+				if err := store.Delete(ctx, b.ID); err != nil {
+					return err
+				}
+				deleted++
+				fmt.Fprintf(w, "deleted %s (%d bytes, %s)\n", b.ID, b.Size, b.ModTime.UTC().Format(time.RFC3339))
+			}
+		}
+		candidates = candidates[:0]
+		return nil
+	}
+	err = store.List(ctx, func(b tma.BlobInfo) error {
+		if b.ModTime.After(cutoff) {
+			kept++
+			return nil
+		}
+		candidates = append(candidates, b)
+		if len(candidates) < gcBatch {
+			return nil
+		}
+		return sweep()
+	})
+	if err == nil {
+		err = sweep()
+	}
+	if err != nil {
+		return err
+	}
+	verb := "deleted"
+	if *dryRun {
+		verb = "would delete"
+	}
+	if fsStore, ok := store.(*blob.FS); ok && !*dryRun {
+		n, err := fsStore.CleanTemp(*grace)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			fmt.Fprintf(w, "removed %d stale temporary file(s)\n", n)
+		}
+	}
+	fmt.Fprintf(w, "%s %d orphaned blob(s), kept %d\n", verb, deleted, kept)
+	return nil
+}

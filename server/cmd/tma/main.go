@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -37,6 +38,7 @@ Commands:
   keys shred         destroy a case key (crypto-shredding); refused under legal hold
   blobs gc           delete unreferenced blobs older than a grace period
   config             print the effective configuration, secrets redacted
+  healthcheck        exit 0 if the local server answers /healthz (for HEALTHCHECK)
 
 Configuration comes from TMA_* environment variables; see README.md.
 `
@@ -77,6 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil
 		},
 	}
+	if cmd == "healthcheck" {
+		// Runs in the container every few seconds: no config loading, no SSM.
+		return healthcheck(ctx, getenv("TMA_LISTEN"))
+	}
 	fn, ok := commands[cmd]
 	if !ok {
 		fmt.Fprint(stderr, usage)
@@ -95,6 +101,36 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// healthcheck asks the server on listen (default 127.0.0.1:8080) whether it
+// is alive.
+func healthcheck(ctx context.Context, listen string) error {
+	if listen == "" {
+		listen = "127.0.0.1:8080"
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz: %s", resp.Status)
+	}
+	return nil
 }
 
 // Main is the running server: its configuration, database and HTTP server.

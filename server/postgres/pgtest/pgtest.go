@@ -139,3 +139,34 @@ func ensureTemplate(ctx context.Context, tb testing.TB, admin *pgx.Conn, base st
 	}
 	return name
 }
+
+// EmptyURL returns the URL of a new, empty database (no migrations), for
+// tests of the migration runner. It is dropped when the test ends.
+func EmptyURL(tb testing.TB) string {
+	tb.Helper()
+	base := os.Getenv("TMA_TEST_DATABASE_URL")
+	if base == "" {
+		tb.Fatal("TMA_TEST_DATABASE_URL is not set: run the tests with `make test`")
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		tb.Fatalf("pgtest: connect: %v", err)
+	}
+	defer admin.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "tma_empty_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		tb.Fatalf("pgtest: create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+	})
+	return withDatabase(tb, base, name)
+}
