@@ -98,7 +98,7 @@ func TestPagesRender(t *testing.T) {
 		"user":      userData{User: u, Sessions: sessions},
 		"settings":  pr.Tenant,
 		"audit":     &auditData{Events: []*tma.AuditEvent{{Seq: 1, At: now, Action: "logout"}}, Verify: &verifyResult{Broken: &tma.ChainError{ID: 3}}},
-		"error":     struct {
+		"error": struct {
 			Status    int
 			RequestID string
 		}{404, "rid"},
