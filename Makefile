@@ -12,6 +12,7 @@ export TMA_FIXTURES_DIR ?= $(if $(wildcard $(FIXTURES)),$(FIXTURES),)
 
 RUN   ?=
 BENCH ?=
+BENCHTIME ?= 3x
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: run stop build test lint bench e2e clean
@@ -47,9 +48,9 @@ lint:
 
 ## bench: benchmarks as key=value lines; BENCH=<group> (crypt, upload, wiki, search) for one group
 bench:
-	@scripts/test.sh -run '^$$' -bench '(?i)^Benchmark$(BENCH)' -benchtime 1x -count 1 -timeout 30m ./... \
-		| tee $(VAR)/bench.log \
-		| awk '/^Benchmark/ { for (i = 3; i < NF; i += 2) if ($$(i+1) ~ /_/) printf "%s=%s\n", $$(i+1), $$i }'
+	@mkdir -p $(VAR)
+	@scripts/test.sh -run '^$$' -bench '(?i)^Benchmark$(BENCH)' -benchtime $(BENCHTIME) -count 1 -timeout 30m ./... \
+		| tee $(VAR)/bench.log | awk -f scripts/benchfmt.awk
 
 clean: stop
 	rm -rf $(VAR)

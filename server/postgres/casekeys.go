@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -34,6 +35,13 @@ const DefaultRotationBatch = 100
 // Two-key advisory locks do not share a key space with the one-key locks
 // used for migrations.
 const rotateLockClass int32 = 0x746d6172 // "tmar"
+
+// newKEKLockClass is the first key of the advisory lock, over all tenants,
+// taken while a new KEK version is made. The keyring or KMS key is shared by
+// every tenant, and two processes that rotate it at once (for two tenants)
+// could otherwise both write "the next version" to the keyring file, and one
+// of the two keys would be lost along with everything rewrapped under it.
+const newKEKLockClass int32 = 0x746d616b // "tmak"
 
 // zeroID sorts before every uuid; it starts the keyset walk of a rotation.
 const zeroID = "00000000-0000-0000-0000-000000000000"
@@ -169,7 +177,8 @@ func (s *CaseKeyService) CaseKey(ctx context.Context, tenantID, caseID string) (
 // update only applies if the wrapped key is still the one that was read, so
 // no row lock is held while the key provider works and a case shredded
 // meanwhile stays shredded. Rotations of one tenant are serialised by an
-// advisory lock: a second one gets ECONFLICT.
+// advisory lock: a second one gets ECONFLICT. Making the new KEK version is
+// serialised over all tenants, because they share the keyring or KMS key.
 //
 // If the KEK is rotated but the process dies before the target is recorded,
 // the new version stays unused until the next rotation; nothing is lost.
@@ -178,13 +187,13 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 	if !tma.ValidID(tenantID) {
 		return tma.KEKRef{}, tma.Errorf(tma.ENOTFOUND, "No such tenant.")
 	}
-	unlock, err := s.lockRotation(ctx, tenantID)
+	conn, unlock, err := s.lockRotation(ctx, tenantID)
 	if err != nil {
 		return tma.KEKRef{}, tma.Wrap(op, err)
 	}
 	defer unlock()
 
-	target, err := s.rotationTarget(ctx, tenantID)
+	target, err := s.rotationTarget(ctx, conn, tenantID)
 	if err != nil {
 		return tma.KEKRef{}, tma.Wrap(op, err)
 	}
@@ -228,26 +237,30 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 }
 
 // lockRotation takes the tenant's rotation lock on a connection of its
-// own, held until the returned function runs.
-func (s *CaseKeyService) lockRotation(ctx context.Context, tenantID string) (unlock func(), err error) {
+// own, held until the returned function runs. Other session locks of the
+// rotation are taken on the same connection, so that closing it releases
+// them all.
+func (s *CaseKeyService) lockRotation(ctx context.Context, tenantID string) (*pgxpool.Conn, func(), error) {
 	conn, err := s.db.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, unavailable("CaseKeyService.lockRotation", err)
+		return nil, nil, unavailable("CaseKeyService.lockRotation", err)
 	}
 	var ok bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, rotateLockClass, tenantID).Scan(&ok); err != nil {
 		conn.Release()
-		return nil, err
+		return nil, nil, err
 	}
 	if !ok {
 		conn.Release()
-		return nil, tma.Errorf(tma.ECONFLICT, "A key rotation for this tenant is already running.")
+		return nil, nil, tma.Errorf(tma.ECONFLICT, "A key rotation for this tenant is already running.")
 	}
-	return func() {
+	return conn, func() {
 		ctx := context.WithoutCancel(ctx)
-		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext($2))`, rotateLockClass, tenantID); err != nil {
-			// A session that may still hold the lock must not go back to
-			// the pool; closing it releases the lock.
+		// All of the session's locks: the connection came from the pool
+		// holding none.
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`); err != nil {
+			// A session that may still hold a lock must not go back to
+			// the pool; closing it releases the locks.
 			_ = conn.Conn().Close(ctx)
 		}
 		conn.Release()
@@ -256,12 +269,13 @@ func (s *CaseKeyService) lockRotation(ctx context.Context, tenantID string) (unl
 
 // rotationTarget returns the target of the tenant's interrupted rotation or,
 // if there is none, makes a new KEK version and records it as the target.
-func (s *CaseKeyService) rotationTarget(ctx context.Context, tenantID string) (tma.KEKRef, error) {
+// conn holds the tenant's rotation lock.
+func (s *CaseKeyService) rotationTarget(ctx context.Context, conn *pgxpool.Conn, tenantID string) (tma.KEKRef, error) {
 	target, err := s.PendingRotation(ctx, tenantID)
 	if err != nil {
 		return tma.KEKRef{}, err
 	}
-	if target != nil && false {
+	if target != nil {
 		// Rewrapping would fail key by key if the configuration no longer
 		// names the target's key; say so once, clearly.
 		cur, err := s.kp.Current(ctx)
@@ -282,7 +296,15 @@ func (s *CaseKeyService) rotationTarget(ctx context.Context, tenantID string) (t
 	if !exists {
 		return tma.KEKRef{}, tma.Errorf(tma.ENOTFOUND, "No such tenant.")
 	}
+	// Waits for a rotation of another tenant that is making its version.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, newKEKLockClass); err != nil {
+		return tma.KEKRef{}, err
+	}
 	ref, err := s.kp.Rotate(ctx)
+	if _, uerr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, 0)`, newKEKLockClass); uerr != nil {
+		// The caller's unlock releases it, or closes the connection.
+		return tma.KEKRef{}, errors.Join(err, uerr)
+	}
 	if err != nil {
 		return tma.KEKRef{}, err
 	}
@@ -439,7 +461,7 @@ func (s *CaseKeyService) ShredCase(ctx context.Context, tenantID, caseID string)
 		if err != nil {
 			return err
 		}
-		if c.LegalHold && false {
+		if c.LegalHold {
 			return tma.Errorf(tma.ECONFLICT, msgLegalHold)
 		}
 		var shredded *time.Time

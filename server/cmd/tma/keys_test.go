@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -356,6 +357,61 @@ func TestRotateRefusesSecondRotationOfTenant(t *testing.T) {
 	}
 }
 
+// rendezvousRotate delays Rotate until another rendezvousRotate sharing
+// arrived is in Rotate too, or for at most a moment, so that two
+// rotations make their KEK versions at the same time unless something
+// serialises them.
+type rendezvousRotate struct {
+	tma.KeyProvider
+	arrived chan struct{}
+}
+
+func (r rendezvousRotate) Rotate(ctx context.Context) (tma.KEKRef, error) {
+	select {
+	case r.arrived <- struct{}{}:
+	case <-r.arrived:
+	case <-time.After(200 * time.Millisecond):
+	}
+	return r.KeyProvider.Rotate(ctx)
+}
+
+// Two processes rotating two tenants at once share one keyring file: each
+// must get a version of its own, and both versions must survive.
+func TestRotateTwoTenantsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Open(t)
+	path := newKeyringFile(t)
+	setup := postgres.NewCaseKeyService(db, loadKeyring(t, path))
+	worlds := []*keysWorld{newKeysWorld(t, db, "acme"), newKeysWorld(t, db, "other")}
+	for _, w := range worlds {
+		w.addCases(t, setup, 3)
+	}
+	arrived := make(chan struct{})
+	refs := make([]tma.KEKRef, len(worlds))
+	errs := make([]error, len(worlds))
+	var wg sync.WaitGroup
+	for i, w := range worlds {
+		// A process each, with its own copy of the keyring.
+		keys := postgres.NewCaseKeyService(db, rendezvousRotate{loadKeyring(t, path), arrived})
+		wg.Go(func() { refs[i], errs[i] = keys.RotateTenant(ctx, w.tenant.ID, nil) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if refs[0].Version == refs[1].Version {
+		t.Fatalf("both tenants rotated to version %d: one key overwrote the other", refs[0].Version)
+	}
+	fresh := postgres.NewCaseKeyService(db, loadKeyring(t, path))
+	for _, w := range worlds {
+		for _, sc := range w.cases {
+			if err := readCase(ctx, fresh, sc); err != nil {
+				t.Fatalf("tenant %s, case %s: %v", w.tenant.Slug, sc.c.Reference, err)
+			}
+		}
+	}
+}
+
 func TestShredMakesCaseUnreadable(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.Open(t)
@@ -697,4 +753,32 @@ func TestKeyProviderSources(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no key file at "+missing+": run `tma init` or set TMA_KEK_FILE") {
 		t.Fatalf("missing key file: %v", err)
 	}
+}
+
+func TestRotateProgress(t *testing.T) {
+	t.Run("lines when not a terminal", func(t *testing.T) {
+		var out bytes.Buffer
+		p := &rotateProgress{w: &out}
+		for done := 100; done <= 1000; done += 100 {
+			p.update(done, 1000)
+		}
+		p.update(1000, 1500) // keys created meanwhile under the old KEK
+		p.update(1500, 1500)
+		p.stop(true)
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 11 || lines[0] != "rewrapped 100 of 1000 case key(s)" || lines[10] != "rewrapped 1500 of 1500 case key(s)" {
+			t.Fatalf("output:\n%s", out.String())
+		}
+	})
+	t.Run("bar on a terminal", func(t *testing.T) {
+		var out bytes.Buffer
+		p := &rotateProgress{w: &out, tty: true}
+		p.update(50, 100)
+		p.update(100, 150)
+		p.update(150, 150)
+		p.stop(true)
+		if s := out.String(); !strings.Contains(s, "rewrapping case keys") || !strings.Contains(s, "150/150") {
+			t.Fatalf("bar output:\n%q", s)
+		}
+	})
 }
