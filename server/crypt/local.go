@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -44,6 +45,21 @@ type LocalProvider struct {
 	id      string
 	keys    map[int][]byte
 	current int
+	stamp   fileStamp // of the file when it was last read
+}
+
+// fileStamp tells whether a keyring file changed since it was read.
+type fileStamp struct {
+	size    int64
+	modTime int64
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{fi.Size(), fi.ModTime().UnixNano()}
 }
 
 var _ tma.KeyProvider = (*LocalProvider)(nil)
@@ -82,11 +98,29 @@ func GenerateKeyringFile(path string) error {
 	key := make([]byte, KeySize)
 	_, _ = rand.Read(key) // never fails
 	defer wipe(key)
-	return writeFileAtomic(path, formatKeyring(map[int][]byte{1: key}))
+	// Exclusive: if two first starts race, the loser keeps the winner's
+	// keyring instead of replacing one that may already wrap keys.
+	err := writeFileAtomic(path, formatKeyring(map[int][]byte{1: key}), true)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	return err
 }
 
-// Current implements tma.KeyProvider.
+// Current implements tma.KeyProvider. A file keyring is read again when
+// the file changed, so that a long-running server wraps new keys under the
+// version that `tma keys rotate` in another process just added.
 func (p *LocalProvider) Current(context.Context) (tma.KEKRef, error) {
+	if p.path != "" {
+		p.mu.RLock()
+		changed := stampOf(p.path) != p.stamp
+		p.mu.RUnlock()
+		if changed {
+			if err := p.reload(); err != nil {
+				return tma.KEKRef{}, err
+			}
+		}
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.ref(p.current), nil
@@ -106,6 +140,13 @@ func (p *LocalProvider) Rotate(context.Context) (tma.KEKRef, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Other processes may rotate too: the read-modify-write of the file
+	// happens under an exclusive lock, so no version is ever lost.
+	unlock, err := lockFile(p.path + ".lock")
+	if err != nil {
+		return tma.KEKRef{}, err
+	}
+	defer unlock()
 	keys, err := readKeyringFile(p.path) // another process may have rotated it
 	if err != nil {
 		return tma.KEKRef{}, err
@@ -116,10 +157,11 @@ func (p *LocalProvider) Rotate(context.Context) (tma.KEKRef, error) {
 	version := slices.Max(slices.Collect(maps.Keys(keys))) + 1
 	keys[version] = make([]byte, KeySize)
 	_, _ = rand.Read(keys[version])
-	if err := writeFileAtomic(p.path, formatKeyring(keys)); err != nil {
+	if err := writeFileAtomic(p.path, formatKeyring(keys), false); err != nil {
 		return tma.KEKRef{}, err
 	}
 	p.set(keys)
+	p.stamp = stampOf(p.path)
 	return p.ref(version), nil
 }
 
@@ -227,6 +269,7 @@ func (p *LocalProvider) master(ref tma.KEKRef) ([]byte, error) {
 }
 
 func (p *LocalProvider) reload() error {
+	stamp := stampOf(p.path)
 	keys, err := readKeyringFile(p.path)
 	if err != nil {
 		return err
@@ -237,6 +280,7 @@ func (p *LocalProvider) reload() error {
 		return tma.Errorf(tma.ECONFLICT, "keyring file %s was replaced by another keyring", p.path)
 	}
 	p.set(keys)
+	p.stamp = stamp
 	return nil
 }
 
@@ -331,8 +375,9 @@ func keyringID(keys map[int][]byte) string {
 }
 
 // writeFileAtomic replaces path with data, mode 0600: temporary file in the
-// same directory, fsync, rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte) (err error) {
+// same directory, fsync, rename, fsync of the directory. With exclusive it
+// never replaces an existing file (fs.ErrExist).
+func writeFileAtomic(path string, data []byte, exclusive bool) (err error) {
 	defer wipe(data)
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".keyring-*") // mode 0600
@@ -354,7 +399,17 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return tma.Wrap("crypt.writeKeyring", err)
 	}
-	if err = os.Rename(f.Name(), path); err != nil {
+	if exclusive {
+		// link(2) fails if path exists, unlike rename(2).
+		err = os.Link(f.Name(), path)
+		os.Remove(f.Name())
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	} else {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
 		return tma.Wrap("crypt.writeKeyring", err)
 	}
 	d, err := os.Open(dir)
@@ -363,4 +418,21 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	}
 	defer d.Close()
 	return tma.Wrap("crypt.writeKeyring", d.Sync())
+}
+
+// lockFile takes an exclusive advisory lock on path (created 0600), which
+// serialises keyring rotations across processes on one machine.
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, tma.Wrap("crypt.lockFile", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, tma.Wrap("crypt.lockFile", err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }

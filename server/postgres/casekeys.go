@@ -15,15 +15,6 @@ import (
 	"github.com/tma-portal/tma/server/tma"
 )
 
-// Audit actions for legal holds and case creation. They belong in server/tma
-// beside the other actions; they live here until the case capability moves
-// them there.
-const (
-	auditCaseCreated     = "case.created"
-	auditLegalHoldSet    = "case.legal_hold_set"
-	auditLegalHoldLifted = "case.legal_hold_lifted"
-)
-
 // DefaultRotationBatch is how many case keys RotateTenant rewraps per
 // transaction: small enough that an interrupted rotation loses little work
 // and no transaction stays open long, large enough to keep the number of
@@ -509,7 +500,7 @@ func (s *CaseKeyService) CreateCase(ctx context.Context, tenantID, reference str
 		case err != nil:
 			return err
 		}
-		return s.db.audit(ctx, tx, tenantID, auditCaseCreated, "case", c.ID, reference)
+		return s.db.audit(ctx, tx, tenantID, tma.AuditCaseCreated, "case", c.ID, reference)
 	})
 	if err != nil {
 		return nil, err
@@ -532,9 +523,9 @@ func (s *CaseKeyService) SetLegalHold(ctx context.Context, tenantID, caseID stri
 		if _, err := tx.Exec(ctx, `UPDATE cases SET legal_hold = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, caseID, on); err != nil {
 			return err
 		}
-		action := auditLegalHoldLifted
+		action := tma.AuditLegalHoldLifted
 		if on {
-			action = auditLegalHoldSet
+			action = tma.AuditLegalHoldSet
 		}
 		return s.db.audit(ctx, tx, tenantID, action, "case", caseID, c.Reference)
 	})

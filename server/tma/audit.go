@@ -29,6 +29,9 @@ const (
 	AuditCSRFRejected     = "csrf.rejected"
 	AuditKeyRotated       = "key.rotated"
 	AuditCaseShredded     = "case.shredded"
+	AuditCaseCreated      = "case.created"
+	AuditLegalHoldSet     = "case.legal_hold_set"
+	AuditLegalHoldLifted  = "case.legal_hold_lifted"
 	AuditIntegrityFailure = "integrity.failure"
 )
 
