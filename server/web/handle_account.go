@@ -26,22 +26,11 @@ func (s *Server) accountView(c *fiber.Ctx) (*view, error) {
 
 // renderAccount shows the account page with the outcome of a form.
 func (s *Server) renderAccount(c *fiber.Ctx, err error, notice string) error {
-	status := fiber.StatusOK
 	v, verr := s.accountView(c)
 	if verr != nil {
 		return verr
 	}
-	switch code := tma.ErrorCode(err); code {
-	case "":
-		if notice != "" {
-			v.Notice = v.T(notice)
-		}
-	case tma.EINVALID, tma.EFORBIDDEN, tma.ECONFLICT:
-		status, v.Error = statusOf[code], v.msg(err)
-	default:
-		return err
-	}
-	return s.render(c, status, "account", v)
+	return s.outcome(c, v, "account", err, notice)
 }
 
 func (s *Server) handleAccountPage(c *fiber.Ctx) error {

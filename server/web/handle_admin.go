@@ -22,23 +22,6 @@ func formRoles(c *fiber.Ctx) []tma.Role {
 	return roles
 }
 
-// outcome renders page with status and message for expected errors, and
-// passes anything else to the error handler.
-func (s *Server) outcome(c *fiber.Ctx, v *view, page string, err error, notice string) error {
-	status := fiber.StatusOK
-	switch code := tma.ErrorCode(err); code {
-	case "":
-		if notice != "" {
-			v.Notice = v.T(notice)
-		}
-	case tma.EINVALID, tma.ECONFLICT, tma.EFORBIDDEN:
-		status, v.Error = statusOf[code], v.msg(err)
-	default:
-		return err
-	}
-	return s.render(c, status, page, v)
-}
-
 func (s *Server) usersView(c *fiber.Ctx, form tma.NewUser) (*view, error) {
 	users, err := s.deps.Users.FindUsers(c.UserContext(), principal(c).Tenant.ID)
 	if err != nil {

@@ -197,6 +197,23 @@ func (s *Server) render(c *fiber.Ctx, status int, page string, v *view) error {
 	return c.Status(status).Send(buf.Bytes())
 }
 
+// outcome renders page with status and message for expected errors, and
+// passes anything else to the error handler.
+func (s *Server) outcome(c *fiber.Ctx, v *view, page string, err error, notice string) error {
+	status := fiber.StatusOK
+	switch code := tma.ErrorCode(err); code {
+	case "":
+		if notice != "" {
+			v.Notice = v.T(notice)
+		}
+	case tma.EINVALID, tma.ECONFLICT, tma.EFORBIDDEN:
+		status, v.Error = statusOf[code], v.msg(err)
+	default:
+		return err
+	}
+	return s.render(c, status, page, v)
+}
+
 // msg translates a user-safe error message if the catalog knows it.
 func (v *view) msg(err error) string {
 	m := tma.ErrorMessage(err)

@@ -111,7 +111,7 @@ func cmdUserCreate(ctx context.Context, c *Config, args []string, w io.Writer) e
 		return err
 	}
 	defer db.Close()
-	t, err := postgres.NewTenantService(db).FindTenantBySlug(ctx, *tenant)
+	t, err := findTenant(ctx, db, *tenant)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func cmdAuditVerify(ctx context.Context, c *Config, args []string, w io.Writer) 
 	defer db.Close()
 	var ids []string
 	if *tenant != "" {
-		t, err := postgres.NewTenantService(db).FindTenantBySlug(ctx, *tenant)
+		t, err := findTenant(ctx, db, *tenant)
 		if err != nil {
 			return err
 		}
