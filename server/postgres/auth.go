@@ -516,19 +516,34 @@ func (s *AuthService) ChangePassword(ctx context.Context, token, oldPassword, ne
 	return res, err
 }
 
-// BeginTOTP implements tma.AuthService.
+// BeginTOTP implements tma.AuthService. A secret that is already pending
+// is kept, so the set-up page can be shown again (after a mistyped code, or
+// a reload) without invalidating what the user scanned.
 func (s *AuthService) BeginTOTP(ctx context.Context, tenantID, userID string) (*tma.TOTPEnrollment, error) {
+	const op = "AuthService.BeginTOTP"
 	var email string
-	err := s.db.Pool.QueryRow(ctx, `SELECT email FROM users WHERE tenant_id = $1 AND id = $2`, tenantID, userID).Scan(&email)
+	var pending *string
+	err := s.db.Pool.QueryRow(ctx, `SELECT email, totp_pending FROM users WHERE tenant_id = $1 AND id = $2`, tenantID, userID).Scan(&email, &pending)
 	if err != nil {
-		return nil, tma.Wrap("AuthService.BeginTOTP", notFound(err, "No such user."))
+		return nil, tma.Wrap(op, notFound(err, "No such user."))
 	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.issuer, AccountName: email, Period: totpPeriod, SecretSize: 20})
+	opts := totp.GenerateOpts{Issuer: s.issuer, AccountName: email, Period: totpPeriod, SecretSize: 20}
+	if pending != nil {
+		raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(*pending)
+		if err != nil {
+			return nil, tma.Wrap(op, err)
+		}
+		opts.Secret = raw
+	}
+	key, err := totp.Generate(opts)
 	if err != nil {
-		return nil, tma.Wrap("AuthService.BeginTOTP", err)
+		return nil, tma.Wrap(op, err)
 	}
-	if _, err := s.db.Pool.Exec(ctx, `UPDATE users SET totp_pending = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, userID, key.Secret()); err != nil {
-		return nil, unavailable("AuthService.BeginTOTP", err)
+	if pending == nil {
+		if _, err := s.db.Pool.Exec(ctx, `UPDATE users SET totp_pending = $3 WHERE tenant_id = $1 AND id = $2 AND totp_pending IS NULL`,
+			tenantID, userID, key.Secret()); err != nil {
+			return nil, unavailable(op, err)
+		}
 	}
 	return &tma.TOTPEnrollment{Secret: key.Secret(), URL: key.URL()}, nil
 }

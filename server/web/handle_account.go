@@ -53,10 +53,16 @@ func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 func (s *Server) handleLanguageChange(c *fiber.Ctx) error {
 	p := principal(c)
 	loc := c.FormValue("locale")
-	if err := s.deps.Users.SetLocale(c.UserContext(), p.Tenant.ID, p.User.ID, loc); err != nil {
-		return s.renderAccount(c, err, "")
+	err := s.deps.Users.SetLocale(c.UserContext(), p.Tenant.ID, p.User.ID, loc)
+	if err == nil {
+		// The new language applies to this very response.
+		p.User.Locale = loc
+		c.Locals(localLocale, loc)
+		if loc == "" {
+			c.Locals(localLocale, negotiateLocale(c.Get(fiber.HeaderAcceptLanguage)))
+		}
 	}
-	return c.Redirect("/account", fiber.StatusSeeOther)
+	return s.renderAccount(c, err, "account.language.saved")
 }
 
 func (s *Server) handleLogoutEverywhere(c *fiber.Ctx) error {
@@ -76,29 +82,42 @@ type mfaEnrolData struct {
 	Recovery []string
 }
 
-func (s *Server) handleMFAEnrolPage(c *fiber.Ctx) error {
+// mfaEnrolView shows the set-up page: the pending secret as a QR code and
+// as text. BeginTOTP keeps a pending secret, so a page shown again after a
+// mistyped code still matches what the user scanned.
+func (s *Server) mfaEnrolView(c *fiber.Ctx) (*view, error) {
 	p := principal(c)
 	d := mfaEnrolData{Enabled: p.User.MFAEnabled, Required: p.Tenant.RequireMFA}
 	if !d.Enabled {
 		enr, err := s.deps.Auth.BeginTOTP(c.UserContext(), p.Tenant.ID, p.User.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		png, err := qrcode.Encode(enr.URL, qrcode.Medium, 240)
 		if err != nil {
-			return tma.Wrap("handleMFAEnrolPage", err)
+			return nil, tma.Wrap("mfaEnrolView", err)
 		}
 		d.Secret, d.QR = enr.Secret, template.URL("data:image/png;base64,"+base64.StdEncoding.EncodeToString(png))
 	}
-	return s.render(c, fiber.StatusOK, "mfa_enrol", s.newView(c, "mfa.enrol.title", "account", d))
+	return s.newView(c, "mfa.enrol.title", "account", d), nil
+}
+
+func (s *Server) handleMFAEnrolPage(c *fiber.Ctx) error {
+	v, err := s.mfaEnrolView(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, fiber.StatusOK, "mfa_enrol", v)
 }
 
 func (s *Server) handleMFAEnrol(c *fiber.Ctx) error {
 	codes, res, err := s.deps.Auth.ConfirmTOTP(c.UserContext(), principal(c).Token, c.FormValue("code"))
 	if code := tma.ErrorCode(err); code == tma.EINVALID || code == tma.ECONFLICT {
-		v := s.newView(c, "mfa.enrol.title", "account", mfaEnrolData{})
-		v.Error = v.msg(err)
-		return s.render(c, statusOf[code], "error", v)
+		v, verr := s.mfaEnrolView(c)
+		if verr != nil {
+			return verr
+		}
+		return s.outcome(c, v, "mfa_enrol", err, "")
 	} else if err != nil {
 		return err
 	}

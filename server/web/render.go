@@ -149,15 +149,16 @@ func (v *view) T(key string, args ...any) string {
 	return s
 }
 
-// Date formats t for the view's language.
+// Date formats t for the view's language, in UTC and saying so: the team
+// may sit in several time zones, and audit times must be unambiguous.
 func (v *view) Date(t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
 	if v.Locale == "de" {
-		return t.Local().Format("02.01.2006 15:04")
+		return t.UTC().Format("02.01.2006 15:04") + " UTC"
 	}
-	return t.Local().Format("2006-01-02 15:04")
+	return t.UTC().Format("2006-01-02 15:04") + " UTC"
 }
 
 // Can reports whether the signed-in user has the permission "object:action";

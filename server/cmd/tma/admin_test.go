@@ -122,6 +122,11 @@ func TestTenantRequiresMFA(t *testing.T) {
 	if status != http.StatusOK || m == nil || !strings.Contains(body, "data:image/png;base64,") {
 		t.Fatalf("enrolment page: %d, secret found %v", status, m != nil)
 	}
+	// A mistyped code shows the same set-up again, with the same secret.
+	status, body = c.post("/account/mfa", url.Values{"code": {"000000"}})
+	if again := secretRe.FindStringSubmatch(body); status != http.StatusBadRequest || again == nil || again[1] != m[1] {
+		t.Fatalf("wrong code: %d, same secret shown: %v", status, again != nil && again[1] == m[1])
+	}
 	code, _ := totp.GenerateCode(m[1], time.Now())
 	status, body = c.post("/account/mfa", url.Values{"code": {code}})
 	if status != http.StatusOK || !strings.Contains(body, `id="recovery-codes"`) || strings.Count(body, "<code>") != 10 {
