@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,11 +21,7 @@ import (
 // request is in flight, and checks that the request completes, that new
 // connections are refused, and that the process exits cleanly.
 func TestGracefulShutdown(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "tma")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "serve")
+	cmd := exec.Command(buildTMA(t), "serve")
 	cmd.Env = append(os.Environ(),
 		"TMA_DATABASE_URL="+pgtest.URL(t), "TMA_DATA_DIR="+t.TempDir(), "TMA_LISTEN=127.0.0.1:0", "TMA_SHUTDOWN_TIMEOUT=20s")
 	stderr, err := cmd.StderrPipe()
