@@ -104,16 +104,8 @@ func TestBadInput(t *testing.T) {
 		c := srv.client(t)
 		c.login("acme", admin.Email)
 		for _, body := range []string{`{"email": `, `{"email":"x@acme.example","display_name":"X","password":"long enough password","roles":["emperor"]}`} {
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/users", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-CSRF-Token", c.csrf)
-			resp, err := c.http.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest {
-				t.Fatalf("%s: %d, want 400", body, resp.StatusCode)
+			if status, _ := c.sendJSON(http.MethodPost, "/api/v1/users", body); status != http.StatusBadRequest {
+				t.Fatalf("%s: %d, want 400", body, status)
 			}
 		}
 	})

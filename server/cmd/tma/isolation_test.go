@@ -96,16 +96,8 @@ func TestTenantIsolation(t *testing.T) {
 				t.Fatalf("POST %s: %d, want 404: %.200q", c.path, status, body)
 			}
 		}
-		req, _ := http.NewRequest(http.MethodPut, admin.base+"/api/v1/users/"+bHR.ID+"/roles", strings.NewReader(`{"roles":["admin"]}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-CSRF-Token", admin.csrf)
-		resp, err := admin.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Fatalf("PUT roles (JSON) of another tenant's user: %d, want 404", resp.StatusCode)
+		if status, _ := admin.sendJSON(http.MethodPut, "/api/v1/users/"+bHR.ID+"/roles", `{"roles":["admin"]}`); status != http.StatusNotFound {
+			t.Fatalf("PUT roles (JSON) of another tenant's user: %d, want 404", status)
 		}
 		// B's user is untouched: same roles, still enabled, session alive.
 		u, err := postgres.NewUserService(srv.DB).FindUserByID(ctx, tb.ID, bHR.ID)

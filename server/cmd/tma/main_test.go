@@ -105,20 +105,33 @@ func (s *testServer) client(t *testing.T) *client {
 
 var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
-// do sends a request and returns status and body. Pages it reads refresh
-// the client's CSRF token, as a browser's forms would.
+// do sends a form (or no body) and returns status, body and headers.
 func (c *client) do(method, path string, form url.Values, header map[string]string) (int, string, http.Header) {
 	c.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return c.send(method, path, nil, header)
 	}
+	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	for k, v := range header {
+		h[k] = v
+	}
+	return c.send(method, path, strings.NewReader(form.Encode()), h)
+}
+
+// sendJSON sends a JSON body to the API with the current CSRF token.
+func (c *client) sendJSON(method, path, body string) (int, string) {
+	c.t.Helper()
+	status, b, _ := c.send(method, path, strings.NewReader(body), map[string]string{"Content-Type": "application/json", "X-CSRF-Token": c.csrf})
+	return status, b
+}
+
+// send sends a request. Pages it reads refresh the client's CSRF token, as
+// a browser's forms would.
+func (c *client) send(method, path string, body io.Reader, header map[string]string) (int, string, http.Header) {
+	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
 		c.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
