@@ -26,6 +26,7 @@ func TestCan(t *testing.T) {
 		{"admin may not read cases", user("u1", "t1", tma.RoleAdmin), tma.PermCasesRead, false},
 		{"deny beats allow", user("u2", "t1", tma.RoleAdmin, tma.RoleThreatManager), tma.PermCasesRead, false},
 		{"auditor reads the audit log", user("u3", "t1", tma.RoleAuditor), tma.PermAuditRead, true},
+		{"an admin who is also auditor still may not", user("u8", "t1", tma.RoleAdmin, tma.RoleAuditor), tma.PermAuditRead, false},
 		{"auditor may not manage users", user("u3", "t1", tma.RoleAuditor), tma.PermUsersManage, false},
 		{"threat manager writes cases", user("u4", "t1", tma.RoleThreatManager), tma.PermCasesWrite, true},
 		{"legal reads but does not write cases", user("u5", "t1", tma.RoleLegal), tma.PermCasesWrite, false},

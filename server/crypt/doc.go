@@ -77,8 +77,11 @@
 // all fail with ECORRUPT. The Reader returns bytes only from segments that
 // authenticated and returns io.EOF only after the final segment
 // authenticated, so a truncated document is never presented as complete.
-// Tenants never share a KEK, and KMS refuses to unwrap a case key for an
-// encryption context other than its own tenant and case.
+// With the local provider tenants never share a KEK (HKDF per tenant). With
+// KMS, the tenants of one installation share the configured KMS key and are
+// separated by the encryption context: KMS refuses to unwrap a case key for
+// any context other than its own tenant and case. A deployment that needs
+// hard separation runs one installation (one KMS key) per customer.
 //
 // Not protected: a compromised running server (it holds case keys in memory
 // and may ask the KEK to unwrap any case key), memory dumps, and traffic or

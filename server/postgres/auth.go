@@ -9,11 +9,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -26,6 +26,9 @@ type AuthService struct {
 	sessions tma.SessionPolicy
 	throttle tma.ThrottlePolicy
 	issuer   string // shown in authenticator apps
+	// argon bounds concurrent password checks: each takes 19 MiB, and a
+	// flood of sign-ins must not exhaust memory.
+	argon chan struct{}
 }
 
 var _ tma.AuthService = (*AuthService)(nil)
@@ -33,7 +36,22 @@ var _ tma.AuthService = (*AuthService)(nil)
 // NewAuthService returns an AuthService. issuer names the product in
 // authenticator apps.
 func NewAuthService(db *DB, sp tma.SessionPolicy, tp tma.ThrottlePolicy, issuer string) *AuthService {
-	return &AuthService{db: db, sessions: sp, throttle: tp, issuer: issuer}
+	return &AuthService{db: db, sessions: sp, throttle: tp, issuer: issuer, argon: make(chan struct{}, maxConcurrentHashes)}
+}
+
+// maxConcurrentHashes caps the memory of password checks at about 300 MiB.
+const maxConcurrentHashes = 16
+
+// checkPassword checks password against hash within the concurrency bound.
+// EUNAVAILABLE if the caller gives up waiting.
+func (s *AuthService) checkPassword(ctx context.Context, hash, password string) (bool, error) {
+	select {
+	case s.argon <- struct{}{}:
+	case <-ctx.Done():
+		return false, &tma.Error{Code: tma.EUNAVAILABLE, Message: "The service is busy. Please try again in a moment.", Op: "AuthService.checkPassword", Err: ctx.Err()}
+	}
+	defer func() { <-s.argon }()
+	return checkPassword(hash, password), nil
 }
 
 var (
@@ -71,15 +89,6 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, unavailable(op, err)
 	}
-	keys := []string{"address:" + req.IP}
-	if tenantID != "" {
-		keys = append(keys, "account:"+tenantID+":"+email)
-	}
-	ctx = tma.NewContextWithActor(ctx, tma.Actor{TenantID: tenantID, Label: email, IP: req.IP})
-	if err := s.checkThrottle(ctx, tenantID, keys); err != nil {
-		return nil, err
-	}
-
 	var userID, hash string
 	var disabled, hasTOTP bool
 	if tenantID != "" {
@@ -89,20 +98,35 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 			return nil, unavailable(op, err)
 		}
 	}
+	label := email
 	if userID == "" {
-		checkPassword(dummyHash, req.Password) // same cost as a real check
-		return nil, s.loginFailed(ctx, tenantID, "", keys, "unknown user")
+		label, hash = typedLabel(email), dummyHash // same cost as a real check
 	}
-	if !checkPassword(hash, req.Password) {
-		return nil, s.loginFailed(ctx, tenantID, userID, keys, "wrong password")
+	ctx = tma.NewContextWithActor(ctx, tma.Actor{TenantID: tenantID, UserID: userID, Label: label, IP: req.IP})
+	r, err := s.reserve(ctx, tenantID, s.addressKey(req.IP), s.accountKey(tenantID, slug, email))
+	if err != nil {
+		return nil, err
 	}
-	if disabled {
-		return nil, s.loginFailed(ctx, tenantID, userID, keys, "account disabled")
+	ok, err := s.checkPassword(ctx, hash, req.Password)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(reason string) error {
+		return s.failed(ctx, r, &tma.AuditEvent{TenantID: tenantID, ActorID: userID, ActorLabel: label, IP: req.IP,
+			Action: tma.AuditLoginFailed, TargetType: "user", TargetID: userID, Detail: reason}, errBadLogin)
+	}
+	switch {
+	case userID == "":
+		return nil, fail("unknown user")
+	case !ok:
+		return nil, fail("wrong password")
+	case disabled:
+		return nil, fail("account disabled")
 	}
 
 	var res *tma.LoginResult
 	err = s.db.inTx(ctx, op, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE key = $1`, keys[1]); err != nil {
+		if err := r.release(ctx, tx); err != nil {
 			return err
 		}
 		var err error
@@ -110,9 +134,7 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 		if err != nil || hasTOTP {
 			return err // the login is audited once the second factor is in
 		}
-		a := tma.ActorFromContext(ctx)
-		a.UserID = userID
-		return s.db.audit(tma.NewContextWithActor(ctx, a), tx, tenantID, tma.AuditLoginSucceeded, "user", userID, "password")
+		return s.db.audit(ctx, tx, tenantID, tma.AuditLoginSucceeded, "user", userID, "password")
 	})
 	return res, err
 }
@@ -133,96 +155,10 @@ func (s *AuthService) createSession(ctx context.Context, tx pgx.Tx, tenantID, us
 	return &tma.LoginResult{Session: sess, Token: tok}, nil
 }
 
-// checkThrottle refuses while any of keys is locked, and audits the refusal.
-func (s *AuthService) checkThrottle(ctx context.Context, tenantID string, keys []string) error {
-	var until *time.Time
-	err := s.db.Pool.QueryRow(ctx, `SELECT max(locked_until) FROM login_throttle WHERE key = ANY($1) AND locked_until > $2`,
-		keys, s.db.now()).Scan(&until)
-	if err != nil {
-		return unavailable("AuthService.checkThrottle", err)
-	}
-	if until == nil {
-		return nil
-	}
-	if tenantID != "" {
-		err := s.db.inTx(ctx, "AuthService.checkThrottle", func(tx pgx.Tx) error {
-			return s.db.audit(ctx, tx, tenantID, tma.AuditLoginThrottled, "", "", "")
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return throttled(until.Sub(s.db.now()))
-}
-
-func throttled(wait time.Duration) error {
-	min := int(math.Ceil(wait.Minutes()))
-	if min < 1 {
-		min = 1
-	}
-	return tma.Errorf(tma.ETHROTTLED, "Too many failed sign-in attempts. Sign-in is locked for %d more minute(s); try again later or ask your administrator.", min)
-}
-
-// loginFailed counts a failure against every key, audits it, and returns the
-// error to show: the uniform bad-login message, or the lockout message if
-// this failure started a lockout.
-func (s *AuthService) loginFailed(ctx context.Context, tenantID, userID string, keys []string, reason string) error {
-	var locked time.Duration
-	err := s.db.inTx(ctx, "AuthService.loginFailed", func(tx pgx.Tx) error {
-		for _, k := range keys {
-			limit := s.throttle.AccountFailures
-			if strings.HasPrefix(k, "address:") {
-				limit = s.throttle.AddressFailures
-			}
-			d, err := s.countFailure(ctx, tx, k, limit)
-			if err != nil {
-				return err
-			}
-			locked = max(locked, d)
-		}
-		if tenantID == "" {
-			return nil // an unknown tenant has no audit chain
-		}
-		a := tma.ActorFromContext(ctx)
-		a.UserID = userID
-		return s.db.audit(tma.NewContextWithActor(ctx, a), tx, tenantID, tma.AuditLoginFailed, "user", userID, reason)
-	})
-	if err != nil {
-		return err
-	}
-	if locked > 0 {
-		return throttled(locked)
-	}
-	return errBadLogin
-}
-
-// countFailure adds one failure to key within the window and locks the key
-// when limit is reached. It returns the lockout it started, if any.
-func (s *AuthService) countFailure(ctx context.Context, tx pgx.Tx, key string, limit int) (time.Duration, error) {
-	now := s.db.now()
-	var failures int
-	var start time.Time
-	err := tx.QueryRow(ctx, `INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 0, $2)
-		ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
-		RETURNING failures, window_start`, key, now).Scan(&failures, &start)
-	if err != nil {
-		return 0, err
-	}
-	if now.Sub(start) > s.throttle.Window {
-		failures, start = 0, now
-	}
-	failures++
-	var until *time.Time
-	if failures >= limit {
-		t := now.Add(s.throttle.Lockout)
-		until, failures, start = &t, 0, t
-	}
-	_, err = tx.Exec(ctx, `UPDATE login_throttle SET failures = $2, window_start = $3, locked_until = COALESCE($4, locked_until) WHERE key = $1`,
-		key, failures, start, until)
-	if until != nil {
-		return s.throttle.Lockout, err
-	}
-	return 0, err
+// querier is what pgxpool.Pool and pgx.Tx have in common.
+type querier interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }
 
 // sessionRow is a session with what Authenticate needs to judge it.
@@ -231,9 +167,7 @@ type sessionRow struct {
 	disabled bool
 }
 
-func (s *AuthService) loadSession(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, token string, lock bool) (*sessionRow, error) {
+func (s *AuthService) loadSession(ctx context.Context, q querier, token string, lock bool) (*sessionRow, error) {
 	if token == "" || len(token) > 100 {
 		return nil, errExpired
 	}
@@ -256,7 +190,9 @@ func (s *AuthService) loadSession(ctx context.Context, q interface {
 		now.Sub(r.CreatedAt) > s.sessions.Absolute ||
 		r.MFAPending && now.Sub(r.CreatedAt) > s.sessions.PendingMFA
 	if expired {
-		if _, err := s.db.Pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, r.ID); err != nil {
+		// Through q: inside a transaction that holds the row lock, a
+		// delete through another connection would wait for itself.
+		if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, r.ID); err != nil {
 			return nil, unavailable("AuthService.loadSession", err)
 		}
 		return nil, errExpired
@@ -311,60 +247,59 @@ func (s *AuthService) withUser(ctx context.Context, tx pgx.Tx, sess *tma.Session
 	return tma.NewContextWithActor(ctx, tma.Actor{UserID: sess.UserID, TenantID: sess.TenantID, Label: email, IP: ip}), nil
 }
 
-// VerifyMFA implements tma.AuthService.
+// VerifyMFA implements tma.AuthService. Wrong codes count against the
+// user's second-factor counter, which a correct password does not reset.
 func (s *AuthService) VerifyMFA(ctx context.Context, token, code, ip string) (*tma.LoginResult, error) {
 	const op = "AuthService.VerifyMFA"
+	r, err := s.loadSession(ctx, s.db.Pool, token, false)
+	if err != nil {
+		return nil, err
+	}
+	if !r.MFAPending {
+		return nil, tma.Errorf(tma.ECONFLICT, "This session needs no second factor.")
+	}
+	var email string
+	if err := s.db.Pool.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, r.UserID).Scan(&email); err != nil {
+		return nil, unavailable(op, err)
+	}
+	if ip == "" {
+		ip = r.IP
+	}
+	ctx = tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: ip})
+	rsv, err := s.reserve(ctx, r.TenantID, s.addressKey(ip), s.mfaKey(r.UserID))
+	if err != nil {
+		return nil, err
+	}
 	var res *tma.LoginResult
-	var failed *sessionRow
-	var failCtx context.Context
-	err := s.db.inTx(ctx, op, func(tx pgx.Tx) error {
-		r, err := s.loadSession(ctx, tx, token, true)
+	ok := false
+	err = s.db.inTx(ctx, op, func(tx pgx.Tx) error {
+		locked, err := s.loadSession(ctx, tx, token, true)
 		if err != nil {
 			return err
 		}
-		if !r.MFAPending {
+		if !locked.MFAPending {
 			return tma.Errorf(tma.ECONFLICT, "This session needs no second factor.")
 		}
-		actx, err := s.withUser(ctx, tx, &r.Session, ip)
-		if err != nil {
+		var how string
+		if ok, how, err = s.checkSecondFactor(ctx, tx, r.TenantID, r.UserID, code); err != nil || !ok {
+			return err // a wrong code commits nothing here
+		}
+		if err := rsv.release(ctx, tx); err != nil {
 			return err
 		}
-		var email string
-		if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, r.UserID).Scan(&email); err != nil {
+		if res, err = rotate(ctx, tx, &locked.Session, false); err != nil {
 			return err
 		}
-		if err := s.checkThrottle(actx, r.TenantID, []string{"account:" + r.TenantID + ":" + email, "address:" + ip}); err != nil {
-			return err
-		}
-		ok, how, err := s.checkSecondFactor(ctx, tx, r.TenantID, r.UserID, code)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			failed, failCtx = r, actx
-			return nil
-		}
-		if res, err = rotate(ctx, tx, &r.Session, false); err != nil {
-			return err
-		}
-		return s.db.audit(actx, tx, r.TenantID, tma.AuditLoginSucceeded, "user", r.UserID, "password+"+how)
+		return s.db.audit(ctx, tx, r.TenantID, tma.AuditLoginSucceeded, "user", r.UserID, "password+"+how)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if failed != nil {
-		a := tma.ActorFromContext(failCtx)
-		return nil, s.mfaFailed(failCtx, failed.TenantID, failed.UserID, a.Label, ip)
+	if !ok {
+		return nil, s.failed(ctx, rsv, &tma.AuditEvent{TenantID: r.TenantID, ActorID: r.UserID, ActorLabel: email, IP: ip,
+			Action: tma.AuditMFAFailed, TargetType: "user", TargetID: r.UserID}, errBadCode)
 	}
 	return res, nil
-}
-
-func (s *AuthService) mfaFailed(ctx context.Context, tenantID, userID, email, ip string) error {
-	err := s.loginFailed(ctx, tenantID, userID, []string{"address:" + ip, "account:" + tenantID + ":" + email}, "wrong second factor")
-	if tma.ErrorCode(err) == tma.EUNAUTHORIZED {
-		return errBadCode
-	}
-	return err
 }
 
 // checkSecondFactor accepts a TOTP code newer than the last one used, or an
@@ -479,24 +414,27 @@ func (s *AuthService) revokeAll(ctx context.Context, op, tenantID, userID, actio
 	})
 }
 
-// ChangePassword implements tma.AuthService.
+// ChangePassword implements tma.AuthService. Wrong current passwords count
+// against the account like failed sign-ins, so a stolen session cannot be
+// used to guess the password.
 func (s *AuthService) ChangePassword(ctx context.Context, token, oldPassword, newPassword string) (*tma.LoginResult, error) {
+	const op = "AuthService.ChangePassword"
 	if err := validatePassword(newPassword); err != nil {
+		return nil, err
+	}
+	r, email, rsv, err := s.checkCurrentPassword(ctx, token, oldPassword)
+	if err != nil {
 		return nil, err
 	}
 	newHash := hashPassword(newPassword)
 	var res *tma.LoginResult
-	err := s.db.inTx(ctx, "AuthService.ChangePassword", func(tx pgx.Tx) error {
-		r, err := s.loadSession(ctx, tx, token, true)
+	err = s.db.inTx(ctx, op, func(tx pgx.Tx) error {
+		locked, err := s.loadSession(ctx, tx, token, true)
 		if err != nil {
 			return err
 		}
-		var hash string
-		if err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1 FOR UPDATE`, r.UserID).Scan(&hash); err != nil {
+		if err := rsv.release(ctx, tx); err != nil {
 			return err
-		}
-		if !checkPassword(hash, oldPassword) {
-			return tma.Errorf(tma.EINVALID, "The current password is not correct.")
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1`, r.UserID, newHash); err != nil {
 			return err
@@ -504,16 +442,46 @@ func (s *AuthService) ChangePassword(ctx context.Context, token, oldPassword, ne
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND id <> $3`, r.TenantID, r.UserID, r.ID); err != nil {
 			return err
 		}
-		if res, err = rotate(ctx, tx, &r.Session, false); err != nil {
+		if res, err = rotate(ctx, tx, &locked.Session, false); err != nil {
 			return err
 		}
-		actx, err := s.withUser(ctx, tx, &r.Session, tma.ActorFromContext(ctx).IP)
-		if err != nil {
-			return err
-		}
+		actx := tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: tma.ActorFromContext(ctx).IP})
 		return s.db.audit(actx, tx, r.TenantID, tma.AuditPasswordChanged, "user", r.UserID, "")
 	})
 	return res, err
+}
+
+// checkCurrentPassword re-authenticates the user of a session with the
+// password, counted like a sign-in.
+func (s *AuthService) checkCurrentPassword(ctx context.Context, token, password string) (*sessionRow, string, *reservation, error) {
+	const op = "AuthService.checkCurrentPassword"
+	r, err := s.loadSession(ctx, s.db.Pool, token, false)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if r.MFAPending {
+		return nil, "", nil, tma.Errorf(tma.EFORBIDDEN, "Complete the sign-in first.")
+	}
+	var email, hash string
+	if err := s.db.Pool.QueryRow(ctx, `SELECT email, password_hash FROM users WHERE id = $1`, r.UserID).Scan(&email, &hash); err != nil {
+		return nil, "", nil, unavailable(op, err)
+	}
+	ip := tma.ActorFromContext(ctx).IP
+	ctx = tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: ip})
+	rsv, err := s.reserve(ctx, r.TenantID, s.accountKey(r.TenantID, "", email))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ok, err := s.checkPassword(ctx, hash, password)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if !ok {
+		return nil, "", nil, s.failed(ctx, rsv, &tma.AuditEvent{TenantID: r.TenantID, ActorID: r.UserID, ActorLabel: email, IP: ip,
+			Action: tma.AuditLoginFailed, TargetType: "user", TargetID: r.UserID, Detail: "wrong current password"},
+			tma.Errorf(tma.EINVALID, "The current password is not correct."))
+	}
+	return r, email, rsv, nil
 }
 
 // BeginTOTP implements tma.AuthService. A secret that is already pending
@@ -548,17 +516,20 @@ func (s *AuthService) BeginTOTP(ctx context.Context, tenantID, userID string) (*
 	return &tma.TOTPEnrollment{Secret: key.Secret(), URL: key.URL()}, nil
 }
 
-// ConfirmTOTP implements tma.AuthService.
-func (s *AuthService) ConfirmTOTP(ctx context.Context, token, code string) ([]string, *tma.LoginResult, error) {
+// ConfirmTOTP implements tma.AuthService. It asks for the password, so
+// that someone holding only a session cannot bind their own authenticator
+// to the account and lock its owner out.
+func (s *AuthService) ConfirmTOTP(ctx context.Context, token, password, code string) ([]string, *tma.LoginResult, error) {
+	r, email, rsv, err := s.checkCurrentPassword(ctx, token, password)
+	if err != nil {
+		return nil, nil, err
+	}
 	var codes []string
 	var res *tma.LoginResult
-	err := s.db.inTx(ctx, "AuthService.ConfirmTOTP", func(tx pgx.Tx) error {
-		r, err := s.loadSession(ctx, tx, token, true)
+	err = s.db.inTx(ctx, "AuthService.ConfirmTOTP", func(tx pgx.Tx) error {
+		locked, err := s.loadSession(ctx, tx, token, true)
 		if err != nil {
 			return err
-		}
-		if r.MFAPending {
-			return tma.Errorf(tma.EFORBIDDEN, "Complete the sign-in first.")
 		}
 		var pending *string
 		if err := tx.QueryRow(ctx, `SELECT totp_pending FROM users WHERE id = $1 FOR UPDATE`, r.UserID).Scan(&pending); err != nil {
@@ -570,6 +541,9 @@ func (s *AuthService) ConfirmTOTP(ctx context.Context, token, code string) ([]st
 		step, ok := s.matchTOTP(*pending, strings.TrimSpace(code), 0)
 		if !ok {
 			return tma.Errorf(tma.EINVALID, "The code does not match. Check the time on your phone and enter the current code.")
+		}
+		if err := rsv.release(ctx, tx); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $2 WHERE id = $1`, r.UserID, step); err != nil {
 			return err
@@ -583,41 +557,40 @@ func (s *AuthService) ConfirmTOTP(ctx context.Context, token, code string) ([]st
 				return err
 			}
 		}
-		if res, err = rotate(ctx, tx, &r.Session, false); err != nil {
+		if res, err = rotate(ctx, tx, &locked.Session, false); err != nil {
 			return err
 		}
-		actx, err := s.withUser(ctx, tx, &r.Session, tma.ActorFromContext(ctx).IP)
-		if err != nil {
-			return err
-		}
+		actx := tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: tma.ActorFromContext(ctx).IP})
 		return s.db.audit(actx, tx, r.TenantID, tma.AuditMFAEnrolled, "user", r.UserID, "totp")
 	})
 	return codes, res, err
 }
 
 // RemoveTOTP implements tma.AuthService.
-func (s *AuthService) RemoveTOTP(ctx context.Context, tenantID, userID, password string) error {
+func (s *AuthService) RemoveTOTP(ctx context.Context, token, password string) error {
+	r, email, rsv, err := s.checkCurrentPassword(ctx, token, password)
+	if err != nil {
+		return err
+	}
 	return s.db.inTx(ctx, "AuthService.RemoveTOTP", func(tx pgx.Tx) error {
-		var hash string
 		var required bool
-		err := tx.QueryRow(ctx, `SELECT u.password_hash, t.require_mfa FROM users u JOIN tenants t ON t.id = u.tenant_id
-			WHERE u.tenant_id = $1 AND u.id = $2 FOR UPDATE OF u`, tenantID, userID).Scan(&hash, &required)
-		if err != nil {
-			return notFound(err, "No such user.")
+		if err := tx.QueryRow(ctx, `SELECT require_mfa FROM tenants WHERE id = $1`, r.TenantID).Scan(&required); err != nil {
+			return err
 		}
 		if required {
 			return tma.Errorf(tma.EFORBIDDEN, "Your organisation requires two-factor authentication; it cannot be switched off.")
 		}
-		if !checkPassword(hash, password) {
-			return tma.Errorf(tma.EINVALID, "The password is not correct.")
-		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = NULL, totp_pending = NULL WHERE id = $1`, userID); err != nil {
+		if err := rsv.release(ctx, tx); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = NULL, totp_pending = NULL WHERE id = $1`, r.UserID); err != nil {
 			return err
 		}
-		return s.db.audit(ctx, tx, tenantID, tma.AuditMFARemoved, "user", userID, "totp")
+		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, r.UserID); err != nil {
+			return err
+		}
+		actx := tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: tma.ActorFromContext(ctx).IP})
+		return s.db.audit(actx, tx, r.TenantID, tma.AuditMFARemoved, "user", r.UserID, "totp")
 	})
 }
 

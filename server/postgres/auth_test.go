@@ -91,7 +91,7 @@ func TestSessionLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, _ := totp.GenerateCode(enr.Secret, e.clock.Now())
-		recovery, res, err := e.auth.ConfirmTOTP(ctx, s.Token, code)
+		recovery, res, err := e.auth.ConfirmTOTP(ctx, s.Token, password, code)
 		if err != nil || len(recovery) != 10 || res.Token == s.Token {
 			t.Fatalf("confirm: %v %d", err, len(recovery))
 		}
@@ -115,7 +115,7 @@ func TestSessionLifecycle(t *testing.T) {
 		again := e.login(t, "acme", tm.Email, "192.0.2.1")
 		_, err = e.auth.VerifyMFA(ctx, again.Token, recovery[0], "192.0.2.1")
 		wantCode(t, err, tma.EUNAUTHORIZED) // recovery codes are single use
-		if err := e.auth.RemoveTOTP(ctx, tm.TenantID, tm.ID, password); err != nil {
+		if err := e.auth.RemoveTOTP(ctx, full.Token, password); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -22,6 +22,39 @@ var slugRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
 
 // CreateTenant stores t and starts its audit chain.
 func (s *TenantService) CreateTenant(ctx context.Context, t *tma.Tenant) error {
+	if err := validateTenant(t); err != nil {
+		return err
+	}
+	return s.db.inTx(ctx, "TenantService.CreateTenant", func(tx pgx.Tx) error {
+		return s.db.createTenant(ctx, tx, t)
+	})
+}
+
+// CreateTenantWithAdmin creates a tenant and its first admin in one
+// transaction, so that a crash never leaves a tenant nobody can manage.
+func (s *TenantService) CreateTenantWithAdmin(ctx context.Context, t *tma.Tenant, admin tma.NewUser) (*tma.User, error) {
+	if err := validateTenant(t); err != nil {
+		return nil, err
+	}
+	admin.Roles = []tma.Role{tma.RoleAdmin}
+	nu, err := prepareUser(admin)
+	if err != nil {
+		return nil, err
+	}
+	var u *tma.User
+	err = s.db.inTx(ctx, "TenantService.CreateTenantWithAdmin", func(tx pgx.Tx) error {
+		if err := s.db.createTenant(ctx, tx, t); err != nil {
+			return err
+		}
+		a := tma.ActorFromContext(ctx)
+		a.TenantID = t.ID
+		u, err = s.db.createUser(tma.NewContextWithActor(ctx, a), tx, t.ID, nu)
+		return err
+	})
+	return u, err
+}
+
+func validateTenant(t *tma.Tenant) error {
 	t.Slug = strings.ToLower(strings.TrimSpace(t.Slug))
 	t.Name = strings.TrimSpace(t.Name)
 	if !slugRe.MatchString(t.Slug) {
@@ -30,16 +63,18 @@ func (s *TenantService) CreateTenant(ctx context.Context, t *tma.Tenant) error {
 	if t.Name == "" || len(t.Name) > 200 {
 		return tma.Errorf(tma.EINVALID, "The tenant name must have 1 to 200 characters.")
 	}
-	return s.db.inTx(ctx, "TenantService.CreateTenant", func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO tenants (slug, name, require_mfa) VALUES ($1, $2, $3) RETURNING id, created_at`,
-			t.Slug, t.Name, t.RequireMFA).Scan(&t.ID, &t.CreatedAt)
-		if isUniqueViolation(err) {
-			return tma.Errorf(tma.ECONFLICT, "A tenant with the slug %q exists already.", t.Slug)
-		} else if err != nil {
-			return err
-		}
-		return s.db.audit(ctx, tx, t.ID, tma.AuditTenantCreated, "tenant", t.ID, t.Slug)
-	})
+	return nil
+}
+
+func (db *DB) createTenant(ctx context.Context, tx pgx.Tx, t *tma.Tenant) error {
+	err := tx.QueryRow(ctx, `INSERT INTO tenants (slug, name, require_mfa) VALUES ($1, $2, $3) RETURNING id, created_at`,
+		t.Slug, t.Name, t.RequireMFA).Scan(&t.ID, &t.CreatedAt)
+	if isUniqueViolation(err) {
+		return tma.Errorf(tma.ECONFLICT, "A tenant with the slug %q exists already.", t.Slug)
+	} else if err != nil {
+		return err
+	}
+	return db.audit(ctx, tx, t.ID, tma.AuditTenantCreated, "tenant", t.ID, t.Slug)
 }
 
 const tenantColumns = `id, slug, name, require_mfa, created_at`

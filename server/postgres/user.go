@@ -54,50 +54,72 @@ func validateRoles(roles []tma.Role) ([]tma.Role, error) {
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out), nil
+	out = slices.Compact(out)
+	if slices.Contains(out, tma.RoleAdmin) && slices.Contains(out, tma.RoleAuditor) {
+		return nil, tma.Errorf(tma.EINVALID, "The auditor role cannot be combined with the administrator role: whoever manages accounts must not also review the record of it.")
+	}
+	return out, nil
 }
 
 // CreateUser adds a user with a password and roles.
 func (s *UserService) CreateUser(ctx context.Context, tenantID string, nu tma.NewUser) (*tma.User, error) {
-	email, err := normalizeEmail(nu.Email)
+	p, err := prepareUser(nu)
 	if err != nil {
 		return nil, err
 	}
-	name := strings.TrimSpace(nu.DisplayName)
-	if name == "" || len(name) > 200 {
-		return nil, tma.Errorf(tma.EINVALID, "The name must have 1 to 200 characters.")
-	}
-	if err := validatePassword(nu.Password); err != nil {
-		return nil, err
-	}
-	if nu.Locale != "" && nu.Locale != "en" && nu.Locale != "de" {
-		return nil, tma.Errorf(tma.EINVALID, "Unknown language %q.", nu.Locale)
-	}
-	roles, err := validateRoles(nu.Roles)
-	if err != nil {
-		return nil, err
-	}
-	hash := hashPassword(nu.Password)
 	var u *tma.User
 	err = s.db.inTx(ctx, "UserService.CreateUser", func(tx pgx.Tx) error {
-		var id string
-		err := tx.QueryRow(ctx, `INSERT INTO users (tenant_id, email, display_name, password_hash, locale)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, tenantID, email, name, hash, nu.Locale).Scan(&id)
-		if isUniqueViolation(err) {
-			return tma.Errorf(tma.ECONFLICT, "A user with this e-mail address exists already.")
-		} else if err != nil {
-			return err
-		}
-		if err := insertRoles(ctx, tx, tenantID, id, roles); err != nil {
-			return err
-		}
-		if err := s.db.audit(ctx, tx, tenantID, tma.AuditUserCreated, "user", id, rolesDetail(roles)); err != nil {
-			return err
-		}
-		u, err = findUser(ctx, tx, tenantID, id)
+		u, err = s.db.createUser(ctx, tx, tenantID, p)
 		return err
 	})
 	return u, err
+}
+
+// preparedUser is a validated NewUser with its password already hashed,
+// so that no transaction waits for argon2.
+type preparedUser struct {
+	email, name, hash, locale string
+	roles                     []tma.Role
+}
+
+func prepareUser(nu tma.NewUser) (preparedUser, error) {
+	email, err := normalizeEmail(nu.Email)
+	if err != nil {
+		return preparedUser{}, err
+	}
+	name := strings.TrimSpace(nu.DisplayName)
+	if name == "" || len(name) > 200 {
+		return preparedUser{}, tma.Errorf(tma.EINVALID, "The name must have 1 to 200 characters.")
+	}
+	if err := validatePassword(nu.Password); err != nil {
+		return preparedUser{}, err
+	}
+	if nu.Locale != "" && nu.Locale != "en" && nu.Locale != "de" {
+		return preparedUser{}, tma.Errorf(tma.EINVALID, "Unknown language %q.", nu.Locale)
+	}
+	roles, err := validateRoles(nu.Roles)
+	if err != nil {
+		return preparedUser{}, err
+	}
+	return preparedUser{email: email, name: name, hash: hashPassword(nu.Password), locale: nu.Locale, roles: roles}, nil
+}
+
+func (db *DB) createUser(ctx context.Context, tx pgx.Tx, tenantID string, p preparedUser) (*tma.User, error) {
+	var id string
+	err := tx.QueryRow(ctx, `INSERT INTO users (tenant_id, email, display_name, password_hash, locale)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, tenantID, p.email, p.name, p.hash, p.locale).Scan(&id)
+	if isUniqueViolation(err) {
+		return nil, tma.Errorf(tma.ECONFLICT, "A user with this e-mail address exists already.")
+	} else if err != nil {
+		return nil, err
+	}
+	if err := insertRoles(ctx, tx, tenantID, id, p.roles); err != nil {
+		return nil, err
+	}
+	if err := db.audit(ctx, tx, tenantID, tma.AuditUserCreated, "user", id, rolesDetail(p.roles)); err != nil {
+		return nil, err
+	}
+	return findUser(ctx, tx, tenantID, id)
 }
 
 func insertRoles(ctx context.Context, tx pgx.Tx, tenantID, userID string, roles []tma.Role) error {
@@ -143,12 +165,16 @@ func (s *UserService) FindUsers(ctx context.Context, tenantID string) ([]*tma.Us
 	return users, tma.Wrap("UserService.FindUsers", err)
 }
 
-// SetRoles replaces the user's roles. An admin cannot take the admin role
-// from the last active admin, so a tenant never locks itself out.
+// SetRoles replaces the user's roles. Nobody changes their own roles (an
+// admin could otherwise make themselves auditor or case worker), and the
+// last active admin keeps the admin role, so a tenant never locks itself out.
 func (s *UserService) SetRoles(ctx context.Context, tenantID, userID string, roles []tma.Role) error {
 	roles, err := validateRoles(roles)
 	if err != nil {
 		return err
+	}
+	if tma.ActorFromContext(ctx).UserID == userID {
+		return tma.Errorf(tma.EFORBIDDEN, "You cannot change your own roles; ask another administrator.")
 	}
 	return s.db.inTx(ctx, "UserService.SetRoles", func(tx pgx.Tx) error {
 		u, err := lockUser(ctx, tx, tenantID, userID)

@@ -94,12 +94,13 @@ type AuthService interface {
 	ChangePassword(ctx context.Context, token, oldPassword, newPassword string) (*LoginResult, error)
 	// BeginTOTP creates a new secret for the user, not yet active.
 	BeginTOTP(ctx context.Context, tenantID, userID string) (*TOTPEnrollment, error)
-	// ConfirmTOTP activates the pending secret if code matches, and returns
-	// fresh recovery codes (shown once; stored hashed) and a rotated session.
-	ConfirmTOTP(ctx context.Context, token, code string) (recovery []string, res *LoginResult, err error)
-	// RemoveTOTP switches MFA off after checking the password. EFORBIDDEN if
-	// the tenant requires MFA.
-	RemoveTOTP(ctx context.Context, tenantID, userID, password string) error
+	// ConfirmTOTP checks the password again and activates the pending secret
+	// if code matches. It returns fresh recovery codes (shown once; stored
+	// hashed) and a rotated session.
+	ConfirmTOTP(ctx context.Context, token, password, code string) (recovery []string, res *LoginResult, err error)
+	// RemoveTOTP switches MFA off for the user of the session after checking
+	// the password. EFORBIDDEN if the tenant requires MFA.
+	RemoveTOTP(ctx context.Context, token, password string) error
 	// ListSessions lists the live sessions of a user.
 	ListSessions(ctx context.Context, tenantID, userID string) ([]*Session, error)
 }

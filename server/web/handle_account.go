@@ -111,7 +111,7 @@ func (s *Server) handleMFAEnrolPage(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleMFAEnrol(c *fiber.Ctx) error {
-	codes, res, err := s.deps.Auth.ConfirmTOTP(c.UserContext(), principal(c).Token, c.FormValue("code"))
+	codes, res, err := s.deps.Auth.ConfirmTOTP(c.UserContext(), principal(c).Token, c.FormValue("password"), c.FormValue("code"))
 	if code := tma.ErrorCode(err); code == tma.EINVALID || code == tma.ECONFLICT {
 		v, verr := s.mfaEnrolView(c)
 		if verr != nil {
@@ -129,7 +129,7 @@ func (s *Server) handleMFAEnrol(c *fiber.Ctx) error {
 
 func (s *Server) handleMFARemove(c *fiber.Ctx) error {
 	p := principal(c)
-	err := s.deps.Auth.RemoveTOTP(c.UserContext(), p.Tenant.ID, p.User.ID, c.FormValue("password"))
+	err := s.deps.Auth.RemoveTOTP(c.UserContext(), p.Token, c.FormValue("password"))
 	if err == nil {
 		p.User.MFAEnabled = false
 	}

@@ -57,10 +57,17 @@ func (s *Server) handleLoginPage(c *fiber.Ctx) error {
 	return s.render(c, fiber.StatusOK, "login", v)
 }
 
-// safeNext accepts only local paths, so the login cannot redirect off-site.
+// safeNext accepts only plain local paths, so the login cannot redirect
+// off-site. Browsers drop tabs and newlines from URLs and treat "\\" as
+// "/", so anything but the characters of our own paths is refused.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") || len(next) > 200 {
+	if len(next) > 200 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return ""
+	}
+	for _, r := range next {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/-_.", r)) {
+			return ""
+		}
 	}
 	return next
 }
@@ -75,7 +82,7 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		s.clearSessionCookie(c)
 	}
 	res, err := s.deps.Auth.Login(c.UserContext(), tma.LoginRequest{
-		Tenant: d.Tenant, Email: d.Email, Password: c.FormValue("password"), IP: c.IP(), UserAgent: c.Get(fiber.HeaderUserAgent),
+		Tenant: d.Tenant, Email: d.Email, Password: c.FormValue("password"), IP: clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent),
 	})
 	if err != nil {
 		switch code := tma.ErrorCode(err); code {
@@ -114,7 +121,7 @@ func (s *Server) handleMFAPage(c *fiber.Ctx) error {
 
 func (s *Server) handleMFA(c *fiber.Ctx) error {
 	next := safeNext(c.FormValue("next"))
-	res, err := s.deps.Auth.VerifyMFA(c.UserContext(), principal(c).Token, c.FormValue("code"), c.IP())
+	res, err := s.deps.Auth.VerifyMFA(c.UserContext(), principal(c).Token, c.FormValue("code"), clientIP(c))
 	if err != nil {
 		switch code := tma.ErrorCode(err); code {
 		case tma.EUNAUTHORIZED, tma.ETHROTTLED:

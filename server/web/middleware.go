@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -23,18 +25,24 @@ const (
 	localLogger    = "tma.logger"
 	localLocale    = "tma.locale"
 	localRequestID = "tma.rid"
+	localClientIP  = "tma.ip"
 
 	preCookie = "tma_pre" // pre-session CSRF secret for the login form
 	csrfField = "_csrf"
 	csrfHdr   = "X-CSRF-Token"
 )
 
-func (s *Server) sessionCookie() string {
-	if s.cfg.TLS != nil {
-		return "__Host-tma_session" // the prefix forbids Domain and requires Secure
+// cookieName adds the __Host- prefix whenever cookies are Secure (TLS here
+// or at the load balancer): browsers then refuse a cookie of that name set
+// by a sibling subdomain or without Secure, Path=/ and no Domain.
+func (s *Server) cookieName(name string) string {
+	if s.secure() {
+		return "__Host-" + name
 	}
-	return "tma_session"
+	return name
 }
+
+func (s *Server) sessionCookie() string { return s.cookieName("tma_session") }
 
 func (s *Server) secure() bool { return s.cfg.TLS != nil || s.cfg.SecureCookies }
 
@@ -54,6 +62,12 @@ func (s *Server) requestContext(c *fiber.Ctx) (err error) {
 	log := s.log.With("request_id", rid)
 	c.Locals(localRequestID, rid)
 	c.Locals(localLogger, log)
+	c.Locals(localClientIP, s.clientAddress(c))
+	// Every request has a deadline, so that nothing (a slow database, an
+	// exhausted pool) can hold a request and its connection forever.
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*s.cfg.ReadTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -70,6 +84,29 @@ func (s *Server) requestContext(c *fiber.Ctx) (err error) {
 			"duration_ms", time.Since(start).Milliseconds(), "bytes", len(c.Response().Body()))
 	}()
 	return c.Next()
+}
+
+// clientAddress is the address failed sign-ins are counted against and
+// the audit log records. Behind a trusted load balancer it is the right-most
+// entry of X-Forwarded-For, which the balancer appended; the entries left of
+// it are whatever the client sent and are ignored.
+func (s *Server) clientAddress(c *fiber.Ctx) string {
+	remote := c.Context().RemoteIP().String()
+	if !s.cfg.TrustProxy {
+		return remote
+	}
+	xff := c.Get(fiber.HeaderXForwardedFor)
+	last := strings.TrimSpace(xff[strings.LastIndex(xff, ",")+1:])
+	if addr, err := netip.ParseAddr(last); err == nil {
+		return addr.Unmap().String()
+	}
+	return remote
+}
+
+// clientIP returns the request's client address (see clientAddress).
+func clientIP(c *fiber.Ctx) string {
+	ip, _ := c.Locals(localClientIP).(string)
+	return ip
 }
 
 func validRequestID(s string) bool {
@@ -114,7 +151,7 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 // session loads the principal if the request carries a session cookie. A
 // dead session's cookie is cleared; authorization decides what that means.
 func (s *Server) session(c *fiber.Ctx) error {
-	ctx := tma.NewContextWithActor(c.UserContext(), tma.Actor{Label: "anonymous", IP: c.IP()})
+	ctx := tma.NewContextWithActor(c.UserContext(), tma.Actor{Label: "anonymous", IP: clientIP(c)})
 	c.SetUserContext(ctx)
 	c.Locals(localLocale, negotiateLocale(c.Get(fiber.HeaderAcceptLanguage)))
 
@@ -136,7 +173,7 @@ func (s *Server) session(c *fiber.Ctx) error {
 	if p.User.Locale != "" {
 		c.Locals(localLocale, p.User.Locale)
 	}
-	c.SetUserContext(tma.NewContextWithActor(ctx, tma.Actor{UserID: p.User.ID, TenantID: p.Tenant.ID, Label: p.User.Email, IP: c.IP()}))
+	c.SetUserContext(tma.NewContextWithActor(ctx, tma.Actor{UserID: p.User.ID, TenantID: p.Tenant.ID, Label: p.User.Email, IP: clientIP(c)}))
 	return c.Next()
 }
 
@@ -169,15 +206,15 @@ func (s *Server) csrfToken(c *fiber.Ctx) string {
 	if p := principal(c); p != nil {
 		key = "session:" + p.Token
 	} else {
-		pre := c.Cookies(preCookie)
+		pre := c.Cookies(s.cookieName(preCookie))
 		if len(pre) < 32 {
 			var b [32]byte
 			_, _ = rand.Read(b[:])
 			pre = base64.RawURLEncoding.EncodeToString(b[:])
-			c.Cookie(&fiber.Cookie{Name: preCookie, Value: pre, Path: "/", HTTPOnly: true, Secure: s.secure(),
+			c.Cookie(&fiber.Cookie{Name: s.cookieName(preCookie), Value: pre, Path: "/", HTTPOnly: true, Secure: s.secure(),
 				SameSite: fiber.CookieSameSiteStrictMode, SessionOnly: true})
 			// The request's own cookie jar must agree with what we just set.
-			c.Request().Header.SetCookie(preCookie, pre)
+			c.Request().Header.SetCookie(s.cookieName(preCookie), pre)
 		}
 		key = "pre:" + pre
 	}
@@ -196,7 +233,7 @@ func (s *Server) csrf(c *fiber.Ctx) error {
 	if got == "" {
 		got = c.FormValue(csrfField)
 	}
-	if got == "" || (principal(c) == nil && c.Cookies(preCookie) == "") ||
+	if got == "" || (principal(c) == nil && c.Cookies(s.cookieName(preCookie)) == "") ||
 		subtle.ConstantTimeCompare([]byte(got), []byte(s.csrfToken(c))) != 1 {
 		if p := principal(c); p != nil {
 			s.recordDenied(c, tma.AuditCSRFRejected, c.Path())
@@ -257,7 +294,7 @@ func (s *Server) recordDenied(c *fiber.Ctx, action, detail string) {
 		detail = detail[:200]
 	}
 	err := s.deps.Audit.Record(c.UserContext(), &tma.AuditEvent{
-		TenantID: p.Tenant.ID, ActorID: p.User.ID, ActorLabel: p.User.Email, IP: c.IP(),
+		TenantID: p.Tenant.ID, ActorID: p.User.ID, ActorLabel: p.User.Email, IP: clientIP(c),
 		Action: action, Detail: detail,
 	})
 	if err != nil {

@@ -79,20 +79,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		IdleTimeout:           2 * cfg.ReadTimeout,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
-		ProxyHeader:           proxyHeader(cfg.TrustProxy),
 		// The router is built once; the route table in routes.go is the
 		// whole surface.
 		StrictRouting: true,
 	})
 	s.routes()
 	return s, nil
-}
-
-func proxyHeader(trust bool) string {
-	if trust {
-		return fiber.HeaderXForwardedFor
-	}
-	return ""
 }
 
 // Serve serves on ln until Shutdown.

@@ -2,9 +2,14 @@ package web
 
 import (
 	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -50,6 +55,9 @@ func TestSafeNext(t *testing.T) {
 		{"//evil.example/", ""},
 		{"/\\evil.example", ""},
 		{"/a\r\nSet-Cookie: x", ""},
+		{"/\t/evil.example", ""},
+		{"/ /evil.example", ""},
+		{"/admin/users?x=1", ""},
 	}
 	for _, tc := range tests {
 		if got := safeNext(tc.in); got != tc.want {
@@ -126,6 +134,38 @@ func TestPagesRender(t *testing.T) {
 			if strings.Contains(html, "<script>") || strings.Contains(html, " style=") || strings.Contains(html, " onclick=") {
 				t.Errorf("%s/%s has inline script or style, which the CSP forbids", name, loc)
 			}
+		}
+	}
+}
+
+func TestClientAddress(t *testing.T) {
+	tests := []struct {
+		trust bool
+		xff   string
+		want  string
+	}{
+		{false, "6.6.6.6", "0.0.0.0"},                 // not behind a proxy: the header is ignored
+		{true, "", "0.0.0.0"},                         // no header: the peer
+		{true, "203.0.113.9", "203.0.113.9"},          // set by the balancer
+		{true, "6.6.6.6, 203.0.113.9", "203.0.113.9"}, // the client's own entries are ignored
+		{true, "1.2.3.4, <script>", "0.0.0.0"},        // garbage: the peer
+		{true, "::ffff:203.0.113.9", "203.0.113.9"},
+	}
+	for _, tc := range tests {
+		s := &Server{cfg: Config{TrustProxy: tc.trust}}
+		app := fiber.New()
+		app.Get("/", func(c *fiber.Ctx) error { return c.SendString(s.clientAddress(c)) })
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if tc.xff != "" {
+			req.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		resp, err := app.Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != tc.want {
+			t.Errorf("trust=%v X-Forwarded-For=%q: address %q, want %q", tc.trust, tc.xff, b, tc.want)
 		}
 	}
 }

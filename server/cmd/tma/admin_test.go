@@ -80,9 +80,13 @@ func TestAdminManagesUsers(t *testing.T) {
 	if status, _ := h.post("/login", url.Values{"tenant": {"acme"}, "email": {"hannah@acme.example"}, "password": {"reset password 22"}}); status != http.StatusSeeOther {
 		t.Fatalf("sign-in with the reset password: %d", status)
 	}
-	// The last admin cannot lock themselves out.
-	if status, _ := admin.post("/admin/users/"+users[0].ID+"/roles", url.Values{"role_legal": {"on"}}); status != http.StatusConflict {
-		t.Fatalf("removing the last admin: %d, want 409", status)
+	// Nobody changes their own roles: an admin cannot make themselves
+	// auditor (or drop the last admin role of the tenant).
+	if status, _ := admin.post("/admin/users/"+users[0].ID+"/roles", url.Values{"role_admin": {"on"}, "role_auditor": {"on"}}); status != http.StatusBadRequest {
+		t.Fatalf("admin plus auditor: %d, want 400", status)
+	}
+	if status, _ := admin.post("/admin/users/"+users[0].ID+"/roles", url.Values{"role_legal": {"on"}}); status != http.StatusForbidden {
+		t.Fatalf("changing one's own roles: %d, want 403", status)
 	}
 	events, _ := postgres.NewAuditService(srv.DB).FindAuditEvents(ctx, tn.ID, tma.AuditFilter{Limit: 500})
 	seen := map[string]bool{}
@@ -123,12 +127,16 @@ func TestTenantRequiresMFA(t *testing.T) {
 		t.Fatalf("enrolment page: %d, secret found %v", status, m != nil)
 	}
 	// A mistyped code shows the same set-up again, with the same secret.
-	status, body = c.post("/account/mfa", url.Values{"code": {"000000"}})
+	status, body = c.post("/account/mfa", url.Values{"code": {"000000"}, "password": {testPassword}})
 	if again := secretRe.FindStringSubmatch(body); status != http.StatusBadRequest || again == nil || again[1] != m[1] {
 		t.Fatalf("wrong code: %d, same secret shown: %v", status, again != nil && again[1] == m[1])
 	}
 	code, _ := totp.GenerateCode(m[1], time.Now())
-	status, body = c.post("/account/mfa", url.Values{"code": {code}})
+	status, body = c.post("/account/mfa", url.Values{"code": {code}, "password": {"not my password"}})
+	if status != http.StatusBadRequest || !strings.Contains(body, "current password is not correct") {
+		t.Fatalf("enrolment without the right password: %d", status)
+	}
+	status, body = c.post("/account/mfa", url.Values{"code": {code}, "password": {testPassword}})
 	if status != http.StatusOK || !strings.Contains(body, `id="recovery-codes"`) || strings.Count(body, "<code>") != 10 {
 		t.Fatalf("confirm: %d %.300q", status, body)
 	}

@@ -67,7 +67,7 @@ func TestBrowserLoginWithTOTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	earlier, _ := totp.GenerateCode(enr.Secret, time.Now().Add(-30*time.Second))
-	if _, _, err := as.ConfirmTOTP(ctx, login.Token, earlier); err != nil {
+	if _, _, err := as.ConfirmTOTP(ctx, login.Token, testPassword, earlier); err != nil {
 		t.Fatal(err)
 	}
 

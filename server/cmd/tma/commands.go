@@ -56,16 +56,13 @@ func generatePassword() string {
 	return string(b)
 }
 
-// createTenant creates a tenant with a first admin and returns the admin's
-// generated password.
+// createTenant creates a tenant with a first admin, in one transaction, and
+// returns the admin's generated password.
 func createTenant(ctx context.Context, db *postgres.DB, slug, name, email string) (*tma.Tenant, string, error) {
 	t := &tma.Tenant{Slug: slug, Name: name}
-	if err := postgres.NewTenantService(db).CreateTenant(systemCtx(ctx, ""), t); err != nil {
-		return nil, "", err
-	}
 	pw := generatePassword()
-	_, err := postgres.NewUserService(db).CreateUser(systemCtx(ctx, t.ID), t.ID, tma.NewUser{
-		Email: email, DisplayName: "Administrator", Password: pw, Roles: []tma.Role{tma.RoleAdmin},
+	_, err := postgres.NewTenantService(db).CreateTenantWithAdmin(systemCtx(ctx, ""), t, tma.NewUser{
+		Email: email, DisplayName: "Administrator", Password: pw,
 	})
 	return t, pw, err
 }
@@ -172,7 +169,17 @@ func cmdAuditVerify(ctx context.Context, c *Config, args []string, w io.Writer) 
 		case err != nil:
 			return err
 		default:
-			fmt.Fprintf(w, "tenant %s: ok, %d events\n", id, n)
+			// The head can be recorded outside the database (a ticket, a
+			// signed log); a later rewrite of the whole chain then shows.
+			head, err := audit.FindAuditEvents(ctx, id, tma.AuditFilter{Limit: 1})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "tenant %s: ok, %d events", id, n)
+			if len(head) == 1 {
+				fmt.Fprintf(w, ", head seq %d sha256 %x", head[0].Seq, head[0].Hash)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if broken > 0 {
@@ -211,7 +218,9 @@ func cmdInit(ctx context.Context, c *Config, args []string, w io.Writer) error {
 		return err
 	}
 	_, pw, err := createTenant(ctx, db, "demo", "Demo Organisation", "admin@demo.example")
-	if err != nil {
+	if tma.ErrorCode(err) == tma.ECONFLICT {
+		return nil // another `tma init` created it a moment ago
+	} else if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, `

@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// throttleKey names a counter of failed attempts and its limit per window:
+// a client address, an account (password guesses) or a user's second factor.
+type throttleKey struct {
+	key   string
+	limit int
+}
+
+func (s *AuthService) addressKey(ip string) throttleKey {
+	return throttleKey{"address:" + ip, s.throttle.AddressFailures}
+}
+
+// accountKey is per tenant and e-mail. An unknown organisation gets a key of
+// its own too, so that it locks exactly like a real one and its existence is
+// not revealed by when the lockout message appears.
+func (s *AuthService) accountKey(tenantID, slug, email string) throttleKey {
+	if tenantID == "" {
+		tenantID = "unknown-" + slug
+	}
+	return throttleKey{"account:" + tenantID + ":" + email, s.throttle.AccountFailures}
+}
+
+// mfaKey counts wrong second factors of a user. A correct password does not
+// reset it, so the code cannot be guessed by signing in again and again.
+func (s *AuthService) mfaKey(userID string) throttleKey {
+	return throttleKey{"mfa:" + userID, s.throttle.AccountFailures}
+}
+
+// reservation is an attempt that was counted before its secret was checked.
+type reservation struct {
+	keys   []throttleKey
+	counts []int // attempts in the window so far, this one included
+}
+
+// reserve counts an attempt against every key before the password or code
+// is checked, under row locks. Parallel guesses therefore cannot slip past
+// the lockout: at most limit attempts per window reach the (slow) check. A
+// locked key refuses with ETHROTTLED, which is audited when the tenant is
+// known. Keys are locked in sorted order, so concurrent reservations never
+// deadlock.
+func (s *AuthService) reserve(ctx context.Context, tenantID string, keys ...throttleKey) (*reservation, error) {
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, func(a, b throttleKey) int { return strings.Compare(a.key, b.key) })
+	now := s.db.now()
+	res := &reservation{keys: keys, counts: make([]int, len(keys))}
+	var lockedUntil time.Time
+	err := s.db.inTx(ctx, "AuthService.reserve", func(tx pgx.Tx) error {
+		for i, k := range keys {
+			var failures int
+			var start time.Time
+			var until *time.Time
+			err := tx.QueryRow(ctx, `INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 0, $2)
+				ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
+				RETURNING failures, window_start, locked_until`, k.key, now).Scan(&failures, &start, &until)
+			if err != nil {
+				return err
+			}
+			switch {
+			case until != nil && until.After(now):
+				lockedUntil = maxTime(lockedUntil, *until)
+				continue
+			case now.Sub(start) > s.throttle.Window:
+				failures, start = 0, now
+			}
+			failures++
+			if failures > k.limit {
+				// The limit was reached by attempts still in flight.
+				t := now.Add(s.throttle.Lockout)
+				lockedUntil = maxTime(lockedUntil, t)
+				_, err = tx.Exec(ctx, `UPDATE login_throttle SET failures = 0, window_start = $2, locked_until = $2 WHERE key = $1`, k.key, t)
+			} else {
+				_, err = tx.Exec(ctx, `UPDATE login_throttle SET failures = $2, window_start = $3 WHERE key = $1`, k.key, failures, start)
+			}
+			if err != nil {
+				return err
+			}
+			res.counts[i] = failures
+		}
+		if lockedUntil.IsZero() || tenantID == "" {
+			return nil
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditLoginThrottled, "", "", "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !lockedUntil.IsZero() {
+		// Refused attempts leave the other keys as they were.
+		return nil, throttled(lockedUntil.Sub(now))
+	}
+	return res, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// release gives back a reserved attempt that succeeded: the account or
+// second-factor counter starts again, and the address gets its attempt back.
+func (r *reservation) release(ctx context.Context, tx pgx.Tx) error {
+	for _, k := range r.keys {
+		var err error
+		if strings.HasPrefix(k.key, "address:") {
+			_, err = tx.Exec(ctx, `UPDATE login_throttle SET failures = GREATEST(failures - 1, 0) WHERE key = $1`, k.key)
+		} else {
+			_, err = tx.Exec(ctx, `DELETE FROM login_throttle WHERE key = $1`, k.key)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// failed records that a reserved attempt failed: it audits the failure and,
+// if the attempt used up a key's last try, locks the key. It returns the
+// lockout error then, and wrong otherwise.
+func (s *AuthService) failed(ctx context.Context, r *reservation, ev *tma.AuditEvent, wrong error) error {
+	now := s.db.now()
+	var locked bool
+	err := s.db.inTx(ctx, "AuthService.failed", func(tx pgx.Tx) error {
+		for i, k := range r.keys {
+			if r.counts[i] < k.limit {
+				continue
+			}
+			locked = true
+			t := now.Add(s.throttle.Lockout)
+			if _, err := tx.Exec(ctx, `UPDATE login_throttle SET failures = 0, window_start = $2, locked_until = GREATEST(locked_until, $2)
+				WHERE key = $1`, k.key, t); err != nil {
+				return err
+			}
+		}
+		if ev.TenantID == "" {
+			return nil // an unknown tenant has no audit chain
+		}
+		return s.db.appendAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return err
+	}
+	if locked {
+		return throttled(s.throttle.Lockout)
+	}
+	return wrong
+}
+
+func throttled(wait time.Duration) error {
+	min := max(1, int(math.Ceil(wait.Minutes())))
+	return tma.Errorf(tma.ETHROTTLED, "Too many failed sign-in attempts. Sign-in is locked for %d more minute(s); try again later or ask your administrator.", min)
+}
+
+// typedLabel is how the audit log names what someone typed as an e-mail
+// address that matches no account: a short hash, because the typed text
+// may be a password in the wrong field and the log can never be changed.
+func typedLabel(email string) string {
+	h := sha256.Sum256([]byte(email))
+	return "unknown account (sha256:" + hex.EncodeToString(h[:6]) + ")"
+}

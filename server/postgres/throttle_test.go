@@ -1,0 +1,166 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/tma-portal/tma/server/postgres"
+	"github.com/tma-portal/tma/server/postgres/pgtest"
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// TestParallelGuessesStayWithinTheLimit: a burst of parallel sign-ins can
+// check no more passwords than the limit allows, and the correct password
+// inside the burst does not get through a lockout.
+func TestParallelGuessesStayWithinTheLimit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tn, users := e.mustTenant(t, "acme", tma.RoleLegal)
+	const n = 30
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	succeeded := 0
+	for i := range n {
+		pw := "wrong password!"
+		if i == n-1 {
+			pw = password
+		}
+		wg.Go(func() {
+			_, err := e.auth.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: users[0].Email, Password: pw, IP: "198.51.100." + string(rune('0'+i%10))})
+			if err == nil {
+				mu.Lock()
+				succeeded++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	failed, err := e.audit.FindAuditEvents(ctx, tn.ID, tma.AuditFilter{Action: tma.AuditLoginFailed, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) > throttlePolicy.AccountFailures {
+		t.Fatalf("%d passwords were checked in a burst; the limit is %d", len(failed), throttlePolicy.AccountFailures)
+	}
+	if succeeded > 0 && len(failed) >= throttlePolicy.AccountFailures {
+		t.Fatal("the correct password got through although the account was locked")
+	}
+}
+
+// TestSecondFactorCannotBeGuessedBySigningInAgain: wrong codes are counted
+// per user across sessions; a correct password does not reset the count.
+func TestSecondFactorCannotBeGuessedBySigningInAgain(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, users := e.mustTenant(t, "acme", tma.RoleLegal)
+	u := users[0]
+	enrolTOTP(t, e, u)
+	var err error
+	for round := 0; round < throttlePolicy.AccountFailures+2; round++ {
+		pending, lerr := e.auth.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: u.Email, Password: password, IP: "192.0.2." + string(rune('1'+round))})
+		if lerr != nil {
+			t.Fatalf("round %d: login: %v", round, lerr)
+		}
+		_, err = e.auth.VerifyMFA(ctx, pending.Token, "000000", "192.0.2.200")
+		if tma.ErrorCode(err) == tma.ETHROTTLED {
+			break
+		}
+	}
+	wantCode(t, err, tma.ETHROTTLED)
+}
+
+// enrolTOTP gives u an authenticator, confirmed with a code of the previous
+// time step so that the current one is still unused.
+func enrolTOTP(t *testing.T, e *env, u *tma.User) string {
+	t.Helper()
+	ctx := context.Background()
+	s := e.login(t, "acme", u.Email, "192.0.2.250")
+	enr, err := e.auth.BeginTOTP(ctx, u.TenantID, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := totpCode(t, enr.Secret, e.clock.Now().Add(-30*time.Second))
+	if _, _, err := e.auth.ConfirmTOTP(ctx, s.Token, password, code); err != nil {
+		t.Fatal(err)
+	}
+	return enr.Secret
+}
+
+// TestSecondFactorUnderLoad: many parallel second-factor attempts on a
+// small pool finish instead of waiting for each other's connections.
+func TestSecondFactorUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.URL(t)+"&pool_max_conns=4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e := &env{db: db, clock: &clock{now: time.Now()}, tenants: postgres.NewTenantService(db), users: postgres.NewUserService(db),
+		audit: postgres.NewAuditService(db)}
+	db.Now = e.clock.Now
+	e.auth = postgres.NewAuthService(db, sessionPolicy, tma.ThrottlePolicy{AccountFailures: 100, AddressFailures: 100, Window: time.Minute, Lockout: time.Minute}, "t")
+	_, users := e.mustTenant(t, "acme", tma.RoleLegal)
+	enrolTOTP(t, e, users[0])
+	pending := e.login(t, "acme", users[0].Email, "192.0.2.1")
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, err := e.auth.VerifyMFA(ctx, pending.Token, "000000", "192.0.2.1")
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if tma.ErrorCode(err) != tma.EUNAUTHORIZED {
+			t.Fatalf("parallel wrong codes: %v, want EUNAUTHORIZED for each", err)
+		}
+	}
+}
+
+// TestExpiredSessionInAChange: a change on a session that has just expired
+// fails at once instead of waiting on its own row lock.
+func TestExpiredSessionInAChange(t *testing.T) {
+	e := newEnv(t)
+	_, users := e.mustTenant(t, "acme", tma.RoleLegal)
+	s := e.login(t, "acme", users[0].Email, "192.0.2.1")
+	e.clock.Add(sessionPolicy.Idle + time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := e.auth.ChangePassword(ctx, s.Token, password, password+"!")
+	wantCode(t, err, tma.EUNAUTHORIZED)
+}
+
+// TestUnknownAccountsAreNotRecordedInClear: what was typed as an e-mail
+// address that matches no account may be a password; the permanent audit
+// log keeps only a short hash of it.
+func TestUnknownAccountsAreNotRecordedInClear(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tn, _ := e.mustTenant(t, "acme", tma.RoleLegal)
+	_, _ = e.auth.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: "Tr0ub4dor&3 oops", Password: "whatever!!", IP: "192.0.2.1"})
+	events, err := e.audit.FindAuditEvents(ctx, tn.ID, tma.AuditFilter{Action: tma.AuditLoginFailed})
+	if err != nil || len(events) != 1 {
+		t.Fatalf("events: %v %v", events, err)
+	}
+	if strings.Contains(strings.ToLower(events[0].ActorLabel), "tr0ub4dor") || !strings.HasPrefix(events[0].ActorLabel, "unknown account (sha256:") {
+		t.Fatalf("audit label = %q", events[0].ActorLabel)
+	}
+}
+
+func totpCode(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCode(secret, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
