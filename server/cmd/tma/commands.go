@@ -103,15 +103,11 @@ func cmdUserCreate(ctx context.Context, c *Config, args []string, w io.Writer) e
 	if *tenant == "" || *email == "" || *name == "" {
 		return errors.New("user create needs --tenant, --email and --name")
 	}
-	db, err := openDB(ctx, c)
+	db, t, err := openTenant(ctx, c, *tenant)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	t, err := findTenant(ctx, db, *tenant)
-	if err != nil {
-		return err
-	}
 	var rs []tma.Role
 	for _, r := range strings.Split(*roles, ",") {
 		if r = strings.TrimSpace(r); r != "" {
@@ -148,13 +144,15 @@ func cmdAuditVerify(ctx context.Context, c *Config, args []string, w io.Writer) 
 	}
 	defer db.Close()
 	var ids []string
-	if *tenant != "" {
-		t, err := findTenant(ctx, db, *tenant)
-		if err != nil {
-			return err
+	if *tenant == "" {
+		ids, err = postgres.TenantIDs(ctx, db)
+	} else {
+		var t *tma.Tenant
+		if t, err = postgres.NewTenantService(db).FindTenantBySlug(ctx, *tenant); err == nil {
+			ids = []string{t.ID}
 		}
-		ids = []string{t.ID}
-	} else if ids, err = postgres.TenantIDs(ctx, db); err != nil {
+	}
+	if err != nil {
 		return err
 	}
 	audit := postgres.NewAuditService(db)

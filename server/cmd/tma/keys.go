@@ -113,12 +113,22 @@ func initKeysAndBlobs(_ context.Context, c *Config, w io.Writer) error {
 	return nil
 }
 
-// findTenant resolves a --tenant flag.
-func findTenant(ctx context.Context, db *postgres.DB, slug string) (*tma.Tenant, error) {
+// openTenant opens the database and finds the tenant of a --tenant flag.
+// The caller closes the database.
+func openTenant(ctx context.Context, c *Config, slug string) (*postgres.DB, *tma.Tenant, error) {
 	if slug == "" {
-		return nil, errors.New("--tenant is required")
+		return nil, nil, errors.New("--tenant is required")
 	}
-	return postgres.NewTenantService(db).FindTenantBySlug(ctx, slug)
+	db, err := openDB(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := postgres.NewTenantService(db).FindTenantBySlug(ctx, slug)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, t, nil
 }
 
 // formatKEK names a KEK version for operators; it holds no secret.
@@ -135,15 +145,11 @@ func cmdKeysRotate(ctx context.Context, c *Config, args []string, w io.Writer) e
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	db, err := openDB(ctx, c)
+	db, t, err := openTenant(ctx, c, *tenant)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	t, err := findTenant(ctx, db, *tenant)
-	if err != nil {
-		return err
-	}
 	kp, err := keyProvider(ctx, c)
 	if err != nil {
 		return err
@@ -235,15 +241,11 @@ func cmdKeysShred(ctx context.Context, c *Config, args []string, w io.Writer) er
 	if *caseArg == "" {
 		return errors.New("keys shred needs --case and --tenant")
 	}
-	db, err := openDB(ctx, c)
+	db, t, err := openTenant(ctx, c, *tenant)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	t, err := findTenant(ctx, db, *tenant)
-	if err != nil {
-		return err
-	}
 	// Shredding needs no key provider: it only destroys the wrapped key.
 	keys := postgres.NewCaseKeyService(db, nil)
 	cs, err := findCaseArg(ctx, keys, t.ID, *caseArg)
