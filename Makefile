@@ -32,7 +32,7 @@ stop:
 
 ## test: every test against a throw-away cluster (or TMA_TEST_DATABASE_URL); RUN=<regex> for some
 test:
-	@scripts/test.sh $(if $(RUN),-v -run '$(RUN)',) $(TESTFLAGS) ./...
+	@scripts/test.sh $(if $(RUN),-v -run '$(value RUN)',) $(TESTFLAGS) ./...
 
 ## e2e: only the browser tests
 e2e:
