@@ -88,7 +88,7 @@ func chainHash(e *tma.AuditEvent) []byte {
 	return h.Sum(nil)
 }
 
-const auditColumns = `id, tenant_id::text, seq, at, COALESCE(actor_id::text, ''), actor_label, action, target_type, target_id, ip, detail, prev_hash, hash`
+const auditColumns = `e.id, e.tenant_id::text, e.seq, e.at, COALESCE(e.actor_id::text, ''), e.actor_label, e.action, e.target_type, e.target_id, e.ip, e.detail, e.prev_hash, e.hash`
 
 func scanAudit(row pgx.CollectableRow) (*tma.AuditEvent, error) {
 	var e tma.AuditEvent
@@ -101,13 +101,21 @@ func (s *AuditService) FindAuditEvents(ctx context.Context, tenantID string, f t
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_events
-		WHERE tenant_id = $1 AND ($2 = '' OR action = $2) AND ($3 = 0 OR seq < $3)
-		ORDER BY seq DESC LIMIT $4`, tenantID, f.Action, f.Before, f.Limit)
+	// The target's label is looked up now (users only, so far); it is not
+	// part of the chain.
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+auditColumns+`, COALESCE(u.email, '') FROM audit_events e
+		LEFT JOIN users u ON e.target_type = 'user' AND u.tenant_id = e.tenant_id AND u.id::text = e.target_id
+		WHERE e.tenant_id = $1 AND ($2 = '' OR e.action = $2) AND ($3 = 0 OR e.seq < $3)
+		ORDER BY e.seq DESC LIMIT $4`, tenantID, f.Action, f.Before, f.Limit)
 	if err != nil {
 		return nil, unavailable("AuditService.FindAuditEvents", err)
 	}
-	events, err := pgx.CollectRows(rows, scanAudit)
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*tma.AuditEvent, error) {
+		var e tma.AuditEvent
+		err := row.Scan(&e.ID, &e.TenantID, &e.Seq, &e.At, &e.ActorID, &e.ActorLabel, &e.Action, &e.TargetType, &e.TargetID,
+			&e.IP, &e.Detail, &e.PrevHash, &e.Hash, &e.TargetLabel)
+		return &e, err
+	})
 	return events, tma.Wrap("AuditService.FindAuditEvents", err)
 }
 
@@ -119,7 +127,7 @@ func (s *AuditService) VerifyChain(ctx context.Context, tenantID string) (int, e
 		return 0, unavailable("AuditService.VerifyChain", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck
-	rows, err := tx.Query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE tenant_id = $1 ORDER BY seq`, tenantID)
+	rows, err := tx.Query(ctx, `SELECT `+auditColumns+` FROM audit_events e WHERE e.tenant_id = $1 ORDER BY e.seq`, tenantID)
 	if err != nil {
 		return 0, tma.Wrap("AuditService.VerifyChain", err)
 	}

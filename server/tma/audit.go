@@ -35,6 +35,35 @@ const (
 	AuditIntegrityFailure = "integrity.failure"
 )
 
+// AuditActions lists every action, for filters and their labels.
+var AuditActions = []string{
+	AuditLoginSucceeded,
+	AuditLoginFailed,
+	AuditLoginThrottled,
+	AuditLogout,
+	AuditLogoutEverywhere,
+	AuditMFAEnrolled,
+	AuditMFARemoved,
+	AuditMFAFailed,
+	AuditPasswordChanged,
+	AuditPasswordReset,
+	AuditUserCreated,
+	AuditUserDisabled,
+	AuditUserEnabled,
+	AuditRolesChanged,
+	AuditSessionsRevoked,
+	AuditTenantCreated,
+	AuditTenantSettings,
+	AuditAccessDenied,
+	AuditCSRFRejected,
+	AuditKeyRotated,
+	AuditCaseShredded,
+	AuditCaseCreated,
+	AuditLegalHoldSet,
+	AuditLegalHoldLifted,
+	AuditIntegrityFailure,
+}
+
 // AuditEvent is one row of a tenant's append-only, hash-chained audit log.
 // Hash = SHA-256(PrevHash || canonical encoding of the other fields).
 type AuditEvent struct {
@@ -51,6 +80,9 @@ type AuditEvent struct {
 	Detail     string // short, never case content
 	PrevHash   []byte
 	Hash       []byte
+	// TargetLabel names the target for people (a user's e-mail address
+	// now). It is looked up when read, so it is not part of the hash.
+	TargetLabel string
 }
 
 // AuditFilter selects audit events.

@@ -12,6 +12,7 @@ import (
 type auditData struct {
 	Events []*tma.AuditEvent
 	Action string
+	Before int64 // the page starts below this seq; 0 for the newest
 	Next   int64 // seq for the next (older) page; 0 if none
 	Verify *verifyResult
 }
@@ -37,7 +38,7 @@ func (s *Server) auditView(c *fiber.Ctx) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := auditData{Events: events, Action: f.Action}
+	d := auditData{Events: events, Action: f.Action, Before: f.Before}
 	if len(events) == f.Limit {
 		d.Next = events[len(events)-1].Seq
 	}

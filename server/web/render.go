@@ -75,8 +75,9 @@ func loadPages() (*pages, error) {
 			}
 			return "/assets/" + name + "?v=" + f.hash
 		},
-		"hasRole": func(u *tma.User, r string) bool { return u != nil && u.HasRole(tma.Role(r)) },
-		"roles":   func() []tma.Role { return tma.Roles },
+		"hasRole":      func(u *tma.User, r string) bool { return u != nil && u.HasRole(tma.Role(r)) },
+		"roles":        func() []tma.Role { return tma.Roles },
+		"auditActions": func() []string { return tma.AuditActions },
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets.FS, "templates/layout.html")
 	if err != nil {
@@ -147,6 +148,18 @@ func (v *view) T(key string, args ...any) string {
 		return fmt.Sprintf(s, args...)
 	}
 	return s
+}
+
+// Label translates a code such as an audit action ("action",
+// "login.failed"), or shows the code itself if the catalog lacks it.
+func (v *view) Label(kind, code string) string {
+	if s, ok := v.catalog[v.Locale][kind+"."+code]; ok {
+		return s
+	}
+	if s, ok := v.catalog[locales[0]][kind+"."+code]; ok {
+		return s
+	}
+	return code
 }
 
 // Date formats t for the view's language, in UTC and saying so: the team

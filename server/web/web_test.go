@@ -66,11 +66,17 @@ func TestSafeNext(t *testing.T) {
 	}
 }
 
-// TestCatalogsMatch keeps the English and German catalogs in step.
+// TestCatalogsMatch keeps the English and German catalogs in step, and
+// gives every audit action a label.
 func TestCatalogsMatch(t *testing.T) {
 	p, err := loadPages()
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, a := range tma.AuditActions {
+		if _, ok := p.catalog["en"]["action."+a]; !ok {
+			t.Errorf("en.json has no label for audit action %q", a)
+		}
 	}
 	for key := range p.catalog["en"] {
 		if _, ok := p.catalog["de"][key]; !ok {
