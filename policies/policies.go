@@ -5,8 +5,8 @@ package policies
 
 import _ "embed"
 
-// Model is the Casbin model: RBAC with domains, where the domain is the
-// tenant, plus explicit deny rules.
+// Model is the Casbin model: the roles a user holds in a tenant, matched
+// against role policies with explicit deny rules.
 //
 //go:embed model.conf
 var Model string

@@ -1,13 +1,13 @@
-// Package authz is the Casbin enforcer of TMA: RBAC with the tenant as the
-// domain. Role assignments come from PostgreSQL with every request (the
-// session loads the user's roles), and the enforcer's grouping policy is
-// kept in step with them, so a revoked role takes effect at once in every
-// server process.
+// Package authz is the Casbin enforcer of TMA. Role assignments are rows in
+// PostgreSQL, per tenant; the session loads the user's roles with every
+// request and passes them to the enforcer with the request, so that the
+// enforcer is stateless per user: concurrent requests cannot see each
+// other's roles, and a revoked role takes effect at once in every server
+// process.
 package authz
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/casbin/casbin/v2"
@@ -34,6 +34,7 @@ func New() (*Enforcer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
+	e.AddFunction("holds", holds)
 	for n, line := range strings.Split(policies.Default, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -53,38 +54,26 @@ func New() (*Enforcer, error) {
 	return &Enforcer{e: e}, nil
 }
 
-// Can reports whether u may take p in u's tenant.
-func (a *Enforcer) Can(u *tma.User, p tma.Permission) bool {
-	if u == nil || u.Disabled || u.TenantID == "" {
-		return false
-	}
-	if err := a.sync(u); err != nil {
-		return false
-	}
-	ok, err := a.e.Enforce(u.ID, u.TenantID, p.Object, p.Action)
-	return err == nil && ok
+// holds is the matcher function holds(roles, role): whether the request's
+// role list "|a|b|" contains role. A set test, not a pattern match.
+func holds(args ...any) (any, error) {
+	roles, _ := args[0].(string)
+	role, _ := args[1].(string)
+	return role != "" && strings.Contains(roles, "|"+role+"|"), nil
 }
 
-// sync makes the enforcer's roles for u equal to u.Roles, which the caller
-// loaded from the database.
-func (a *Enforcer) sync(u *tma.User) error {
-	want := make([]string, 0, len(u.Roles))
+// Can reports whether u may take p in u's tenant, judged by the roles in u,
+// which the caller loaded from the database for this request.
+func (a *Enforcer) Can(u *tma.User, p tma.Permission) bool {
+	if u == nil || u.Disabled || u.TenantID == "" || len(u.Roles) == 0 {
+		return false
+	}
+	var b strings.Builder
+	b.WriteByte('|')
 	for _, r := range u.Roles {
-		want = append(want, string(r))
+		b.WriteString(string(r))
+		b.WriteByte('|')
 	}
-	slices.Sort(want)
-	have := a.e.GetRolesForUserInDomain(u.ID, u.TenantID)
-	slices.Sort(have)
-	if slices.Equal(have, want) {
-		return nil
-	}
-	if _, err := a.e.DeleteRolesForUserInDomain(u.ID, u.TenantID); err != nil && len(have) > 0 {
-		return err
-	}
-	for _, r := range want {
-		if _, err := a.e.AddRoleForUserInDomain(u.ID, r, u.TenantID); err != nil {
-			return err
-		}
-	}
-	return nil
+	ok, err := a.e.Enforce(b.String(), p.Object, p.Action)
+	return err == nil && ok
 }

@@ -1,6 +1,8 @@
 package authz_test
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tma-portal/tma/server/authz"
@@ -61,5 +63,36 @@ func TestRolesFollowTheDatabase(t *testing.T) {
 	other := &tma.User{ID: "u1", TenantID: "t2"}
 	if e.Can(other, tma.PermDashboardView) {
 		t.Fatal("roles leaked across tenants")
+	}
+}
+
+// TestConcurrentSnapshots: requests of one user with different role
+// snapshots (just before and after an admin changed them) are each judged
+// by their own roles.
+func TestConcurrentSnapshots(t *testing.T) {
+	e, err := authz.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &tma.User{ID: "u1", TenantID: "t1", Roles: []tma.Role{tma.RoleAdmin}}
+	legal := &tma.User{ID: "u1", TenantID: "t1", Roles: []tma.Role{tma.RoleLegal}}
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	for i := range 8 {
+		wg.Go(func() {
+			for range 2000 {
+				u, want := admin, true
+				if i%2 == 1 {
+					u, want = legal, false
+				}
+				if e.Can(u, tma.PermUsersManage) != want || !e.Can(u, tma.PermAccountManage) {
+					wrong.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := wrong.Load(); n > 0 {
+		t.Fatalf("%d decisions used another request's roles", n)
 	}
 }

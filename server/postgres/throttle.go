@@ -49,58 +49,67 @@ type reservation struct {
 
 // reserve counts an attempt against every key before the password or code
 // is checked, under row locks. Parallel guesses therefore cannot slip past
-// the lockout: at most limit attempts per window reach the (slow) check. A
-// locked key refuses with ETHROTTLED, which is audited when the tenant is
-// known. Keys are locked in sorted order, so concurrent reservations never
-// deadlock.
+// the lockout: at most limit attempts per window reach the (slow) check. If
+// any key is locked, the attempt is refused with ETHROTTLED, audited when
+// the tenant is known, and counted nowhere: someone retrying a locked
+// account must not lock out colleagues behind the same address. Keys are
+// locked in sorted order, so concurrent reservations never deadlock.
 func (s *AuthService) reserve(ctx context.Context, tenantID string, keys ...throttleKey) (*reservation, error) {
 	keys = slices.Clone(keys)
 	slices.SortFunc(keys, func(a, b throttleKey) int { return strings.Compare(a.key, b.key) })
 	now := s.db.now()
 	res := &reservation{keys: keys, counts: make([]int, len(keys))}
+	type state struct {
+		failures int
+		start    time.Time
+	}
+	states := make([]state, len(keys))
 	var lockedUntil time.Time
 	err := s.db.inTx(ctx, "AuthService.reserve", func(tx pgx.Tx) error {
 		for i, k := range keys {
-			var failures int
-			var start time.Time
 			var until *time.Time
 			err := tx.QueryRow(ctx, `INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 0, $2)
 				ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
-				RETURNING failures, window_start, locked_until`, k.key, now).Scan(&failures, &start, &until)
+				RETURNING failures, window_start, locked_until`, k.key, now).Scan(&states[i].failures, &states[i].start, &until)
 			if err != nil {
 				return err
 			}
-			switch {
-			case until != nil && until.After(now):
+			if until != nil && until.After(now) {
 				lockedUntil = maxTime(lockedUntil, *until)
-				continue
-			case now.Sub(start) > s.throttle.Window:
-				failures, start = 0, now
 			}
-			failures++
-			if failures > k.limit {
+		}
+		if !lockedUntil.IsZero() {
+			if tenantID == "" {
+				return nil
+			}
+			return s.db.audit(ctx, tx, tenantID, tma.AuditLoginThrottled, "", "", "")
+		}
+		for i, k := range keys {
+			st := states[i]
+			if now.Sub(st.start) > s.throttle.Window {
+				st = state{0, now}
+			}
+			st.failures++
+			var err error
+			if st.failures > k.limit {
 				// The limit was reached by attempts still in flight.
 				t := now.Add(s.throttle.Lockout)
 				lockedUntil = maxTime(lockedUntil, t)
 				_, err = tx.Exec(ctx, `UPDATE login_throttle SET failures = 0, window_start = $2, locked_until = $2 WHERE key = $1`, k.key, t)
 			} else {
-				_, err = tx.Exec(ctx, `UPDATE login_throttle SET failures = $2, window_start = $3 WHERE key = $1`, k.key, failures, start)
+				_, err = tx.Exec(ctx, `UPDATE login_throttle SET failures = $2, window_start = $3 WHERE key = $1`, k.key, st.failures, st.start)
 			}
 			if err != nil {
 				return err
 			}
-			res.counts[i] = failures
+			res.counts[i] = st.failures
 		}
-		if lockedUntil.IsZero() || tenantID == "" {
-			return nil
-		}
-		return s.db.audit(ctx, tx, tenantID, tma.AuditLoginThrottled, "", "", "")
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if !lockedUntil.IsZero() {
-		// Refused attempts leave the other keys as they were.
 		return nil, throttled(lockedUntil.Sub(now))
 	}
 	return res, nil

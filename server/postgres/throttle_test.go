@@ -153,3 +153,20 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 	}
 	return code
 }
+
+// TestRetryingALockedAccountSparesTheAddress: someone who keeps retrying a
+// locked account must not lock out colleagues behind the same address.
+func TestRetryingALockedAccountSparesTheAddress(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, users := e.mustTenant(t, "acme", tma.RoleLegal, tma.RoleHR)
+	const office = "203.0.113.77"
+	for range throttlePolicy.AccountFailures {
+		_, _ = e.auth.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: users[0].Email, Password: "wrong password!", IP: office})
+	}
+	for range throttlePolicy.AddressFailures + 5 {
+		_, err := e.auth.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: users[0].Email, Password: password, IP: office})
+		wantCode(t, err, tma.ETHROTTLED)
+	}
+	e.login(t, "acme", users[1].Email, office)
+}
