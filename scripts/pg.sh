@@ -9,8 +9,14 @@ dir=$(mkdir -p "${2:?usage: pg.sh start|stop|url DIR}" && cd "$2" && pwd)
 data=$dir/data
 run=$dir/run
 
+# find_bin prints the binaries of the cluster's own major version if it
+# exists, else of the newest installed PostgreSQL.
 find_bin() {
 	local d
+	if [ -s "$data/PG_VERSION" ] && [ -x "/usr/lib/postgresql/$(cat "$data/PG_VERSION")/bin/pg_ctl" ]; then
+		echo "/usr/lib/postgresql/$(cat "$data/PG_VERSION")/bin"
+		return
+	fi
 	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
 		[ -x "$d/pg_ctl" ] && { echo "$d"; return; }
 	done
@@ -20,7 +26,10 @@ find_bin() {
 install_pg() {
 	echo "pg.sh: PostgreSQL binaries not found; installing them with apt-get" >&2
 	local sudo=""
-	[ "$(id -u)" -ne 0 ] && sudo=sudo
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null 2>&1 || { echo "pg.sh: run as root, or install PostgreSQL 15 (apt-get install postgresql) first" >&2; exit 1; }
+		sudo=sudo
+	fi
 	$sudo apt-get update -qq >&2
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >&2
 }
@@ -45,8 +54,16 @@ start)
 	if [ "$(id -u)" -eq 0 ]; then
 		id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/false postgres
 		chown postgres "$dir"
-		# The postgres user must be able to reach DIR.
-		p=$dir; while [ "$p" != / ]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
+		# The postgres user must be able to reach DIR: give "others" search
+		# (x, not read) permission on the parents that lack it, and say so.
+		p=$dir
+		while [ "$p" != / ]; do
+			p=$(dirname "$p")
+			if ! runuser -u postgres -- test -x "$p" 2>/dev/null; then
+				echo "pg.sh: allowing the postgres user to pass through $p (chmod o+x)" >&2
+				chmod o+x "$p"
+			fi
+		done
 	fi
 	chmod 0700 "$dir"
 	if [ ! -s "$data/PG_VERSION" ]; then

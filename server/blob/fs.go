@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tma-portal/tma/server/tma"
@@ -179,8 +180,10 @@ func (s *FS) open(ctx context.Context, op, id string) (*os.File, int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, tma.Wrap(op, err)
 	}
-	f, err := os.Open(s.path(id))
-	if errors.Is(err, fs.ErrNotExist) {
+	// O_NOFOLLOW: like Stat and List, Open never follows a link planted
+	// under a blob's name.
+	f, err := os.OpenFile(s.path(id), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP) {
 		return nil, 0, errNotFound(op, id)
 	} else if err != nil {
 		return nil, 0, tma.Wrap(op, err)

@@ -167,7 +167,10 @@ func (p *LocalProvider) Rotate(context.Context) (tma.KEKRef, error) {
 
 // GenerateKey implements tma.KeyProvider.
 func (p *LocalProvider) GenerateKey(ctx context.Context, scope tma.KeyScope) ([]byte, tma.WrappedKey, error) {
-	ref, _ := p.Current(ctx)
+	ref, err := p.Current(ctx)
+	if err != nil {
+		return nil, tma.WrappedKey{}, err
+	}
 	key := make([]byte, KeySize)
 	_, _ = rand.Read(key) // never fails
 	w, err := p.wrap(scope, key, ref)

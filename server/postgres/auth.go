@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -153,12 +152,6 @@ func (s *AuthService) createSession(ctx context.Context, tx pgx.Tx, tenantID, us
 		return nil, err
 	}
 	return &tma.LoginResult{Session: sess, Token: tok}, nil
-}
-
-// querier is what pgxpool.Pool and pgx.Tx have in common.
-type querier interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }
 
 // sessionRow is a session with what Authenticate needs to judge it.
@@ -305,7 +298,7 @@ func (s *AuthService) VerifyMFA(ctx context.Context, token, code, ip string) (*t
 // checkSecondFactor accepts a TOTP code newer than the last one used, or an
 // unused recovery code, and consumes it.
 func (s *AuthService) checkSecondFactor(ctx context.Context, tx pgx.Tx, tenantID, userID, code string) (bool, string, error) {
-	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
+	code = normalizeCode(code)
 	if len(code) == 6 {
 		var secret *string
 		var last int64
@@ -331,6 +324,11 @@ func (s *AuthService) checkSecondFactor(ctx context.Context, tx pgx.Tx, tenantID
 }
 
 const totpPeriod = 30
+
+// normalizeCode drops the spaces people type into codes ("123 456").
+func normalizeCode(code string) string {
+	return strings.Join(strings.Fields(code), "")
+}
 
 // matchTOTP checks code against the steps around now (one step of clock
 // skew either way) that are newer than last, and returns the matching step.
@@ -422,7 +420,7 @@ func (s *AuthService) ChangePassword(ctx context.Context, token, oldPassword, ne
 	if err := validatePassword(newPassword); err != nil {
 		return nil, err
 	}
-	r, email, rsv, err := s.checkCurrentPassword(ctx, token, oldPassword)
+	r, email, err := s.checkCurrentPassword(ctx, token, oldPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -431,9 +429,6 @@ func (s *AuthService) ChangePassword(ctx context.Context, token, oldPassword, ne
 	err = s.db.inTx(ctx, op, func(tx pgx.Tx) error {
 		locked, err := s.loadSession(ctx, tx, token, true)
 		if err != nil {
-			return err
-		}
-		if err := rsv.release(ctx, tx); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1`, r.UserID, newHash); err != nil {
@@ -452,36 +447,38 @@ func (s *AuthService) ChangePassword(ctx context.Context, token, oldPassword, ne
 }
 
 // checkCurrentPassword re-authenticates the user of a session with the
-// password, counted like a sign-in.
-func (s *AuthService) checkCurrentPassword(ctx context.Context, token, password string) (*sessionRow, string, *reservation, error) {
+// password, counted like a sign-in. A correct password gives the attempt
+// back at once, whatever the caller does next.
+func (s *AuthService) checkCurrentPassword(ctx context.Context, token, password string) (*sessionRow, string, error) {
 	const op = "AuthService.checkCurrentPassword"
 	r, err := s.loadSession(ctx, s.db.Pool, token, false)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", err
 	}
 	if r.MFAPending {
-		return nil, "", nil, tma.Errorf(tma.EFORBIDDEN, "Complete the sign-in first.")
+		return nil, "", tma.Errorf(tma.EFORBIDDEN, "Complete the sign-in first.")
 	}
 	var email, hash string
 	if err := s.db.Pool.QueryRow(ctx, `SELECT email, password_hash FROM users WHERE id = $1`, r.UserID).Scan(&email, &hash); err != nil {
-		return nil, "", nil, unavailable(op, err)
+		return nil, "", unavailable(op, err)
 	}
 	ip := tma.ActorFromContext(ctx).IP
 	ctx = tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: ip})
 	rsv, err := s.reserve(ctx, r.TenantID, s.accountKey(r.TenantID, "", email))
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", err
 	}
 	ok, err := s.checkPassword(ctx, hash, password)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", err
 	}
 	if !ok {
-		return nil, "", nil, s.failed(ctx, rsv, &tma.AuditEvent{TenantID: r.TenantID, ActorID: r.UserID, ActorLabel: email, IP: ip,
+		return nil, "", s.failed(ctx, rsv, &tma.AuditEvent{TenantID: r.TenantID, ActorID: r.UserID, ActorLabel: email, IP: ip,
 			Action: tma.AuditLoginFailed, TargetType: "user", TargetID: r.UserID, Detail: "wrong current password"},
 			tma.Errorf(tma.EINVALID, "The current password is not correct."))
 	}
-	return r, email, rsv, nil
+	err = s.db.inTx(ctx, op, func(tx pgx.Tx) error { return rsv.release(ctx, tx) })
+	return r, email, err
 }
 
 // BeginTOTP implements tma.AuthService. A secret that is already pending
@@ -520,7 +517,7 @@ func (s *AuthService) BeginTOTP(ctx context.Context, tenantID, userID string) (*
 // that someone holding only a session cannot bind their own authenticator
 // to the account and lock its owner out.
 func (s *AuthService) ConfirmTOTP(ctx context.Context, token, password, code string) ([]string, *tma.LoginResult, error) {
-	r, email, rsv, err := s.checkCurrentPassword(ctx, token, password)
+	r, email, err := s.checkCurrentPassword(ctx, token, password)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -538,12 +535,9 @@ func (s *AuthService) ConfirmTOTP(ctx context.Context, token, password, code str
 		if pending == nil {
 			return tma.Errorf(tma.ECONFLICT, "Start the set-up of the authenticator app first.")
 		}
-		step, ok := s.matchTOTP(*pending, strings.TrimSpace(code), 0)
+		step, ok := s.matchTOTP(*pending, normalizeCode(code), 0)
 		if !ok {
 			return tma.Errorf(tma.EINVALID, "The code does not match. Check the time on your phone and enter the current code.")
-		}
-		if err := rsv.release(ctx, tx); err != nil {
-			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $2 WHERE id = $1`, r.UserID, step); err != nil {
 			return err
@@ -568,7 +562,7 @@ func (s *AuthService) ConfirmTOTP(ctx context.Context, token, password, code str
 
 // RemoveTOTP implements tma.AuthService.
 func (s *AuthService) RemoveTOTP(ctx context.Context, token, password string) error {
-	r, email, rsv, err := s.checkCurrentPassword(ctx, token, password)
+	r, email, err := s.checkCurrentPassword(ctx, token, password)
 	if err != nil {
 		return err
 	}
@@ -579,9 +573,6 @@ func (s *AuthService) RemoveTOTP(ctx context.Context, token, password string) er
 		}
 		if required {
 			return tma.Errorf(tma.EFORBIDDEN, "Your organisation requires two-factor authentication; it cannot be switched off.")
-		}
-		if err := rsv.release(ctx, tx); err != nil {
-			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = NULL, totp_pending = NULL WHERE id = $1`, r.UserID); err != nil {
 			return err

@@ -67,12 +67,6 @@ func NewCaseKeyService(db *DB, kp tma.KeyProvider) *CaseKeyService {
 	return &CaseKeyService{db: db, kp: kp, BatchSize: DefaultRotationBatch}
 }
 
-// rowQuerier is what a pool and a transaction have in common, for reads
-// that run in either.
-type rowQuerier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // caseKeyRow is a case and, if it has one, its key row.
 type caseKeyRow struct {
 	hasKey   bool
@@ -82,7 +76,7 @@ type caseKeyRow struct {
 
 // findCaseKey reads the case and its key row without locking either.
 // ENOTFOUND if the case does not exist in the tenant.
-func findCaseKey(ctx context.Context, q rowQuerier, tenantID, caseID string) (*caseKeyRow, error) {
+func findCaseKey(ctx context.Context, q querier, tenantID, caseID string) (*caseKeyRow, error) {
 	var r caseKeyRow
 	err := q.QueryRow(ctx, `
 		SELECT k.case_id IS NOT NULL, k.shredded_at,
@@ -323,7 +317,7 @@ func (s *CaseKeyService) PendingRotation(ctx context.Context, tenantID string) (
 // the target ($2, $3, $4).
 const staleKeys = `tenant_id = $1 AND shredded_at IS NULL AND (kek_provider, kek_id, kek_version) IS DISTINCT FROM ($2, $3, $4)`
 
-func (s *CaseKeyService) countStale(ctx context.Context, q rowQuerier, tenantID string, target tma.KEKRef) (int, error) {
+func (s *CaseKeyService) countStale(ctx context.Context, q querier, tenantID string, target tma.KEKRef) (int, error) {
 	var n int
 	err := q.QueryRow(ctx, `SELECT count(*) FROM case_keys WHERE `+staleKeys,
 		tenantID, target.Provider, target.KeyID, target.Version).Scan(&n)
@@ -552,7 +546,7 @@ func (s *CaseKeyService) FindCaseByReference(ctx context.Context, tenantID, refe
 
 // findCase reads one case of the tenant, selected by where (with the tenant
 // as $1 and arg as $2); lock takes a row lock for the rest of tx.
-func findCase(ctx context.Context, q rowQuerier, where, tenantID, arg string, lock bool) (*tma.Case, error) {
+func findCase(ctx context.Context, q querier, where, tenantID, arg string, lock bool) (*tma.Case, error) {
 	sql := `SELECT id::text, tenant_id::text, reference, legal_hold FROM cases WHERE tenant_id = $1 AND ` + where
 	if lock {
 		sql += ` FOR UPDATE`

@@ -53,6 +53,12 @@ func (db *DB) Close() { db.Pool.Close() }
 
 func (db *DB) now() time.Time { return db.Now().UTC().Truncate(time.Microsecond) }
 
+// querier is what pgxpool.Pool and pgx.Tx have in common.
+type querier interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}
+
 // inTx runs fn in a transaction and commits if fn returns nil.
 func (db *DB) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	tx, err := db.Pool.Begin(ctx)

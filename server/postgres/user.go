@@ -139,7 +139,7 @@ func rolesDetail(roles []tma.Role) string {
 	return "roles=" + strings.Join(s, ",")
 }
 
-func findUser(ctx context.Context, q pgx.Tx, tenantID, userID string) (*tma.User, error) {
+func findUser(ctx context.Context, q querier, tenantID, userID string) (*tma.User, error) {
 	if !tma.ValidID(userID) {
 		return nil, tma.Errorf(tma.ENOTFOUND, "No such user.")
 	}
@@ -148,10 +148,7 @@ func findUser(ctx context.Context, q pgx.Tx, tenantID, userID string) (*tma.User
 
 // FindUserByID returns ENOTFOUND unless the user belongs to the tenant.
 func (s *UserService) FindUserByID(ctx context.Context, tenantID, userID string) (*tma.User, error) {
-	if !tma.ValidID(userID) {
-		return nil, tma.Errorf(tma.ENOTFOUND, "No such user.")
-	}
-	u, err := scanUser(s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.tenant_id = $1 AND u.id = $2`, tenantID, userID))
+	u, err := findUser(ctx, s.db.Pool, tenantID, userID)
 	return u, tma.Wrap("UserService.FindUserByID", err)
 }
 
@@ -252,11 +249,13 @@ func (s *UserService) SetLocale(ctx context.Context, tenantID, userID, locale st
 		return tma.Errorf(tma.EINVALID, "Unknown language %q.", locale)
 	}
 	return s.db.inTx(ctx, "UserService.SetLocale", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET locale = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, userID, locale)
-		if err == nil && tag.RowsAffected() == 0 {
-			return tma.Errorf(tma.ENOTFOUND, "No such user.")
+		if _, err := lockUser(ctx, tx, tenantID, userID); err != nil {
+			return err
 		}
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE users SET locale = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, userID, locale); err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditUserLocale, "user", userID, "locale="+locale)
 	})
 }
 

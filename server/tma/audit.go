@@ -21,6 +21,7 @@ const (
 	AuditUserCreated      = "user.created"
 	AuditUserDisabled     = "user.disabled"
 	AuditUserEnabled      = "user.enabled"
+	AuditUserLocale       = "user.locale_changed"
 	AuditRolesChanged     = "user.roles_changed"
 	AuditSessionsRevoked  = "sessions.revoked"
 	AuditTenantCreated    = "tenant.created"
@@ -50,6 +51,7 @@ var AuditActions = []string{
 	AuditUserCreated,
 	AuditUserDisabled,
 	AuditUserEnabled,
+	AuditUserLocale,
 	AuditRolesChanged,
 	AuditSessionsRevoked,
 	AuditTenantCreated,
@@ -95,14 +97,14 @@ type AuditFilter struct {
 // AuditService reads and checks the audit log. Writes happen inside the
 // services whose changes they record.
 type AuditService interface {
-	// Record appends an event in its own transaction. For events that have no
-	// other change (denied access, failed logins of unknown tenants are not
-	// recorded).
+	// Record appends an event in its own transaction, for events that go
+	// with no other change, such as a denied request.
 	Record(ctx context.Context, e *AuditEvent) error
 	// FindAuditEvents lists the tenant's events newest first.
 	FindAuditEvents(ctx context.Context, tenantID string, f AuditFilter) ([]*AuditEvent, error)
-	// VerifyChain walks the tenant's chain. It returns nil if intact and
-	// otherwise a *ChainError naming the first broken row.
+	// VerifyChain walks the tenant's chain and returns how many rows it
+	// checked. The error is nil if the chain is intact, and otherwise a
+	// *ChainError naming the first broken row.
 	VerifyChain(ctx context.Context, tenantID string) (checked int, err error)
 }
 

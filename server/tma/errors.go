@@ -32,6 +32,12 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	// A wrapper made by Wrap repeats its inner error's code and message;
+	// name them once.
+	var inner *Error
+	if errors.As(e.Err, &inner) && inner.Code == e.Code && inner.Message == e.Message {
+		return e.Op + ": " + e.Err.Error()
+	}
 	s := e.Code
 	if e.Op != "" {
 		s = e.Op + ": " + s

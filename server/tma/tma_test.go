@@ -33,6 +33,9 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
+	if got := tma.Wrap("op", notFound).Error(); got != "op: not_found: No such user." {
+		t.Errorf("wrapped error reads %q", got)
+	}
 	if tma.Wrap("op", nil) != nil {
 		t.Error("Wrap(nil) must be nil")
 	}

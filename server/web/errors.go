@@ -12,7 +12,6 @@ import (
 var statusOf = map[string]int{
 	tma.EINVALID:      fiber.StatusBadRequest,
 	tma.EUNAUTHORIZED: fiber.StatusUnauthorized,
-	tma.EMFAREQUIRED:  fiber.StatusUnauthorized,
 	tma.EFORBIDDEN:    fiber.StatusForbidden,
 	tma.ENOTFOUND:     fiber.StatusNotFound,
 	tma.ECONFLICT:     fiber.StatusConflict,
@@ -20,7 +19,6 @@ var statusOf = map[string]int{
 	tma.ETOOLARGE:     fiber.StatusRequestEntityTooLarge,
 	tma.ETHROTTLED:    fiber.StatusTooManyRequests,
 	tma.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
-	tma.ENOTIMPL:      fiber.StatusNotImplemented,
 	tma.ECORRUPT:      fiber.StatusInternalServerError,
 	tma.EINTERNAL:     fiber.StatusInternalServerError,
 }

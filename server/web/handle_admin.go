@@ -86,11 +86,12 @@ func (s *Server) handleUserPage(c *fiber.Ctx) error {
 
 // userAction runs act on the user in the URL and shows the user page.
 func (s *Server) userAction(c *fiber.Ctx, notice string, act func(tenantID, userID string) error) error {
-	p := principal(c)
-	if _, err := s.deps.Users.FindUserByID(c.UserContext(), p.Tenant.ID, c.Params("id")); err != nil {
-		return err
+	// act fails with ENOTFOUND for a user of another tenant, which then
+	// reaches the error handler like any unknown user.
+	aerr := act(principal(c).Tenant.ID, c.Params("id"))
+	if tma.ErrorCode(aerr) == tma.ENOTFOUND {
+		return aerr
 	}
-	aerr := act(p.Tenant.ID, c.Params("id"))
 	v, err := s.userView(c)
 	if err != nil {
 		return err

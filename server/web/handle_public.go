@@ -51,7 +51,7 @@ func (s *Server) handleLoginPage(c *fiber.Ctx) error {
 		return c.Redirect("/", fiber.StatusSeeOther)
 	}
 	v := s.newView(c, "login.title", "", loginData{Tenant: s.cfg.DefaultTenant, Next: safeNext(c.Query("next"))})
-	if c.Locals("tma.expired") != nil || c.Query("ended") != "" {
+	if c.Locals(localExpired) != nil || c.Query("ended") != "" {
 		v.Notice = v.T("login.ended")
 	}
 	return s.render(c, fiber.StatusOK, "login", v)

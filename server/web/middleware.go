@@ -26,6 +26,7 @@ const (
 	localLocale    = "tma.locale"
 	localRequestID = "tma.rid"
 	localClientIP  = "tma.ip"
+	localExpired   = "tma.expired" // the request carried a dead session cookie
 
 	preCookie = "tma_pre" // pre-session CSRF secret for the login form
 	csrfField = "_csrf"
@@ -164,7 +165,7 @@ func (s *Server) session(c *fiber.Ctx) error {
 	case "":
 	case tma.EUNAUTHORIZED:
 		s.clearSessionCookie(c)
-		c.Locals("tma.expired", true)
+		c.Locals(localExpired, true)
 		return c.Next()
 	default:
 		return err

@@ -138,11 +138,9 @@ type view struct {
 // T translates key into the view's language, falling back to English and
 // then to the key itself, and formats args into it.
 func (v *view) T(key string, args ...any) string {
-	s, ok := v.catalog[v.Locale][key]
+	s, ok := v.lookup(key)
 	if !ok {
-		if s, ok = v.catalog[locales[0]][key]; !ok {
-			s = key
-		}
+		s = key
 	}
 	if len(args) > 0 {
 		return fmt.Sprintf(s, args...)
@@ -150,13 +148,19 @@ func (v *view) T(key string, args ...any) string {
 	return s
 }
 
+// lookup finds key in the view's language, or else in English.
+func (v *view) lookup(key string) (string, bool) {
+	if s, ok := v.catalog[v.Locale][key]; ok {
+		return s, true
+	}
+	s, ok := v.catalog[locales[0]][key]
+	return s, ok
+}
+
 // Label translates a code such as an audit action ("action",
 // "login.failed"), or shows the code itself if the catalog lacks it.
 func (v *view) Label(kind, code string) string {
-	if s, ok := v.catalog[v.Locale][kind+"."+code]; ok {
-		return s
-	}
-	if s, ok := v.catalog[locales[0]][kind+"."+code]; ok {
+	if s, ok := v.lookup(kind + "." + code); ok {
 		return s
 	}
 	return code

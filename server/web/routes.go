@@ -41,12 +41,15 @@ type RouteRule struct {
 // routes is the whole HTTP surface of TMA, readable on one screen.
 func (s *Server) routes() {
 	app := s.app
-	app.Use(s.requestContext, s.securityHeaders, s.session, s.csrf)
+	app.Use(s.requestContext, s.securityHeaders)
 
-	// Public: the only routes reachable without a session.
+	// Public: the only routes reachable without a session. The first three
+	// come before the session middleware: they need no session, and they
+	// answer even while the database is down.
 	s.handle(fiber.MethodGet, "/healthz", rule{access: accessPublic}, s.handleHealthz)
 	s.handle(fiber.MethodGet, "/readyz", rule{access: accessPublic}, s.handleReadyz)
 	s.handle(fiber.MethodGet, "/assets/:name", rule{access: accessPublic}, s.handleAsset)
+	app.Use(s.session, s.csrf)
 	s.handle(fiber.MethodGet, "/login", rule{access: accessPublic}, s.handleLoginPage)
 	s.handle(fiber.MethodPost, "/login", rule{access: accessPublic}, s.handleLogin)
 

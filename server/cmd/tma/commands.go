@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/tma-portal/tma/server/postgres"
@@ -164,6 +165,10 @@ func cmdAuditVerify(ctx context.Context, c *Config, args []string, w io.Writer) 
 		case errors.As(err, &ce):
 			broken++
 			fmt.Fprintf(w, "tenant %s: BROKEN at row %d (seq %d): %s\n", id, ce.ID, ce.Seq, ce.Reason)
+			if err := audit.Record(systemCtx(ctx, id), &tma.AuditEvent{TenantID: id, ActorLabel: "system (cli)",
+				Action: tma.AuditIntegrityFailure, TargetType: "audit_event", TargetID: strconv.FormatInt(ce.ID, 10), Detail: ce.Reason}); err != nil {
+				return err
+			}
 		case err != nil:
 			return err
 		default:

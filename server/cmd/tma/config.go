@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -150,6 +151,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: TMA_BODY_LIMIT must be at least 4096")
 	case c.SessionIdle <= 0 || c.SessionAbsolute < c.SessionIdle:
 		return fmt.Errorf("config: TMA_SESSION_IDLE must be positive and at most TMA_SESSION_ABSOLUTE")
+	case c.ThrottleAccount < 1 || c.ThrottleAddress < 1:
+		return fmt.Errorf("config: TMA_THROTTLE_ACCOUNT and TMA_THROTTLE_ADDRESS must be at least 1")
+	case c.ThrottleWindow <= 0 || c.ThrottleLockout <= 0 || c.ShutdownTimeout <= 0 || c.ReadTimeout <= 0:
+		return fmt.Errorf("config: TMA_THROTTLE_WINDOW, TMA_THROTTLE_LOCKOUT, TMA_SHUTDOWN_TIMEOUT and TMA_READ_TIMEOUT must be positive")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("config: TMA_LOG_LEVEL must be debug, info, warn or error")
 	}
 	return nil
 }

@@ -39,6 +39,9 @@ func TestLoadConfig(t *testing.T) {
 		{"half TLS", map[string]string{"TMA_DATABASE_URL": "x", "TMA_TLS_CERT": "c.pem"}, "go together", nil},
 		{"kms without key", map[string]string{"TMA_DATABASE_URL": "x", "TMA_KEY_PROVIDER": "kms"}, "TMA_KMS_KEY_ID", nil},
 		{"missing secret file", map[string]string{"TMA_DATABASE_URL_FILE": "/nonexistent"}, "TMA_DATABASE_URL_FILE", nil},
+		{"no tries", map[string]string{"TMA_DATABASE_URL": "x", "TMA_THROTTLE_ACCOUNT": "0"}, "TMA_THROTTLE_ACCOUNT", nil},
+		{"zero lockout", map[string]string{"TMA_DATABASE_URL": "x", "TMA_THROTTLE_LOCKOUT": "0s"}, "TMA_THROTTLE_LOCKOUT", nil},
+		{"unknown log level", map[string]string{"TMA_DATABASE_URL": "x", "TMA_LOG_LEVEL": "loud"}, "TMA_LOG_LEVEL", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

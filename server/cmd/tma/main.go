@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if cmd == "healthcheck" {
 		// Runs in the container every few seconds: no config loading, no SSM.
-		return healthcheck(ctx, getenv("TMA_LISTEN"))
+		return healthcheck(ctx, getenv("TMA_LISTEN"), getenv("TMA_TLS_CERT") != "")
 	}
 	fn, ok := commands[cmd]
 	if !ok {
@@ -95,17 +95,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fn(ctx, cfg, rest, stdout)
 }
 
+// newLogger returns the JSON logger; LoadConfig has checked the level.
 func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
+	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 // healthcheck asks the server on listen (default 127.0.0.1:8080) whether it
-// is alive.
-func healthcheck(ctx context.Context, listen string) error {
+// is alive. With TLS it speaks TLS to itself; the certificate is for the
+// public name, not for the loopback address, so it is not verified.
+func healthcheck(ctx context.Context, listen string, tlsOn bool) error {
 	if listen == "" {
 		listen = "127.0.0.1:8080"
 	}
@@ -118,11 +118,16 @@ func healthcheck(ctx context.Context, listen string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	scheme, client := "http", http.DefaultClient
+	if tlsOn {
+		scheme = "https"
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback liveness only
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+net.JoinHostPort(host, port)+"/healthz", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
