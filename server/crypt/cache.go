@@ -1,6 +1,7 @@
 package crypt
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"sync"
@@ -51,7 +52,7 @@ func (c *KeyCache) CaseKey(ctx context.Context, tenantID, caseID string) ([]byte
 		e := el.Value.(*cacheEntry)
 		if time.Now().Before(e.expires) {
 			c.lru.MoveToFront(el)
-			key := clone(e.key)
+			key := bytes.Clone(e.key)
 			c.mu.Unlock()
 			return key, nil
 		}
@@ -69,7 +70,7 @@ func (c *KeyCache) CaseKey(ctx context.Context, tenantID, caseID string) ([]byte
 	// A Forget while we fetched may be a shred that our fetch raced with:
 	// the key is then returned once but not kept.
 	if _, ok := c.entries[id]; !ok && epoch == c.epoch {
-		c.add(id, clone(key))
+		c.add(id, bytes.Clone(key))
 	}
 	return key, nil
 }
@@ -122,5 +123,3 @@ func (c *KeyCache) ShredCase(ctx context.Context, tenantID, caseID string) error
 	defer c.Forget(tenantID, caseID)
 	return c.next.ShredCase(ctx, tenantID, caseID)
 }
-
-func clone(b []byte) []byte { return append([]byte(nil), b...) }

@@ -207,11 +207,11 @@ func (s *AuthService) Authenticate(ctx context.Context, token string) (*tma.Prin
 		}
 		r.LastSeenAt = now
 	}
-	u, err := scanUser(s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.tenant_id = $1 AND u.id = $2`, r.TenantID, r.UserID))
+	u, err := findUser(ctx, s.db.Pool, r.TenantID, r.UserID)
 	if err != nil {
 		return nil, tma.Wrap(op, err)
 	}
-	t, err := scanTenant(s.db.Pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, r.TenantID))
+	t, err := NewTenantService(s.db).FindTenantByID(ctx, r.TenantID)
 	if err != nil {
 		return nil, tma.Wrap(op, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -255,7 +256,7 @@ func (s *Server) authorize(r rule) fiber.Handler {
 			if c.Method() == fiber.MethodGet && !isAPI(c) {
 				next := ""
 				if c.Path() != "/" {
-					next = "?next=" + c.Path()
+					next = "?next=" + url.QueryEscape(c.Path())
 				}
 				return c.Redirect("/login"+next, fiber.StatusSeeOther)
 			}
