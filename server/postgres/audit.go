@@ -108,7 +108,7 @@ func (s *AuditService) FindAuditEvents(ctx context.Context, tenantID string, f t
 		WHERE e.tenant_id = $1 AND ($2 = '' OR e.action = $2) AND ($3 = 0 OR e.seq < $3)
 		ORDER BY e.seq DESC LIMIT $4`, tenantID, f.Action, f.Before, f.Limit)
 	if err != nil {
-		return nil, unavailable("AuditService.FindAuditEvents", err)
+		return nil, dbError("AuditService.FindAuditEvents", err)
 	}
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*tma.AuditEvent, error) {
 		var e tma.AuditEvent
@@ -116,7 +116,7 @@ func (s *AuditService) FindAuditEvents(ctx context.Context, tenantID string, f t
 			&e.IP, &e.Detail, &e.PrevHash, &e.Hash, &e.TargetLabel)
 		return &e, err
 	})
-	return events, tma.Wrap("AuditService.FindAuditEvents", err)
+	return events, dbError("AuditService.FindAuditEvents", err)
 }
 
 // VerifyChain recomputes every hash of the tenant's chain in order, without
@@ -124,12 +124,12 @@ func (s *AuditService) FindAuditEvents(ctx context.Context, tenantID string, f t
 func (s *AuditService) VerifyChain(ctx context.Context, tenantID string) (int, error) {
 	tx, err := s.db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return 0, unavailable("AuditService.VerifyChain", err)
+		return 0, dbError("AuditService.VerifyChain", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck
 	rows, err := tx.Query(ctx, `SELECT `+auditColumns+` FROM audit_events e WHERE e.tenant_id = $1 ORDER BY e.seq`, tenantID)
 	if err != nil {
-		return 0, tma.Wrap("AuditService.VerifyChain", err)
+		return 0, dbError("AuditService.VerifyChain", err)
 	}
 	prev := make([]byte, sha256.Size)
 	var want int64 = 1
@@ -139,15 +139,15 @@ func (s *AuditService) VerifyChain(ctx context.Context, tenantID string) (int, e
 		e, err := scanAudit(rows)
 		if err != nil {
 			rows.Close()
-			return checked, tma.Wrap("AuditService.VerifyChain", err)
+			return checked, dbError("AuditService.VerifyChain", err)
 		}
 		switch {
 		case e.Seq != want:
-			chainErr = &tma.ChainError{ID: e.ID, Seq: e.Seq, Reason: "sequence gap: a row before it was deleted"}
+			chainErr = &tma.ChainError{Seq: e.Seq, Reason: "sequence gap: a row before it was deleted"}
 		case !bytes.Equal(e.PrevHash, prev):
-			chainErr = &tma.ChainError{ID: e.ID, Seq: e.Seq, Reason: "previous hash does not match the row before it"}
+			chainErr = &tma.ChainError{Seq: e.Seq, Reason: "previous hash does not match the row before it"}
 		case !bytes.Equal(chainHash(e), e.Hash):
-			chainErr = &tma.ChainError{ID: e.ID, Seq: e.Seq, Reason: "row content does not match its hash"}
+			chainErr = &tma.ChainError{Seq: e.Seq, Reason: "row content does not match its hash"}
 		}
 		if chainErr != nil {
 			rows.Close()
@@ -158,7 +158,7 @@ func (s *AuditService) VerifyChain(ctx context.Context, tenantID string) (int, e
 		checked++
 	}
 	if err := rows.Err(); err != nil {
-		return checked, tma.Wrap("AuditService.VerifyChain", err)
+		return checked, dbError("AuditService.VerifyChain", err)
 	}
 	var headSeq int64
 	var headHash []byte
@@ -166,7 +166,7 @@ func (s *AuditService) VerifyChain(ctx context.Context, tenantID string) (int, e
 	if errors.Is(err, pgx.ErrNoRows) {
 		headSeq, headHash = 0, make([]byte, sha256.Size)
 	} else if err != nil {
-		return checked, tma.Wrap("AuditService.VerifyChain", err)
+		return checked, dbError("AuditService.VerifyChain", err)
 	}
 	if headSeq != want-1 || !bytes.Equal(headHash, prev) {
 		return checked, &tma.ChainError{TenantID: tenantID, Seq: want, Reason: "the newest rows were removed: the chain head is further on"}

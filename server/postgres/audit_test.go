@@ -55,14 +55,14 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("after delete: err = %v, want *tma.ChainError", err)
 	}
-	if want := events[len(events)-6].ID; ce.ID != want {
-		t.Fatalf("after delete: first broken row = %d, want %d (the row after the deleted one)", ce.ID, want)
+	if want := events[len(events)-6].Seq; ce.Seq != want {
+		t.Fatalf("after delete: first broken event = #%d, want #%d (the event after the deleted one)", ce.Seq, want)
 	}
 
 	tamper(`UPDATE audit_events SET detail = 'nothing happened' WHERE id = $1`, changed.ID)
 	_, err = e.audit.VerifyChain(ctx, tn.ID)
-	if !errors.As(err, &ce) || ce.ID != changed.ID {
-		t.Fatalf("after change: err = %v, want the changed row %d", err, changed.ID)
+	if !errors.As(err, &ce) || ce.Seq != changed.Seq {
+		t.Fatalf("after change: err = %v, want the changed event #%d", err, changed.Seq)
 	}
 
 	// Cutting off the newest row is caught by the chain head.

@@ -80,13 +80,18 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 	if email == "" || req.Password == "" || slug == "" {
 		return nil, tma.Errorf(tma.EINVALID, "Enter your organisation, e-mail address and password.")
 	}
-	if len(req.Password) > maxPasswordLen || len(email) > 254 || len(slug) > 63 {
+	for field, v := range map[string]string{"tenant": slug, "email": email, "password": req.Password} {
+		if err := tma.CheckText(field, v); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.Password) > tma.MaxPasswordLen || len(email) > 254 || len(slug) > 63 {
 		return nil, errBadLogin
 	}
 	var tenantID string
 	err := s.db.Pool.QueryRow(ctx, `SELECT id FROM tenants WHERE slug = $1`, slug).Scan(&tenantID)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, unavailable(op, err)
+		return nil, dbError(op, err)
 	}
 	var userID, hash string
 	var disabled, hasTOTP bool
@@ -94,7 +99,7 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 		err = s.db.Pool.QueryRow(ctx, `SELECT id, password_hash, disabled, totp_secret IS NOT NULL FROM users WHERE tenant_id = $1 AND email = $2`,
 			tenantID, email).Scan(&userID, &hash, &disabled, &hasTOTP)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return nil, unavailable(op, err)
+			return nil, dbError(op, err)
 		}
 	}
 	label := email
@@ -141,10 +146,8 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 func (s *AuthService) createSession(ctx context.Context, tx pgx.Tx, tenantID, userID string, pending bool, req tma.LoginRequest) (*tma.LoginResult, error) {
 	tok, h := newToken()
 	now := s.db.now()
-	ua := req.UserAgent
-	if len(ua) > 300 {
-		ua = ua[:300]
-	}
+	// The User-Agent is only recorded, so it is cleaned rather than refused.
+	ua := tma.CleanText(req.UserAgent, 300)
 	sess := &tma.Session{TenantID: tenantID, UserID: userID, MFAPending: pending, IP: req.IP, UserAgent: ua, CreatedAt: now, LastSeenAt: now}
 	err := tx.QueryRow(ctx, `INSERT INTO sessions (token_hash, tenant_id, user_id, mfa_pending, ip, user_agent, created_at, last_seen_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`, h, tenantID, userID, pending, req.IP, ua, now).Scan(&sess.ID)
@@ -175,7 +178,7 @@ func (s *AuthService) loadSession(ctx context.Context, q querier, token string, 
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errExpired
 	} else if err != nil {
-		return nil, unavailable("AuthService.loadSession", err)
+		return nil, dbError("AuthService.loadSession", err)
 	}
 	now := s.db.now()
 	expired := r.disabled ||
@@ -186,7 +189,7 @@ func (s *AuthService) loadSession(ctx context.Context, q querier, token string, 
 		// Through q: inside a transaction that holds the row lock, a
 		// delete through another connection would wait for itself.
 		if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, r.ID); err != nil {
-			return nil, unavailable("AuthService.loadSession", err)
+			return nil, dbError("AuthService.loadSession", err)
 		}
 		return nil, errExpired
 	}
@@ -203,17 +206,17 @@ func (s *AuthService) Authenticate(ctx context.Context, token string) (*tma.Prin
 	}
 	if now := s.db.now(); now.Sub(r.LastSeenAt) > time.Minute {
 		if _, err := s.db.Pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id = $1`, r.ID, now); err != nil {
-			return nil, unavailable(op, err)
+			return nil, dbError(op, err)
 		}
 		r.LastSeenAt = now
 	}
 	u, err := findUser(ctx, s.db.Pool, r.TenantID, r.UserID)
 	if err != nil {
-		return nil, tma.Wrap(op, err)
+		return nil, dbError(op, err)
 	}
 	t, err := NewTenantService(s.db).FindTenantByID(ctx, r.TenantID)
 	if err != nil {
-		return nil, tma.Wrap(op, err)
+		return nil, dbError(op, err)
 	}
 	return &tma.Principal{Session: &r.Session, User: u, Tenant: t, Token: token}, nil
 }
@@ -253,7 +256,7 @@ func (s *AuthService) VerifyMFA(ctx context.Context, token, code, ip string) (*t
 	}
 	var email string
 	if err := s.db.Pool.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, r.UserID).Scan(&email); err != nil {
-		return nil, unavailable(op, err)
+		return nil, dbError(op, err)
 	}
 	if ip == "" {
 		ip = r.IP
@@ -417,7 +420,7 @@ func (s *AuthService) revokeAll(ctx context.Context, op, tenantID, userID, actio
 // used to guess the password.
 func (s *AuthService) ChangePassword(ctx context.Context, token, oldPassword, newPassword string) (*tma.LoginResult, error) {
 	const op = "AuthService.ChangePassword"
-	if err := validatePassword(newPassword); err != nil {
+	if err := tma.ValidatePassword(newPassword); err != nil {
 		return nil, err
 	}
 	r, email, err := s.checkCurrentPassword(ctx, token, oldPassword)
@@ -460,7 +463,7 @@ func (s *AuthService) checkCurrentPassword(ctx context.Context, token, password 
 	}
 	var email, hash string
 	if err := s.db.Pool.QueryRow(ctx, `SELECT email, password_hash FROM users WHERE id = $1`, r.UserID).Scan(&email, &hash); err != nil {
-		return nil, "", unavailable(op, err)
+		return nil, "", dbError(op, err)
 	}
 	ip := tma.ActorFromContext(ctx).IP
 	ctx = tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: ip})
@@ -490,24 +493,24 @@ func (s *AuthService) BeginTOTP(ctx context.Context, tenantID, userID string) (*
 	var pending *string
 	err := s.db.Pool.QueryRow(ctx, `SELECT email, totp_pending FROM users WHERE tenant_id = $1 AND id = $2`, tenantID, userID).Scan(&email, &pending)
 	if err != nil {
-		return nil, tma.Wrap(op, notFound(err, "No such user."))
+		return nil, dbError(op, notFound(err, "No such user."))
 	}
 	opts := totp.GenerateOpts{Issuer: s.issuer, AccountName: email, Period: totpPeriod, SecretSize: 20}
 	if pending != nil {
 		raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(*pending)
 		if err != nil {
-			return nil, tma.Wrap(op, err)
+			return nil, dbError(op, err)
 		}
 		opts.Secret = raw
 	}
 	key, err := totp.Generate(opts)
 	if err != nil {
-		return nil, tma.Wrap(op, err)
+		return nil, dbError(op, err)
 	}
 	if pending == nil {
 		if _, err := s.db.Pool.Exec(ctx, `UPDATE users SET totp_pending = $3 WHERE tenant_id = $1 AND id = $2 AND totp_pending IS NULL`,
 			tenantID, userID, key.Secret()); err != nil {
-			return nil, unavailable(op, err)
+			return nil, dbError(op, err)
 		}
 	}
 	return &tma.TOTPEnrollment{Secret: key.Secret(), URL: key.URL()}, nil
@@ -590,12 +593,12 @@ func (s *AuthService) ListSessions(ctx context.Context, tenantID, userID string)
 	rows, err := s.db.Pool.Query(ctx, `SELECT id, tenant_id, user_id, mfa_pending, ip, user_agent, created_at, last_seen_at
 		FROM sessions WHERE tenant_id = $1 AND user_id = $2 ORDER BY last_seen_at DESC`, tenantID, userID)
 	if err != nil {
-		return nil, unavailable("AuthService.ListSessions", err)
+		return nil, dbError("AuthService.ListSessions", err)
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tma.Session, error) {
 		var x tma.Session
 		err := r.Scan(&x.ID, &x.TenantID, &x.UserID, &x.MFAPending, &x.IP, &x.UserAgent, &x.CreatedAt, &x.LastSeenAt)
 		return &x, err
 	})
-	return list, tma.Wrap("AuthService.ListSessions", err)
+	return list, dbError("AuthService.ListSessions", err)
 }

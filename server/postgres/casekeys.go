@@ -112,20 +112,20 @@ func (s *CaseKeyService) CaseKey(ctx context.Context, tenantID, caseID string) (
 		r, err := findCaseKey(ctx, s.db.Pool, tenantID, caseID)
 		switch {
 		case err != nil:
-			return nil, tma.Wrap(op, err)
+			return nil, dbError(op, err)
 		case r.shredded != nil:
 			return nil, errShredded(*r.shredded)
 		case r.hasKey:
 			key, err := s.kp.Unwrap(ctx, scope, r.wrapped)
-			return key, tma.Wrap(op, err)
+			return key, dbError(op, err)
 		case attempt > 0:
 			// The insert conflicted, yet there is no row: only a deleted
 			// case_keys row could do this, and nothing deletes them.
-			return nil, tma.Wrap(op, errors.New("case key vanished after a conflicting insert"))
+			return nil, dbError(op, errors.New("case key vanished after a conflicting insert"))
 		}
 		key, w, err := s.kp.GenerateKey(ctx, scope)
 		if err != nil {
-			return nil, tma.Wrap(op, err)
+			return nil, dbError(op, err)
 		}
 		tag, err := s.db.Pool.Exec(ctx, `
 			INSERT INTO case_keys (tenant_id, case_id, kek_provider, kek_id, kek_version, wrapped, created_at)
@@ -137,7 +137,7 @@ func (s *CaseKeyService) CaseKey(ctx context.Context, tenantID, caseID string) (
 			if isForeignKeyViolation(err) {
 				return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
 			}
-			return nil, tma.Wrap(op, err)
+			return nil, dbError(op, err)
 		}
 		if tag.RowsAffected() == 1 {
 			return key, nil
@@ -174,13 +174,13 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 	}
 	conn, unlock, err := s.lockRotation(ctx, tenantID)
 	if err != nil {
-		return tma.KEKRef{}, tma.Wrap(op, err)
+		return tma.KEKRef{}, dbError(op, err)
 	}
 	defer unlock()
 
 	target, err := s.rotationTarget(ctx, conn, tenantID)
 	if err != nil {
-		return tma.KEKRef{}, tma.Wrap(op, err)
+		return tma.KEKRef{}, dbError(op, err)
 	}
 	batch := s.BatchSize
 	if batch <= 0 {
@@ -188,16 +188,16 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 	}
 	total, err := s.countStale(ctx, s.db.Pool, tenantID, target)
 	if err != nil {
-		return target, tma.Wrap(op, err)
+		return target, dbError(op, err)
 	}
 	done, after := 0, zeroID
 	for {
 		if err := ctx.Err(); err != nil {
-			return target, tma.Wrap(op, err)
+			return target, dbError(op, err)
 		}
 		n, last, err := s.rewrapBatch(ctx, tenantID, target, after, batch)
 		if err != nil {
-			return target, tma.Wrap(op, err)
+			return target, dbError(op, err)
 		}
 		if n > 0 {
 			done, after = done+n, last
@@ -212,7 +212,7 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 		// still stale: walk again until none are left.
 		left, err := s.finishRotation(ctx, tenantID, target)
 		if err != nil {
-			return target, tma.Wrap(op, err)
+			return target, dbError(op, err)
 		}
 		if left == 0 {
 			return target, nil
@@ -228,7 +228,7 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 func (s *CaseKeyService) lockRotation(ctx context.Context, tenantID string) (*pgxpool.Conn, func(), error) {
 	conn, err := s.db.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, nil, unavailable("CaseKeyService.lockRotation", err)
+		return nil, nil, dbError("CaseKeyService.lockRotation", err)
 	}
 	var ok bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, rotateLockClass, tenantID).Scan(&ok); err != nil {
@@ -308,7 +308,7 @@ func (s *CaseKeyService) PendingRotation(ctx context.Context, tenantID string) (
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
-		return nil, tma.Wrap("CaseKeyService.PendingRotation", err)
+		return nil, dbError("CaseKeyService.PendingRotation", err)
 	}
 	return &ref, nil
 }
@@ -531,7 +531,7 @@ func (s *CaseKeyService) FindCaseByID(ctx context.Context, tenantID, caseID stri
 		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
 	}
 	c, err := findCase(ctx, s.db.Pool, `id = $2`, tenantID, caseID, false)
-	return c, tma.Wrap("CaseKeyService.FindCaseByID", err)
+	return c, dbError("CaseKeyService.FindCaseByID", err)
 }
 
 // FindCaseByReference returns ENOTFOUND if the tenant has no case with the
@@ -541,7 +541,7 @@ func (s *CaseKeyService) FindCaseByReference(ctx context.Context, tenantID, refe
 		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
 	}
 	c, err := findCase(ctx, s.db.Pool, `reference = $2`, tenantID, strings.TrimSpace(reference), false)
-	return c, tma.Wrap("CaseKeyService.FindCaseByReference", err)
+	return c, dbError("CaseKeyService.FindCaseByReference", err)
 }
 
 // findCase reads one case of the tenant, selected by where (with the tenant
@@ -614,11 +614,11 @@ func (r *BlobRegistry) ReferencedBlobs(ctx context.Context, ids []string) (map[s
 	}
 	rows, err := r.db.Pool.Query(ctx, `SELECT id::text FROM blobs WHERE id = ANY($1::uuid[])`, valid)
 	if err != nil {
-		return nil, unavailable("BlobRegistry.ReferencedBlobs", err)
+		return nil, dbError("BlobRegistry.ReferencedBlobs", err)
 	}
 	refs, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, tma.Wrap("BlobRegistry.ReferencedBlobs", err)
+		return nil, dbError("BlobRegistry.ReferencedBlobs", err)
 	}
 	for _, id := range refs {
 		found[id] = true

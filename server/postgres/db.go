@@ -7,8 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,16 +66,51 @@ type querier interface {
 func (db *DB) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {
-		return unavailable(op, err)
+		return dbError(op, err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	if err := fn(tx); err != nil {
-		return tma.Wrap(op, err)
+		return dbError(op, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return tma.Wrap(op, err)
+		return dbError(op, err)
 	}
 	return nil
+}
+
+// dbError classifies a database error once, where it arises: errors that
+// already carry a code keep it; a lost or refused connection, a timeout or
+// a server shutting down is EUNAVAILABLE (503, try again); text the
+// database cannot store is EINVALID; anything else, an SQL bug included,
+// is EINTERNAL (500).
+func dbError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *tma.Error
+	if errors.As(err, &te) {
+		return tma.Wrap(op, err)
+	}
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr):
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"), pgErr.Code == "53300":
+			return unavailable(op, err)
+		case pgErr.Code == "22021" || pgErr.Code == "22P05":
+			return &tma.Error{Code: tma.EINVALID, Message: "The input contains characters that cannot be stored.", Op: op, Err: err}
+		}
+		return tma.Wrap(op, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), pgconn.Timeout(err):
+		return unavailable(op, err)
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, pgx.ErrTxClosed) {
+		return unavailable(op, err)
+	}
+	return tma.Wrap(op, err)
 }
 
 func unavailable(op string, err error) error {

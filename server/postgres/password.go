@@ -6,11 +6,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
-
-	"github.com/tma-portal/tma/server/tma"
 )
 
 // argon2id parameters: OWASP's recommendation (19 MiB, 2 passes, 1 lane).
@@ -19,9 +16,6 @@ const (
 	argonTime    = 2
 	argonThreads = 1
 	argonKeyLen  = 32
-
-	minPasswordLen = 12
-	maxPasswordLen = 256
 )
 
 // hashPassword returns a PHC-format argon2id hash with a random salt.
@@ -58,15 +52,3 @@ func checkPassword(encoded, password string) bool {
 // dummyHash is checked against when the user does not exist, so that an
 // unknown user costs the same time as a wrong password.
 var dummyHash = hashPassword("timing equaliser, never a real password")
-
-// validatePassword enforces the password policy with a clear message.
-func validatePassword(password string) error {
-	n := utf8.RuneCountInString(password)
-	if n < minPasswordLen {
-		return tma.Errorf(tma.EINVALID, "The password must have at least %d characters.", minPasswordLen)
-	}
-	if len(password) > maxPasswordLen {
-		return tma.Errorf(tma.EINVALID, "The password must have at most %d bytes.", maxPasswordLen)
-	}
-	return nil
-}

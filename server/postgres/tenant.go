@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -18,11 +17,9 @@ var _ tma.TenantService = (*TenantService)(nil)
 // NewTenantService returns a TenantService on db.
 func NewTenantService(db *DB) *TenantService { return &TenantService{db: db} }
 
-var slugRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
-
 // CreateTenant stores t and starts its audit chain.
 func (s *TenantService) CreateTenant(ctx context.Context, t *tma.Tenant) error {
-	if err := validateTenant(t); err != nil {
+	if err := t.Validate(); err != nil {
 		return err
 	}
 	return s.db.inTx(ctx, "TenantService.CreateTenant", func(tx pgx.Tx) error {
@@ -33,7 +30,7 @@ func (s *TenantService) CreateTenant(ctx context.Context, t *tma.Tenant) error {
 // CreateTenantWithAdmin creates a tenant and its first admin in one
 // transaction, so that a crash never leaves a tenant nobody can manage.
 func (s *TenantService) CreateTenantWithAdmin(ctx context.Context, t *tma.Tenant, admin tma.NewUser) (*tma.User, error) {
-	if err := validateTenant(t); err != nil {
+	if err := t.Validate(); err != nil {
 		return nil, err
 	}
 	admin.Roles = []tma.Role{tma.RoleAdmin}
@@ -52,18 +49,6 @@ func (s *TenantService) CreateTenantWithAdmin(ctx context.Context, t *tma.Tenant
 		return err
 	})
 	return u, err
-}
-
-func validateTenant(t *tma.Tenant) error {
-	t.Slug = strings.ToLower(strings.TrimSpace(t.Slug))
-	t.Name = strings.TrimSpace(t.Name)
-	if !slugRe.MatchString(t.Slug) {
-		return tma.Errorf(tma.EINVALID, "The tenant slug must be 2 to 63 lower-case letters, digits or dashes.")
-	}
-	if t.Name == "" || len(t.Name) > 200 {
-		return tma.Errorf(tma.EINVALID, "The tenant name must have 1 to 200 characters.")
-	}
-	return nil
 }
 
 func (db *DB) createTenant(ctx context.Context, tx pgx.Tx, t *tma.Tenant) error {
@@ -88,7 +73,7 @@ func scanTenant(row pgx.Row) (*tma.Tenant, error) {
 // FindTenantBySlug returns ENOTFOUND for an unknown slug.
 func (s *TenantService) FindTenantBySlug(ctx context.Context, slug string) (*tma.Tenant, error) {
 	t, err := scanTenant(s.db.Pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE slug = $1`, strings.ToLower(slug)))
-	return t, tma.Wrap("TenantService.FindTenantBySlug", err)
+	return t, dbError("TenantService.FindTenantBySlug", err)
 }
 
 // FindTenantByID returns ENOTFOUND for an unknown id.
@@ -97,7 +82,7 @@ func (s *TenantService) FindTenantByID(ctx context.Context, id string) (*tma.Ten
 		return nil, tma.Errorf(tma.ENOTFOUND, "No such tenant.")
 	}
 	t, err := scanTenant(s.db.Pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, id))
-	return t, tma.Wrap("TenantService.FindTenantByID", err)
+	return t, dbError("TenantService.FindTenantByID", err)
 }
 
 // SetRequireMFA switches MFA enforcement for the tenant.
@@ -118,13 +103,13 @@ func (s *TenantService) SetRequireMFA(ctx context.Context, tenantID string, on b
 	})
 }
 
-// TenantIDs lists the ids of all tenants, for operations that walk every
-// tenant (audit verification, first-start checks).
-func TenantIDs(ctx context.Context, db *DB) ([]string, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT id::text FROM tenants ORDER BY created_at`)
+// FindTenants lists every tenant, oldest first, for operations that walk
+// all of them (audit verification, first-start checks).
+func (s *TenantService) FindTenants(ctx context.Context) ([]*tma.Tenant, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+tenantColumns+` FROM tenants ORDER BY created_at`)
 	if err != nil {
-		return nil, unavailable("postgres.TenantIDs", err)
+		return nil, dbError("TenantService.FindTenants", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	return ids, tma.Wrap("postgres.TenantIDs", err)
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tma.Tenant, error) { return scanTenant(r) })
+	return list, dbError("TenantService.FindTenants", err)
 }

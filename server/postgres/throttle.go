@@ -41,6 +41,14 @@ func (s *AuthService) mfaKey(userID string) throttleKey {
 	return throttleKey{"mfa:" + userID, s.throttle.AccountFailures}
 }
 
+// liftLockout deletes the counters and locks of u's account and second
+// factor. Address counters stay: they belong to whoever used the address.
+func liftLockout(ctx context.Context, tx pgx.Tx, u *tma.User) error {
+	_, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE key = $1 OR key = $2`,
+		"account:"+u.TenantID+":"+u.Email, "mfa:"+u.ID)
+	return err
+}
+
 // reservation is an attempt that was counted before its secret was checked.
 type reservation struct {
 	keys   []throttleKey

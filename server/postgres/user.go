@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"net/mail"
 	"slices"
 	"strings"
 
@@ -37,35 +36,16 @@ func scanUser(row pgx.Row) (*tma.User, error) {
 	return &u, nil
 }
 
-func normalizeEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || len(s) > 254 {
-		return "", tma.Errorf(tma.EINVALID, "Enter a valid e-mail address.")
-	}
-	return s, nil
-}
-
-func validateRoles(roles []tma.Role) ([]tma.Role, error) {
-	out := slices.Clone(roles)
-	for _, r := range out {
-		if !r.Valid() {
-			return nil, tma.Errorf(tma.EINVALID, "Unknown role %q.", r)
-		}
-	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	if slices.Contains(out, tma.RoleAdmin) && slices.Contains(out, tma.RoleAuditor) {
-		return nil, tma.Errorf(tma.EINVALID, "The auditor role cannot be combined with the administrator role: whoever manages accounts must not also review the record of it.")
-	}
-	return out, nil
-}
-
-// CreateUser adds a user with a password and roles.
+// CreateUser adds a user with a password and roles. Auditors are created
+// only by the operator (tma.CheckAccountChange); a refused attempt is
+// audited.
 func (s *UserService) CreateUser(ctx context.Context, tenantID string, nu tma.NewUser) (*tma.User, error) {
 	p, err := prepareUser(nu)
 	if err != nil {
 		return nil, err
+	}
+	if err := tma.CheckAccountChange(tma.ActorFromContext(ctx), &tma.User{Email: p.Email}, tma.ChangeCreate, p.Roles); err != nil {
+		return nil, s.db.refuse(ctx, tenantID, "", tma.ChangeCreate, err)
 	}
 	var u *tma.User
 	err = s.db.inTx(ctx, "UserService.CreateUser", func(tx pgx.Tx) error {
@@ -78,45 +58,41 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, nu tma.Ne
 // preparedUser is a validated NewUser with its password already hashed,
 // so that no transaction waits for argon2.
 type preparedUser struct {
-	email, name, hash, locale string
-	roles                     []tma.Role
+	tma.NewUser
+	hash string
 }
 
 func prepareUser(nu tma.NewUser) (preparedUser, error) {
-	email, err := normalizeEmail(nu.Email)
-	if err != nil {
+	if err := nu.Validate(); err != nil {
 		return preparedUser{}, err
 	}
-	name := strings.TrimSpace(nu.DisplayName)
-	if name == "" || len(name) > 200 {
-		return preparedUser{}, tma.Errorf(tma.EINVALID, "The name must have 1 to 200 characters.")
+	return preparedUser{NewUser: nu, hash: hashPassword(nu.Password)}, nil
+}
+
+// refuse audits an account change that separation of duties refused, in a
+// transaction of its own (the change itself never starts), and returns why.
+func (db *DB) refuse(ctx context.Context, tenantID, userID string, change tma.AccountChange, why error) error {
+	if err := db.inTx(ctx, "refuse", func(tx pgx.Tx) error {
+		return db.audit(ctx, tx, tenantID, tma.AuditChangeRefused, "user", userID, string(change))
+	}); err != nil {
+		return err
 	}
-	if err := validatePassword(nu.Password); err != nil {
-		return preparedUser{}, err
-	}
-	if nu.Locale != "" && nu.Locale != "en" && nu.Locale != "de" {
-		return preparedUser{}, tma.Errorf(tma.EINVALID, "Unknown language %q.", nu.Locale)
-	}
-	roles, err := validateRoles(nu.Roles)
-	if err != nil {
-		return preparedUser{}, err
-	}
-	return preparedUser{email: email, name: name, hash: hashPassword(nu.Password), locale: nu.Locale, roles: roles}, nil
+	return why
 }
 
 func (db *DB) createUser(ctx context.Context, tx pgx.Tx, tenantID string, p preparedUser) (*tma.User, error) {
 	var id string
 	err := tx.QueryRow(ctx, `INSERT INTO users (tenant_id, email, display_name, password_hash, locale)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`, tenantID, p.email, p.name, p.hash, p.locale).Scan(&id)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, tenantID, p.Email, p.DisplayName, p.hash, p.Locale).Scan(&id)
 	if isUniqueViolation(err) {
 		return nil, tma.Errorf(tma.ECONFLICT, "A user with this e-mail address exists already.")
 	} else if err != nil {
 		return nil, err
 	}
-	if err := insertRoles(ctx, tx, tenantID, id, p.roles); err != nil {
+	if err := insertRoles(ctx, tx, tenantID, id, p.Roles); err != nil {
 		return nil, err
 	}
-	if err := db.audit(ctx, tx, tenantID, tma.AuditUserCreated, "user", id, rolesDetail(p.roles)); err != nil {
+	if err := db.audit(ctx, tx, tenantID, tma.AuditUserCreated, "user", id, rolesDetail(p.Roles)); err != nil {
 		return nil, err
 	}
 	return findUser(ctx, tx, tenantID, id)
@@ -149,32 +125,39 @@ func findUser(ctx context.Context, q querier, tenantID, userID string) (*tma.Use
 // FindUserByID returns ENOTFOUND unless the user belongs to the tenant.
 func (s *UserService) FindUserByID(ctx context.Context, tenantID, userID string) (*tma.User, error) {
 	u, err := findUser(ctx, s.db.Pool, tenantID, userID)
-	return u, tma.Wrap("UserService.FindUserByID", err)
+	return u, dbError("UserService.FindUserByID", err)
+}
+
+// FindUserByEmail finds a user of the tenant by e-mail address.
+func (s *UserService) FindUserByEmail(ctx context.Context, tenantID, email string) (*tma.User, error) {
+	email, err := tma.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	u, err := scanUser(s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.tenant_id = $1 AND u.email = $2`, tenantID, email))
+	return u, dbError("UserService.FindUserByEmail", err)
 }
 
 // FindUsers lists the tenant's users by name.
 func (s *UserService) FindUsers(ctx context.Context, tenantID string) ([]*tma.User, error) {
 	rows, err := s.db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE u.tenant_id = $1 ORDER BY lower(u.display_name), u.email`, tenantID)
 	if err != nil {
-		return nil, unavailable("UserService.FindUsers", err)
+		return nil, dbError("UserService.FindUsers", err)
 	}
 	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tma.User, error) { return scanUser(r) })
-	return users, tma.Wrap("UserService.FindUsers", err)
+	return users, dbError("UserService.FindUsers", err)
 }
 
-// SetRoles replaces the user's roles. Nobody changes their own roles (an
-// admin could otherwise make themselves auditor or case worker), and the
-// last active admin keeps the admin role, so a tenant never locks itself out.
+// SetRoles replaces the user's roles. Separation of duties applies
+// (tma.CheckAccountChange), and the last active admin keeps the admin role,
+// so a tenant never locks itself out.
 func (s *UserService) SetRoles(ctx context.Context, tenantID, userID string, roles []tma.Role) error {
-	roles, err := validateRoles(roles)
+	roles, err := tma.NormalizeRoles(roles)
 	if err != nil {
 		return err
 	}
-	if tma.ActorFromContext(ctx).UserID == userID {
-		return tma.Errorf(tma.EFORBIDDEN, "You cannot change your own roles; ask another administrator.")
-	}
 	return s.db.inTx(ctx, "UserService.SetRoles", func(tx pgx.Tx) error {
-		u, err := lockUser(ctx, tx, tenantID, userID)
+		u, err := s.lockForChange(ctx, tx, tenantID, userID, tma.ChangeRoles, roles)
 		if err != nil {
 			return err
 		}
@@ -191,6 +174,19 @@ func (s *UserService) SetRoles(ctx context.Context, tenantID, userID string, rol
 		}
 		return s.db.audit(ctx, tx, tenantID, tma.AuditRolesChanged, "user", userID, rolesDetail(roles))
 	})
+}
+
+// lockForChange locks the user's row for change and applies separation of
+// duties. A refusal is audited outside tx, which rolls back.
+func (s *UserService) lockForChange(ctx context.Context, tx pgx.Tx, tenantID, userID string, change tma.AccountChange, roles []tma.Role) (*tma.User, error) {
+	u, err := lockUser(ctx, tx, tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tma.CheckAccountChange(tma.ActorFromContext(ctx), u, change, roles); err != nil {
+		return nil, s.db.refuse(ctx, tenantID, userID, change, err)
+	}
+	return u, nil
 }
 
 // lockUser loads the user and locks its row until tx ends.
@@ -220,12 +216,17 @@ func ensureAnotherAdmin(ctx context.Context, tx pgx.Tx, tenantID, userID string)
 // SetDisabled locks or unlocks the account. Locking ends its sessions.
 func (s *UserService) SetDisabled(ctx context.Context, tenantID, userID string, disabled bool) error {
 	return s.db.inTx(ctx, "UserService.SetDisabled", func(tx pgx.Tx) error {
-		u, err := lockUser(ctx, tx, tenantID, userID)
+		u, err := s.lockForChange(ctx, tx, tenantID, userID, tma.ChangeStatus, nil)
 		if err != nil {
 			return err
 		}
 		action := tma.AuditUserEnabled
-		if disabled {
+		if !disabled {
+			// Unlocking an account means the person can sign in again.
+			if err := liftLockout(ctx, tx, u); err != nil {
+				return err
+			}
+		} else {
 			action = tma.AuditUserDisabled
 			if u.HasRole(tma.RoleAdmin) {
 				if err := ensureAnotherAdmin(ctx, tx, tenantID, userID); err != nil {
@@ -245,7 +246,10 @@ func (s *UserService) SetDisabled(ctx context.Context, tenantID, userID string, 
 
 // SetLocale stores the user's language.
 func (s *UserService) SetLocale(ctx context.Context, tenantID, userID, locale string) error {
-	if locale != "" && locale != "en" && locale != "de" {
+	if err := tma.CheckText("locale", locale); err != nil {
+		return err
+	}
+	if !tma.ValidLocale(locale) {
 		return tma.Errorf(tma.EINVALID, "Unknown language %q.", locale)
 	}
 	return s.db.inTx(ctx, "UserService.SetLocale", func(tx pgx.Tx) error {
@@ -259,15 +263,16 @@ func (s *UserService) SetLocale(ctx context.Context, tenantID, userID, locale st
 	})
 }
 
-// ResetPassword sets a password chosen by an admin and ends the user's
-// sessions.
+// ResetPassword sets a password chosen by an admin, ends the user's
+// sessions and lifts a sign-in lockout: the new password must work at once.
 func (s *UserService) ResetPassword(ctx context.Context, tenantID, userID, newPassword string) error {
-	if err := validatePassword(newPassword); err != nil {
+	if err := tma.ValidatePassword(newPassword); err != nil {
 		return err
 	}
 	hash := hashPassword(newPassword)
 	return s.db.inTx(ctx, "UserService.ResetPassword", func(tx pgx.Tx) error {
-		if _, err := lockUser(ctx, tx, tenantID, userID); err != nil {
+		u, err := s.lockForChange(ctx, tx, tenantID, userID, tma.ChangePassword, nil)
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $3, password_changed_at = now() WHERE tenant_id = $1 AND id = $2`,
@@ -277,6 +282,24 @@ func (s *UserService) ResetPassword(ctx context.Context, tenantID, userID, newPa
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
 			return err
 		}
+		if err := liftLockout(ctx, tx, u); err != nil {
+			return err
+		}
 		return s.db.audit(ctx, tx, tenantID, tma.AuditPasswordReset, "user", userID, "")
+	})
+}
+
+// LiftLockout ends the account's sign-in lockout from every address, and
+// its second-factor lockout.
+func (s *UserService) LiftLockout(ctx context.Context, tenantID, userID string) error {
+	return s.db.inTx(ctx, "UserService.LiftLockout", func(tx pgx.Tx) error {
+		u, err := s.lockForChange(ctx, tx, tenantID, userID, tma.ChangeLiftLockout, nil)
+		if err != nil {
+			return err
+		}
+		if err := liftLockout(ctx, tx, u); err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditLockoutLifted, "user", userID, "")
 	})
 }

@@ -34,6 +34,8 @@ const (
 	AuditLegalHoldSet     = "case.legal_hold_set"
 	AuditLegalHoldLifted  = "case.legal_hold_lifted"
 	AuditIntegrityFailure = "integrity.failure"
+	AuditChangeRefused    = "user.change_refused"
+	AuditLockoutLifted    = "user.lockout_lifted"
 )
 
 // AuditActions lists every action, for filters and their labels.
@@ -64,6 +66,8 @@ var AuditActions = []string{
 	AuditLegalHoldSet,
 	AuditLegalHoldLifted,
 	AuditIntegrityFailure,
+	AuditChangeRefused,
+	AuditLockoutLifted,
 }
 
 // AuditEvent is one row of a tenant's append-only, hash-chained audit log.
@@ -109,13 +113,14 @@ type AuditService interface {
 }
 
 // ChainError reports the first row at which an audit chain breaks.
+// Events are named by their Seq everywhere (page, CLI, API): it is the
+// number people see in the "#" column.
 type ChainError struct {
 	TenantID string
-	ID       int64 // row id of the first broken row; 0 if the tail was cut
-	Seq      int64
+	Seq      int64 // the first broken event, or the missing head if the tail was cut
 	Reason   string
 }
 
 func (e *ChainError) Error() string {
-	return fmt.Sprintf("audit chain broken at row %d (seq %d): %s", e.ID, e.Seq, e.Reason)
+	return fmt.Sprintf("audit chain broken at #%d: %s", e.Seq, e.Reason)
 }

@@ -20,6 +20,8 @@ type TenantService interface {
 	CreateTenant(ctx context.Context, t *Tenant) error
 	// FindTenantBySlug returns ENOTFOUND if there is no such tenant.
 	FindTenantBySlug(ctx context.Context, slug string) (*Tenant, error)
+	// FindTenants lists every tenant, oldest first (operator commands).
+	FindTenants(ctx context.Context) ([]*Tenant, error)
 	// FindTenantByID returns ENOTFOUND if there is no such tenant.
 	FindTenantByID(ctx context.Context, id string) (*Tenant, error)
 	// SetRequireMFA switches the tenant's MFA enforcement. Audited.

@@ -107,9 +107,6 @@ func (s *Server) handleUserRoles(c *fiber.Ctx) error {
 
 func (s *Server) handleUserPasswordReset(c *fiber.Ctx) error {
 	return s.userAction(c, "user.password.reset", func(tenantID, userID string) error {
-		if userID == principal(c).User.ID {
-			return tma.Errorf(tma.EINVALID, "Change your own password on your account page.")
-		}
 		return s.deps.Users.ResetPassword(c.UserContext(), tenantID, userID, c.FormValue("password"))
 	})
 }
@@ -120,12 +117,15 @@ func (s *Server) handleUserRevoke(c *fiber.Ctx) error {
 	})
 }
 
+func (s *Server) handleUserUnlock(c *fiber.Ctx) error {
+	return s.userAction(c, "user.lockout.lifted", func(tenantID, userID string) error {
+		return s.deps.Users.LiftLockout(c.UserContext(), tenantID, userID)
+	})
+}
+
 func (s *Server) handleUserStatus(c *fiber.Ctx) error {
 	disable := c.FormValue("disabled") == "true"
 	return s.userAction(c, "user.status.saved", func(tenantID, userID string) error {
-		if userID == principal(c).User.ID && disable {
-			return tma.Errorf(tma.EINVALID, "You cannot lock your own account.")
-		}
 		return s.deps.Users.SetDisabled(c.UserContext(), tenantID, userID, disable)
 	})
 }

@@ -65,7 +65,7 @@ func (s *Server) handleAuditVerify(c *fiber.Ctx) error {
 	if res.Broken != nil {
 		err := s.deps.Audit.Record(c.UserContext(), &tma.AuditEvent{
 			TenantID: p.Tenant.ID, ActorID: p.User.ID, ActorLabel: p.User.Email, IP: clientIP(c),
-			Action: tma.AuditIntegrityFailure, TargetType: "audit_event", TargetID: strconv.FormatInt(res.Broken.ID, 10),
+			Action: tma.AuditIntegrityFailure, TargetType: "audit_event", TargetID: strconv.FormatInt(res.Broken.Seq, 10),
 			Detail: res.Broken.Reason,
 		})
 		if err != nil {

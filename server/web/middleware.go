@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -231,9 +233,11 @@ func (s *Server) csrf(c *fiber.Ctx) error {
 	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
 		return c.Next()
 	}
+	// The token travels in a header or the form body, never in the query
+	// string: URLs end up in logs, histories and Referer headers.
 	got := c.Get(csrfHdr)
 	if got == "" {
-		got = c.FormValue(csrfField)
+		got = bodyValue(c, csrfField)
 	}
 	if got == "" || (principal(c) == nil && c.Cookies(s.cookieName(preCookie)) == "") ||
 		subtle.ConstantTimeCompare([]byte(got), []byte(s.csrfToken(c))) != 1 {
@@ -241,6 +245,60 @@ func (s *Server) csrf(c *fiber.Ctx) error {
 			s.recordDenied(c, tma.AuditCSRFRejected, c.Path())
 		}
 		return tma.Errorf(tma.EFORBIDDEN, "The form has expired or did not come from this site. Reload the page and try again.")
+	}
+	return c.Next()
+}
+
+// bodyValue returns a field of a form body (URL-encoded or multipart),
+// ignoring the query string.
+func bodyValue(c *fiber.Ctx, key string) string {
+	if v := c.Request().PostArgs().Peek(key); v != nil {
+		return string(v)
+	}
+	if form, err := c.MultipartForm(); err == nil && len(form.Value[key]) > 0 {
+		return form.Value[key][0]
+	}
+	return ""
+}
+
+// checkInput refuses, at the edge and before anything reads it, text that
+// nobody can have typed: invalid UTF-8 or a NUL byte in the path, a query
+// parameter, a form field or a JSON body. PostgreSQL could not store it
+// anyway, and it would fail deep inside a service with a 500.
+func (s *Server) checkInput(c *fiber.Ctx) error {
+	req := c.Request()
+	if err := tma.CheckText("path", string(req.URI().Path())); err != nil {
+		return err
+	}
+	var bad error
+	check := func(k, v []byte) {
+		if bad == nil {
+			if bad = tma.CheckText("parameter", string(k)); bad == nil {
+				bad = tma.CheckText(tma.CleanText(string(k), 40), string(v))
+			}
+		}
+	}
+	req.URI().QueryArgs().VisitAll(check)
+	switch ct := strings.ToLower(c.Get(fiber.HeaderContentType)); {
+	case strings.HasPrefix(ct, fiber.MIMEApplicationForm):
+		req.PostArgs().VisitAll(check)
+	case strings.HasPrefix(ct, fiber.MIMEMultipartForm):
+		if form, err := c.MultipartForm(); err == nil {
+			for k, vs := range form.Value {
+				for _, v := range vs {
+					check([]byte(k), []byte(v))
+				}
+			}
+		}
+	case strings.HasPrefix(ct, fiber.MIMEApplicationJSON):
+		// A JSON string can also spell a NUL as an escape.
+		body := c.Body()
+		if !utf8.Valid(body) || bytes.Contains(body, []byte(`\u0000`)) {
+			bad = tma.BadText("body")
+		}
+	}
+	if bad != nil {
+		return bad
 	}
 	return c.Next()
 }

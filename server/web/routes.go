@@ -41,7 +41,7 @@ type RouteRule struct {
 // routes is the whole HTTP surface of TMA, readable on one screen.
 func (s *Server) routes() {
 	app := s.app
-	app.Use(s.requestContext, s.securityHeaders)
+	app.Use(s.requestContext, s.securityHeaders, s.checkInput)
 
 	// Public: the only routes reachable without a session. The first three
 	// come before the session middleware: they need no session, and they
@@ -82,6 +82,7 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/admin/users/:id/password", usersManage, s.handleUserPasswordReset)
 	s.handle(fiber.MethodPost, "/admin/users/:id/sessions/revoke", usersManage, s.handleUserRevoke)
 	s.handle(fiber.MethodPost, "/admin/users/:id/status", usersManage, s.handleUserStatus)
+	s.handle(fiber.MethodPost, "/admin/users/:id/unlock", usersManage, s.handleUserUnlock)
 	tenant := rule{access: accessPermission, perm: tma.PermTenantManage}
 	s.handle(fiber.MethodGet, "/admin/settings", tenant, s.handleSettingsPage)
 	s.handle(fiber.MethodPost, "/admin/settings", tenant, s.handleSettingsChange)
@@ -109,10 +110,12 @@ func (s *Server) handle(method, path string, r rule, h fiber.Handler) {
 		panic("web: route " + method + " " + path + " has no authorization rule")
 	}
 	s.rules[method+" "+path] = r
-	if method == fiber.MethodGet {
-		s.rules[fiber.MethodHead+" "+path] = r // Fiber adds HEAD for GET
-	}
 	s.app.Add(method, path, s.authorize(r), h)
+	if method == fiber.MethodGet {
+		// HEAD answers like GET; fasthttp drops the body.
+		s.rules[fiber.MethodHead+" "+path] = r
+		s.app.Add(fiber.MethodHead, path, s.authorize(r), h)
+	}
 }
 
 // App returns the Fiber app, for tests that walk the route stack.

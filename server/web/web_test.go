@@ -111,7 +111,7 @@ func TestPagesRender(t *testing.T) {
 		"users":     usersData{Users: []*tma.User{u}},
 		"user":      userData{User: u, Sessions: sessions},
 		"settings":  pr.Tenant,
-		"audit":     &auditData{Events: []*tma.AuditEvent{{Seq: 1, At: now, Action: "logout"}}, Verify: &verifyResult{Broken: &tma.ChainError{ID: 3}}},
+		"audit":     &auditData{Events: []*tma.AuditEvent{{Seq: 1, At: now, Action: "logout"}}, Verify: &verifyResult{Broken: &tma.ChainError{Seq: 3}}},
 		"error": struct {
 			Status    int
 			RequestID string

@@ -29,13 +29,17 @@ func TestAdminManagesUsers(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, "hannah@acme.example") {
 		t.Fatalf("create user: %d %.300q", status, body)
 	}
-	status, body = admin.post("/admin/users", url.Values{"name": {"X"}, "email": {"hannah@acme.example"}, "password": {"initial password 1"}})
+	status, body = admin.post("/admin/users", url.Values{"name": {"X"}, "email": {"hannah@acme.example"}, "password": {"initial password 1"}, "role_hr": {"on"}})
 	if status != http.StatusConflict || !strings.Contains(body, "exists already") {
 		t.Fatalf("duplicate e-mail: %d", status)
 	}
-	status, _ = admin.post("/admin/users", url.Values{"name": {"Y"}, "email": {"y@acme.example"}, "password": {"short"}})
+	status, _ = admin.post("/admin/users", url.Values{"name": {"Y"}, "email": {"y@acme.example"}, "password": {"short"}, "role_hr": {"on"}})
 	if status != http.StatusBadRequest {
 		t.Fatalf("weak password: %d", status)
+	}
+	status, body = admin.post("/admin/users", url.Values{"name": {"Z"}, "email": {"z@acme.example"}, "password": {"initial password 1"}})
+	if status != http.StatusBadRequest || !strings.Contains(body, "at least one role") {
+		t.Fatalf("a user without roles: %d %.300q", status, body)
 	}
 	all, _ := postgres.NewUserService(srv.DB).FindUsers(ctx, tn.ID)
 	var hannah *tma.User

@@ -63,7 +63,9 @@ func TestCLITenantUserAndAuditVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = e.run(t, "audit", "verify", "--tenant", "acme")
-	if err == nil || !strings.Contains(out, "BROKEN at row "+strconv.FormatInt(victim.ID, 10)+" ") {
+	// The CLI names the event by the number the audit page shows (#seq)
+	// and the tenant by its slug.
+	if err == nil || !strings.Contains(out, "tenant acme: BROKEN at #"+strconv.FormatInt(victim.Seq, 10)+":") {
 		t.Fatalf("audit verify after tampering: err %v, output:\n%s", err, out)
 	}
 }
@@ -72,6 +74,12 @@ func TestCLIUsage(t *testing.T) {
 	e := newCLIEnv(t)
 	if _, err := e.run(t, "frobnicate"); err == nil || !strings.Contains(err.Error(), "unknown command") {
 		t.Fatalf("unknown command: %v", err)
+	}
+	for _, help := range []string{"--help", "-h", "help"} {
+		out, err := e.run(t, help)
+		if err != nil || !strings.Contains(out, "Usage: tma <command>") {
+			t.Fatalf("tma %s: err %v, output:\n%s", help, err, out)
+		}
 	}
 	out := e.mustRun(t, "config")
 	if !strings.Contains(out, "TMA_DATABASE_URL=[redacted]") {

@@ -101,27 +101,94 @@ func cmdUserCreate(ctx context.Context, c *Config, args []string, w io.Writer) e
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *tenant == "" || *email == "" || *name == "" {
-		return errors.New("user create needs --tenant, --email and --name")
+	if *tenant == "" || *email == "" || *name == "" || *roles == "" {
+		return errors.New("user create needs --tenant, --email, --name and --roles")
 	}
 	db, t, err := openTenant(ctx, c, *tenant)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	var rs []tma.Role
-	for _, r := range strings.Split(*roles, ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			rs = append(rs, tma.Role(r))
-		}
-	}
 	pw := generatePassword()
-	u, err := postgres.NewUserService(db).CreateUser(systemCtx(ctx, t.ID), t.ID, tma.NewUser{Email: *email, DisplayName: *name, Password: pw, Roles: rs})
+	u, err := postgres.NewUserService(db).CreateUser(systemCtx(ctx, t.ID), t.ID, tma.NewUser{Email: *email, DisplayName: *name, Password: pw, Roles: parseRoles(*roles)})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "user %s created (id %s), password (shown once): %s\n", u.Email, u.ID, pw)
 	return nil
+}
+
+func parseRoles(s string) []tma.Role {
+	var rs []tma.Role
+	for _, r := range strings.Split(s, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			rs = append(rs, tma.Role(r))
+		}
+	}
+	return rs
+}
+
+// userCommand parses --tenant and --email (plus what flags adds), finds the
+// user and runs fn as the operator.
+func userCommand(ctx context.Context, c *Config, name string, args []string, flags func(*flag.FlagSet),
+	fn func(ctx context.Context, us *postgres.UserService, u *tma.User) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	tenant := fs.String("tenant", "", "tenant slug")
+	email := fs.String("email", "", "e-mail address of the user")
+	if flags != nil {
+		flags(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *tenant == "" || *email == "" {
+		return fmt.Errorf("%s needs --tenant and --email", name)
+	}
+	db, t, err := openTenant(ctx, c, *tenant)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	us := postgres.NewUserService(db)
+	u, err := us.FindUserByEmail(ctx, t.ID, *email)
+	if err != nil {
+		return err
+	}
+	return fn(systemCtx(ctx, t.ID), us, u)
+}
+
+func cmdUserRoles(ctx context.Context, c *Config, args []string, w io.Writer) error {
+	var roles *string
+	return userCommand(ctx, c, "user roles", args, func(fs *flag.FlagSet) {
+		roles = fs.String("roles", "", "comma-separated roles: "+rolesList())
+	}, func(ctx context.Context, us *postgres.UserService, u *tma.User) error {
+		if err := us.SetRoles(ctx, u.TenantID, u.ID, parseRoles(*roles)); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "roles of %s set to %s\n", u.Email, *roles)
+		return nil
+	})
+}
+
+func cmdUserPassword(ctx context.Context, c *Config, args []string, w io.Writer) error {
+	return userCommand(ctx, c, "user password", args, nil, func(ctx context.Context, us *postgres.UserService, u *tma.User) error {
+		pw := generatePassword()
+		if err := us.ResetPassword(ctx, u.TenantID, u.ID, pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "new password of %s (shown once; sessions ended, lockout lifted): %s\n", u.Email, pw)
+		return nil
+	})
+}
+
+func cmdUserUnlock(ctx context.Context, c *Config, args []string, w io.Writer) error {
+	return userCommand(ctx, c, "user unlock", args, nil, func(ctx context.Context, us *postgres.UserService, u *tma.User) error {
+		if err := us.LiftLockout(ctx, u.TenantID, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "sign-in lockout of %s lifted\n", u.Email)
+		return nil
+	})
 }
 
 func rolesList() string {
@@ -144,13 +211,14 @@ func cmdAuditVerify(ctx context.Context, c *Config, args []string, w io.Writer) 
 		return err
 	}
 	defer db.Close()
-	var ids []string
+	tenants := postgres.NewTenantService(db)
+	var list []*tma.Tenant
 	if *tenant == "" {
-		ids, err = postgres.TenantIDs(ctx, db)
+		list, err = tenants.FindTenants(ctx)
 	} else {
 		var t *tma.Tenant
-		if t, err = postgres.NewTenantService(db).FindTenantBySlug(ctx, *tenant); err == nil {
-			ids = []string{t.ID}
+		if t, err = tenants.FindTenantBySlug(ctx, *tenant); err == nil {
+			list = []*tma.Tenant{t}
 		}
 	}
 	if err != nil {
@@ -158,15 +226,16 @@ func cmdAuditVerify(ctx context.Context, c *Config, args []string, w io.Writer) 
 	}
 	audit := postgres.NewAuditService(db)
 	broken := 0
-	for _, id := range ids {
+	for _, t := range list {
+		id := t.ID
 		n, err := audit.VerifyChain(ctx, id)
 		var ce *tma.ChainError
 		switch {
 		case errors.As(err, &ce):
 			broken++
-			fmt.Fprintf(w, "tenant %s: BROKEN at row %d (seq %d): %s\n", id, ce.ID, ce.Seq, ce.Reason)
+			fmt.Fprintf(w, "tenant %s: BROKEN at #%d: %s\n", t.Slug, ce.Seq, ce.Reason)
 			if err := audit.Record(systemCtx(ctx, id), &tma.AuditEvent{TenantID: id, ActorLabel: "system (cli)",
-				Action: tma.AuditIntegrityFailure, TargetType: "audit_event", TargetID: strconv.FormatInt(ce.ID, 10), Detail: ce.Reason}); err != nil {
+				Action: tma.AuditIntegrityFailure, TargetType: "audit_event", TargetID: strconv.FormatInt(ce.Seq, 10), Detail: ce.Reason}); err != nil {
 				return err
 			}
 		case err != nil:
@@ -178,9 +247,9 @@ func cmdAuditVerify(ctx context.Context, c *Config, args []string, w io.Writer) 
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "tenant %s: ok, %d events", id, n)
+			fmt.Fprintf(w, "tenant %s: ok, %d events", t.Slug, n)
 			if len(head) == 1 {
-				fmt.Fprintf(w, ", head seq %d sha256 %x", head[0].Seq, head[0].Hash)
+				fmt.Fprintf(w, ", head #%d sha256 %x", head[0].Seq, head[0].Hash)
 			}
 			fmt.Fprintln(w)
 		}
@@ -216,8 +285,8 @@ func cmdInit(ctx context.Context, c *Config, args []string, w io.Writer) error {
 	if len(applied) > 0 {
 		fmt.Fprintf(w, "applied %d migration(s)\n", len(applied))
 	}
-	ids, err := postgres.TenantIDs(ctx, db)
-	if err != nil || len(ids) > 0 {
+	list, err := postgres.NewTenantService(db).FindTenants(ctx)
+	if err != nil || len(list) > 0 {
 		return err
 	}
 	_, pw, err := createTenant(ctx, db, "demo", "Demo Organisation", "admin@demo.example")

@@ -32,7 +32,10 @@ Commands:
   init               first start: key file, blob store, migrations, demo tenant and admin
   migrate            apply database migrations (safe to run concurrently)
   tenant create      create a tenant and its first admin
-  user create        create a user in a tenant
+  user create        create a user in a tenant (the only way to create auditors)
+  user roles         replace a user's roles (the only way to grant or remove auditor)
+  user password      set a new generated password (also for auditors)
+  user unlock        lift a sign-in lockout after failed attempts
   audit verify       check the audit hash chains; names the first broken row
   keys rotate        new KEK version for a tenant; rewraps its case keys (resumable)
   keys shred         destroy a case key (crypto-shredding); refused under legal hold
@@ -47,6 +50,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) && len(os.Args) > 1 {
+			return // a command's -h printed its flags
+		}
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "tma:", err)
 		}
@@ -61,6 +67,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return flag.ErrHelp
 	}
 	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
 	if len(rest) > 0 && (cmd == "tenant" || cmd == "user" || cmd == "audit" || cmd == "keys" || cmd == "blobs") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
@@ -70,6 +81,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"migrate":       cmdMigrate,
 		"tenant create": cmdTenantCreate,
 		"user create":   cmdUserCreate,
+		"user roles":    cmdUserRoles,
+		"user password": cmdUserPassword,
+		"user unlock":   cmdUserUnlock,
 		"audit verify":  cmdAuditVerify,
 		"keys rotate":   cmdKeysRotate,
 		"keys shred":    cmdKeysShred,
