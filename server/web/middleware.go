@@ -311,7 +311,7 @@ func (s *Server) authorize(r rule) fiber.Handler {
 		}
 		p := principal(c)
 		if p == nil {
-			if c.Method() == fiber.MethodGet && !isAPI(c) {
+			if pageRequest(c) {
 				next := ""
 				if c.Path() != "/" {
 					next = "?next=" + url.QueryEscape(c.Path())
@@ -327,14 +327,14 @@ func (s *Server) authorize(r rule) fiber.Handler {
 			if r.access == accessPendingMFA {
 				return c.Next()
 			}
-			if c.Method() == fiber.MethodGet && !isAPI(c) {
+			if pageRequest(c) {
 				return c.Redirect("/login/mfa", fiber.StatusSeeOther)
 			}
 			return tma.Errorf(tma.EUNAUTHORIZED, "Complete the sign-in with your second factor.")
 		case r.access == accessPendingMFA:
 			return c.Redirect("/", fiber.StatusSeeOther)
 		case p.Tenant.RequireMFA && !p.User.MFAEnabled && r.access != accessEnrol:
-			if c.Method() == fiber.MethodGet && !isAPI(c) {
+			if pageRequest(c) {
 				return c.Redirect("/account/mfa", fiber.StatusSeeOther)
 			}
 			return tma.Errorf(tma.EFORBIDDEN, "Your organisation requires two-factor authentication. Set it up first.")
@@ -360,6 +360,12 @@ func (s *Server) recordDenied(c *fiber.Ctx, action, detail string) {
 	if err != nil {
 		logger(c).Error("audit of a denied request failed", "err", err)
 	}
+}
+
+// pageRequest reports whether c asks for a page (GET or HEAD, not the API):
+// such requests are redirected to where the user can go on.
+func pageRequest(c *fiber.Ctx) bool {
+	return (c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead) && !isAPI(c)
 }
 
 func isAPI(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/api/") }
