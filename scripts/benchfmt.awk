@@ -2,20 +2,31 @@
 # Every custom metric whose unit contains "_" is a key. Keys that an issue
 # asks to see side by side are printed together on one line, in that order;
 # the others get a line each.
+#
+# A key must be reported once. Benchmarks that need several samples take them
+# themselves and report a median (see server/crypt/bench_test.go), so a key
+# seen twice (for example from -count 3) is an error, not a value to drop.
 BEGIN {
-	groups[1] = "crypt_stream_seal_MBps crypt_stream_open_MBps raw_gcm_MBps ratio_seal ratio_open"
+	groups[1] = "crypt_seal_MBps crypt_seal_baseline_MBps ratio_seal crypt_open_MBps crypt_open_baseline_MBps ratio_open crypt_stream_1GiB_heap_growth_MiB"
 	ngroups = 1
+	failed = 0
 }
 /^Benchmark/ {
 	for (i = 3; i < NF; i += 2) {
-		if ($(i + 1) ~ /_/) {
-			if (!($(i + 1) in val)) order[++n] = $(i + 1)
-			val[$(i + 1)] = $i
+		key = $(i + 1)
+		if (key !~ /_/) continue
+		if (key in val) {
+			printf "benchfmt: %s reported more than once (%s, then %s); run each benchmark once and let it report its median\n", key, val[key], $i > "/dev/stderr"
+			failed = 1
+			continue
 		}
+		order[++n] = key
+		val[key] = $i
 	}
 }
 function fmt(v) { return (v + 0 < 10) ? sprintf("%.2f", v) : sprintf("%.0f", v) }
 END {
+	if (failed) exit 1
 	for (g = 1; g <= ngroups; g++) {
 		k = split(groups[g], keys, " ")
 		complete = 1

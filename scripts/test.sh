@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh GO-TEST-ARGS... — runs `go test` against a private throw-away
 # PostgreSQL cluster, unless TMA_TEST_DATABASE_URL points at one already.
-# Browser tests find Chromium through TMA_CHROMIUM, installed here if missing.
+# Browser tests find Chromium through TMA_CHROMIUM, installed here if missing;
+# the KMS tests find local-kms through TMA_LOCAL_KMS, built here if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,11 @@ fi
 if [ -z "${TMA_CHROMIUM:-}" ]; then
 	TMA_CHROMIUM=$(scripts/chromium.sh)
 	export TMA_CHROMIUM
+fi
+
+if [ -z "${TMA_LOCAL_KMS:-}" ]; then
+	TMA_LOCAL_KMS=$(scripts/local-kms.sh)
+	export TMA_LOCAL_KMS
 fi
 
 mkdir -p var
