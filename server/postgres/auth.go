@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -13,8 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -25,6 +21,7 @@ type AuthService struct {
 	sessions tma.SessionPolicy
 	throttle tma.ThrottlePolicy
 	issuer   string // shown in authenticator apps
+	secrets  tma.SecretSealer
 	// argon bounds concurrent password checks: each takes 19 MiB, and a
 	// flood of sign-ins must not exhaust memory.
 	argon chan struct{}
@@ -33,9 +30,9 @@ type AuthService struct {
 var _ tma.AuthService = (*AuthService)(nil)
 
 // NewAuthService returns an AuthService. issuer names the product in
-// authenticator apps.
-func NewAuthService(db *DB, sp tma.SessionPolicy, tp tma.ThrottlePolicy, issuer string) *AuthService {
-	return &AuthService{db: db, sessions: sp, throttle: tp, issuer: issuer, argon: make(chan struct{}, maxConcurrentHashes)}
+// authenticator apps; secrets seals TOTP seeds.
+func NewAuthService(db *DB, sp tma.SessionPolicy, tp tma.ThrottlePolicy, issuer string, secrets tma.SecretSealer) *AuthService {
+	return &AuthService{db: db, sessions: sp, throttle: tp, issuer: issuer, secrets: secrets, argon: make(chan struct{}, maxConcurrentHashes)}
 }
 
 // maxConcurrentHashes caps the memory of password checks at about 300 MiB.
@@ -298,78 +295,6 @@ func (s *AuthService) VerifyMFA(ctx context.Context, token, code, ip string) (*t
 	return res, nil
 }
 
-// checkSecondFactor accepts a TOTP code newer than the last one used, or an
-// unused recovery code, and consumes it.
-func (s *AuthService) checkSecondFactor(ctx context.Context, tx pgx.Tx, tenantID, userID, code string) (bool, string, error) {
-	code = normalizeCode(code)
-	if len(code) == 6 {
-		var secret *string
-		var last int64
-		if err := tx.QueryRow(ctx, `SELECT totp_secret, totp_last_step FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&secret, &last); err != nil {
-			return false, "", err
-		}
-		if secret == nil {
-			return false, "", nil
-		}
-		step, ok := s.matchTOTP(*secret, code, last)
-		if !ok {
-			return false, "", nil
-		}
-		_, err := tx.Exec(ctx, `UPDATE users SET totp_last_step = $2 WHERE id = $1`, userID, step)
-		return err == nil, "totp", err
-	}
-	tag, err := tx.Exec(ctx, `UPDATE recovery_codes SET used_at = now() WHERE tenant_id = $1 AND user_id = $2 AND code_hash = $3 AND used_at IS NULL`,
-		tenantID, userID, hashRecovery(code))
-	if err != nil {
-		return false, "", err
-	}
-	return tag.RowsAffected() == 1, "recovery_code", nil
-}
-
-const totpPeriod = 30
-
-// normalizeCode drops the spaces people type into codes ("123 456").
-func normalizeCode(code string) string {
-	return strings.Join(strings.Fields(code), "")
-}
-
-// matchTOTP checks code against the steps around now (one step of clock
-// skew either way) that are newer than last, and returns the matching step.
-func (s *AuthService) matchTOTP(secret, code string, last int64) (int64, bool) {
-	now := s.db.Now().Unix() / totpPeriod
-	for _, step := range []int64{now - 1, now, now + 1} {
-		if step <= last {
-			continue // a code is good only once
-		}
-		want, err := totp.GenerateCodeCustom(secret, time.Unix(step*totpPeriod, 0), totp.ValidateOpts{
-			Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
-		})
-		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
-			return step, true
-		}
-	}
-	return 0, false
-}
-
-func hashRecovery(code string) []byte {
-	code = strings.ToLower(strings.ReplaceAll(strings.TrimSpace(code), "-", ""))
-	h := sha256.Sum256([]byte("tma recovery code " + code))
-	return h[:]
-}
-
-// newRecoveryCodes returns n codes of 50 random bits, e.g. "k3m9-q2x7-ab".
-func newRecoveryCodes(n int) []string {
-	codes := make([]string, n)
-	enc := base32.NewEncoding("abcdefghijkmnpqrstuvwxyz23456789").WithPadding(base32.NoPadding)
-	for i := range codes {
-		b := make([]byte, 7)
-		_, _ = rand.Read(b)
-		s := enc.EncodeToString(b)[:10]
-		codes[i] = s[:4] + "-" + s[4:8] + "-" + s[8:]
-	}
-	return codes
-}
-
 // Logout implements tma.AuthService.
 func (s *AuthService) Logout(ctx context.Context, token string) error {
 	return s.db.inTx(ctx, "AuthService.Logout", func(tx pgx.Tx) error {
@@ -482,110 +407,6 @@ func (s *AuthService) checkCurrentPassword(ctx context.Context, token, password 
 	}
 	err = s.db.inTx(ctx, op, func(tx pgx.Tx) error { return rsv.release(ctx, tx) })
 	return r, email, err
-}
-
-// BeginTOTP implements tma.AuthService. A secret that is already pending
-// is kept, so the set-up page can be shown again (after a mistyped code, or
-// a reload) without invalidating what the user scanned.
-func (s *AuthService) BeginTOTP(ctx context.Context, tenantID, userID string) (*tma.TOTPEnrollment, error) {
-	const op = "AuthService.BeginTOTP"
-	var email string
-	var pending *string
-	err := s.db.Pool.QueryRow(ctx, `SELECT email, totp_pending FROM users WHERE tenant_id = $1 AND id = $2`, tenantID, userID).Scan(&email, &pending)
-	if err != nil {
-		return nil, dbError(op, notFound(err, "No such user."))
-	}
-	opts := totp.GenerateOpts{Issuer: s.issuer, AccountName: email, Period: totpPeriod, SecretSize: 20}
-	if pending != nil {
-		raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(*pending)
-		if err != nil {
-			return nil, dbError(op, err)
-		}
-		opts.Secret = raw
-	}
-	key, err := totp.Generate(opts)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	if pending == nil {
-		if _, err := s.db.Pool.Exec(ctx, `UPDATE users SET totp_pending = $3 WHERE tenant_id = $1 AND id = $2 AND totp_pending IS NULL`,
-			tenantID, userID, key.Secret()); err != nil {
-			return nil, dbError(op, err)
-		}
-	}
-	return &tma.TOTPEnrollment{Secret: key.Secret(), URL: key.URL()}, nil
-}
-
-// ConfirmTOTP implements tma.AuthService. It asks for the password, so
-// that someone holding only a session cannot bind their own authenticator
-// to the account and lock its owner out.
-func (s *AuthService) ConfirmTOTP(ctx context.Context, token, password, code string) ([]string, *tma.LoginResult, error) {
-	r, email, err := s.checkCurrentPassword(ctx, token, password)
-	if err != nil {
-		return nil, nil, err
-	}
-	var codes []string
-	var res *tma.LoginResult
-	err = s.db.inTx(ctx, "AuthService.ConfirmTOTP", func(tx pgx.Tx) error {
-		locked, err := s.loadSession(ctx, tx, token, true)
-		if err != nil {
-			return err
-		}
-		var pending *string
-		if err := tx.QueryRow(ctx, `SELECT totp_pending FROM users WHERE id = $1 FOR UPDATE`, r.UserID).Scan(&pending); err != nil {
-			return err
-		}
-		if pending == nil {
-			return tma.Errorf(tma.ECONFLICT, "Start the set-up of the authenticator app first.")
-		}
-		step, ok := s.matchTOTP(*pending, normalizeCode(code), 0)
-		if !ok {
-			return tma.Errorf(tma.EINVALID, "The code does not match. Check the time on your phone and enter the current code.")
-		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $2 WHERE id = $1`, r.UserID, step); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, r.UserID); err != nil {
-			return err
-		}
-		codes = newRecoveryCodes(10)
-		for _, c := range codes {
-			if _, err := tx.Exec(ctx, `INSERT INTO recovery_codes (tenant_id, user_id, code_hash) VALUES ($1, $2, $3)`, r.TenantID, r.UserID, hashRecovery(c)); err != nil {
-				return err
-			}
-		}
-		if res, err = rotate(ctx, tx, &locked.Session, false); err != nil {
-			return err
-		}
-		actx := tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: tma.ActorFromContext(ctx).IP})
-		return s.db.audit(actx, tx, r.TenantID, tma.AuditMFAEnrolled, "user", r.UserID, "totp")
-	})
-	return codes, res, err
-}
-
-// RemoveTOTP implements tma.AuthService.
-func (s *AuthService) RemoveTOTP(ctx context.Context, token, password string) error {
-	r, email, err := s.checkCurrentPassword(ctx, token, password)
-	if err != nil {
-		return err
-	}
-	return s.db.inTx(ctx, "AuthService.RemoveTOTP", func(tx pgx.Tx) error {
-		var required bool
-		if err := tx.QueryRow(ctx, `SELECT require_mfa FROM tenants WHERE id = $1`, r.TenantID).Scan(&required); err != nil {
-			return err
-		}
-		if required {
-			return tma.Errorf(tma.EFORBIDDEN, "Your organisation requires two-factor authentication; it cannot be switched off.")
-		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = NULL, totp_pending = NULL WHERE id = $1`, r.UserID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, r.UserID); err != nil {
-			return err
-		}
-		actx := tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: tma.ActorFromContext(ctx).IP})
-		return s.db.audit(actx, tx, r.TenantID, tma.AuditMFARemoved, "user", r.UserID, "totp")
-	})
 }
 
 // ListSessions implements tma.AuthService.

@@ -2,10 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/postgres/pgtest"
 	"github.com/tma-portal/tma/server/tma"
@@ -47,9 +49,23 @@ func newEnv(t *testing.T) *env {
 		db: db, clock: c,
 		tenants: postgres.NewTenantService(db),
 		users:   postgres.NewUserService(db),
-		auth:    postgres.NewAuthService(db, sessionPolicy, throttlePolicy, "TMA test"),
+		auth:    postgres.NewAuthService(db, sessionPolicy, throttlePolicy, "TMA test", newSecretBox(t)),
 		audit:   postgres.NewAuditService(db),
 	}
+}
+
+// newSecretBox seals TOTP seeds under a fresh local keyring.
+func newSecretBox(t *testing.T) *crypt.SecretBox {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kek")
+	if err := crypt.GenerateKeyringFile(path); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := crypt.LoadKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crypt.NewSecretBox(keys)
 }
 
 const password = "correct horse battery"

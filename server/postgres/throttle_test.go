@@ -92,7 +92,7 @@ func TestSecondFactorUnderLoad(t *testing.T) {
 	e := &env{db: db, clock: &clock{now: time.Now()}, tenants: postgres.NewTenantService(db), users: postgres.NewUserService(db),
 		audit: postgres.NewAuditService(db)}
 	db.Now = e.clock.Now
-	e.auth = postgres.NewAuthService(db, sessionPolicy, tma.ThrottlePolicy{AccountFailures: 100, AddressFailures: 100, Window: time.Minute, Lockout: time.Minute}, "t")
+	e.auth = postgres.NewAuthService(db, sessionPolicy, tma.ThrottlePolicy{AccountFailures: 100, AddressFailures: 100, Window: time.Minute, Lockout: time.Minute}, "t", newSecretBox(t))
 	_, users := e.mustTenant(t, "acme", tma.RoleLegal)
 	enrolTOTP(t, e, users[0])
 	pending := e.login(t, "acme", users[0].Email, "192.0.2.1")

@@ -63,3 +63,23 @@ type CaseKeyService interface {
 	// content unreadable. ECONFLICT while a legal hold is set.
 	ShredCase(ctx context.Context, tenantID, caseID string) error
 }
+
+// SecretScope binds a sealed server-side secret (a TOTP seed) to its owner
+// and purpose: it opens only for the same tenant, user and purpose.
+type SecretScope struct {
+	TenantID string
+	UserID   string
+	Purpose  string // e.g. "totp"
+}
+
+// SecretSealer seals small credentials that the server must be able to read
+// back (unlike passwords, which are hashed). Each sealing uses a fresh data
+// key wrapped by the tenant's key-encryption key (local keyring or KMS), so
+// a database copy alone reveals nothing.
+type SecretSealer interface {
+	// SealSecret returns a self-contained sealed form of plaintext.
+	SealSecret(ctx context.Context, scope SecretScope, plaintext []byte) ([]byte, error)
+	// OpenSecret returns the plaintext of a SealSecret result for the same
+	// scope. ECORRUPT if it was altered or belongs to another scope.
+	OpenSecret(ctx context.Context, scope SecretScope, sealed []byte) ([]byte, error)
+}

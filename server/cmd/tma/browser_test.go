@@ -56,8 +56,7 @@ func TestBrowserLoginWithTOTP(t *testing.T) {
 
 	// The user enrolled an authenticator app earlier (with the code of the
 	// previous 30-second step, so the current code is fresh for sign-in).
-	as := postgres.NewAuthService(srv.DB, tma.SessionPolicy{Idle: time.Hour, Absolute: time.Hour, PendingMFA: time.Minute},
-		tma.ThrottlePolicy{AccountFailures: 5, AddressFailures: 20, Window: time.Minute, Lockout: time.Minute}, "TMA")
+	as := srv.Auth
 	login, err := as.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: u.Email, Password: testPassword, IP: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func TestCLITenantUserAndAuditVerify(t *testing.T) {
 		t.Fatalf("tenant create shows no password:\n%s", out)
 	}
 	auth := postgres.NewAuthService(e.db, tma.SessionPolicy{Idle: time.Hour, Absolute: time.Hour, PendingMFA: time.Hour},
-		tma.ThrottlePolicy{AccountFailures: 5, AddressFailures: 5, Window: time.Hour, Lockout: time.Hour}, "TMA")
+		tma.ThrottlePolicy{AccountFailures: 5, AddressFailures: 5, Window: time.Hour, Lockout: time.Hour}, "TMA", nil)
 	if _, err := auth.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: "it@acme.example", Password: m[1], IP: "192.0.2.1"}); err != nil {
 		t.Fatalf("the first admin cannot sign in with the printed password: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tma-portal/tma/server/authz"
+	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
 	"github.com/tma-portal/tma/server/web"
@@ -157,6 +158,7 @@ type Main struct {
 	Config *Config
 	Logger *slog.Logger
 	DB     *postgres.DB
+	Auth   *postgres.AuthService
 	Web    *web.Server
 	// Listener is the bound address; Open binds it, so a test can pass
 	// port 0 and read the port here.
@@ -173,6 +175,26 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.DB = db
+	// The local keyring and blob folder are created as `tma init` would,
+	// so that a bare `tma serve` works; an existing keyring is only read.
+	if err := initKeysAndBlobs(ctx, m.Config, io.Discard); err != nil {
+		return err
+	}
+	keys, err := keyProvider(ctx, m.Config)
+	if err != nil {
+		return err
+	}
+	auth := postgres.NewAuthService(db,
+		tma.SessionPolicy{Idle: m.Config.SessionIdle, Absolute: m.Config.SessionAbsolute, PendingMFA: 5 * time.Minute},
+		tma.ThrottlePolicy{AccountFailures: m.Config.ThrottleAccount, AddressFailures: m.Config.ThrottleAddress,
+			Window: m.Config.ThrottleWindow, Lockout: m.Config.ThrottleLockout},
+		"TMA", crypt.NewSecretBox(keys))
+	m.Auth = auth
+	if n, err := auth.SealLegacySecrets(ctx); err != nil {
+		return fmt.Errorf("seal TOTP seeds stored in clear: %w", err)
+	} else if n > 0 {
+		m.Logger.Info("sealed TOTP seeds that were stored in clear", "count", n)
+	}
 	enforcer, err := authz.New()
 	if err != nil {
 		return err
@@ -190,10 +212,7 @@ func (m *Main) Open(ctx context.Context) error {
 		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, ReadTimeout: c.ReadTimeout,
 		DefaultTenant: c.DefaultTenant, TrustProxy: c.TrustProxy,
 	}, web.Deps{
-		Auth: postgres.NewAuthService(db,
-			tma.SessionPolicy{Idle: c.SessionIdle, Absolute: c.SessionAbsolute, PendingMFA: 5 * time.Minute},
-			tma.ThrottlePolicy{AccountFailures: c.ThrottleAccount, AddressFailures: c.ThrottleAddress, Window: c.ThrottleWindow, Lockout: c.ThrottleLockout},
-			"TMA"),
+		Auth:    auth,
 		Users:   postgres.NewUserService(db),
 		Tenants: postgres.NewTenantService(db),
 		Audit:   postgres.NewAuditService(db),
