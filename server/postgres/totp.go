@@ -2,12 +2,12 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"time"
 
@@ -160,7 +160,6 @@ func hashRecovery(code string) []byte {
 	return h[:]
 }
 
-
 // newRecoveryCodes returns n codes of 50 random bits, e.g. "k3m9-q2x7-ab".
 func newRecoveryCodes(n int) []string {
 	codes := make([]string, n)
@@ -173,7 +172,6 @@ func newRecoveryCodes(n int) []string {
 	}
 	return codes
 }
-
 
 // BeginTOTP implements tma.AuthService. A secret that is already pending
 // is kept, so the set-up page can be shown again (after a mistyped code, or
@@ -293,4 +291,3 @@ func (s *AuthService) RemoveTOTP(ctx context.Context, token, password string) er
 		return s.db.audit(actx, tx, r.TenantID, tma.AuditMFARemoved, "user", r.UserID, "totp")
 	})
 }
-
