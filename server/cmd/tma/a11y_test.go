@@ -135,6 +135,7 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	if len(pages) < 9 {
 		t.Fatalf("only %d pages found; is the route walk broken?", len(pages))
 	}
+	t.Logf("%d pages: %v", len(pages), pages)
 	// Sign in once per user: anonymous first, then each user in turn.
 	order := []string{"", mfaUser.Email, admin.Email, auditor.Email}
 	slices.SortStableFunc(pages, func(a, b page) int { return slices.Index(order, a.as) - slices.Index(order, b.as) })
