@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh GO-TEST-ARGS... — runs `go test` against a private throw-away
 # PostgreSQL cluster, unless TMA_TEST_DATABASE_URL points at one already.
-# Browser tests find Chromium through TMA_CHROMIUM, installed here if missing;
-# the KMS tests find local-kms through TMA_LOCAL_KMS, built here if missing.
+# Browser tests find Chromium through TMA_CHROMIUM, installed here if missing,
+# and axe-core through TMA_AXE, fetched here if missing; the KMS tests find
+# local-kms through TMA_LOCAL_KMS, built here if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,10 @@ fi
 if [ -z "${TMA_CHROMIUM:-}" ]; then
 	TMA_CHROMIUM=$(scripts/chromium.sh)
 	export TMA_CHROMIUM
+fi
+if [ -z "${TMA_AXE:-}" ]; then
+	if [ "$TMA_CHROMIUM" = none ]; then TMA_AXE=none; else TMA_AXE=$(scripts/axe.sh); fi
+	export TMA_AXE
 fi
 
 if [ -z "${TMA_LOCAL_KMS:-}" ]; then

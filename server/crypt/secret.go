@@ -37,7 +37,7 @@ func secretBinding(s tma.SecretScope) RecordBinding {
 // SealSecret implements tma.SecretSealer.
 func (b *SecretBox) SealSecret(ctx context.Context, scope tma.SecretScope, plaintext []byte) ([]byte, error) {
 	if scope.TenantID == "" || scope.UserID == "" || scope.Purpose == "" {
-		return nil, tma.Errorf(tma.EINVALID, "secret scope needs a tenant, a user and a purpose")
+		return nil, tma.Errorf(tma.EINTERNAL, "secret scope needs a tenant, a user and a purpose")
 	}
 	key, wrapped, err := b.keys.GenerateKey(ctx, secretKeyScope(scope))
 	if err != nil {

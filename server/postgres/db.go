@@ -212,7 +212,7 @@ func isUniqueViolation(err error) bool {
 // notFound turns pgx.ErrNoRows into ENOTFOUND with msg.
 func notFound(err error, msg string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return tma.Errorf(tma.ENOTFOUND, "%s", msg)
+		return &tma.Error{Code: tma.ENOTFOUND, Message: msg} // msg is a catalog key as it stands
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package tma
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes. Each maps to exactly one HTTP status in server/web.
@@ -24,9 +25,15 @@ const (
 
 // Error is the error type of the application. Message is safe to show to the
 // user; Op and Err are for logs only.
+//
+// Format and Args are Message before formatting: the web layer looks Format
+// up in a message catalog and formats the same Args into the translation, so
+// that every language carries the same details (a duration, a name).
 type Error struct {
 	Code    string
 	Message string
+	Format  string
+	Args    []any
 	Op      string
 	Err     error
 }
@@ -55,7 +62,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with the code and a user-safe message.
 func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Format: format, Args: args}
 }
 
 // Wrap returns err with an operation name and, if err carries no code,
@@ -66,7 +73,7 @@ func Wrap(op string, err error) error {
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		return &Error{Code: e.Code, Message: e.Message, Op: op, Err: err}
+		return &Error{Code: e.Code, Message: e.Message, Format: e.Format, Args: e.Args, Op: op, Err: err}
 	}
 	return &Error{Code: EINTERNAL, Op: op, Err: err}
 }
@@ -95,4 +102,21 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "An internal error occurred."
+}
+
+// ErrorFormat returns the user-safe message of err as a format and its
+// arguments, for translation: fmt.Sprintf(format, args...) is ErrorMessage(err).
+// A message set without Errorf comes back as a format with no arguments.
+func ErrorFormat(err error) (format string, args []any) {
+	if err == nil {
+		return "", nil
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Code == EINTERNAL || e.Message == "" {
+		return "An internal error occurred.", nil
+	}
+	if e.Format == "" {
+		return strings.ReplaceAll(e.Message, "%", "%%"), nil
+	}
+	return e.Format, e.Args
 }

@@ -41,6 +41,34 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+func TestErrorFormat(t *testing.T) {
+	locked := tma.Errorf(tma.ETHROTTLED, "Sign-in is locked for %d more minute(s).", 7)
+	tests := []struct {
+		name   string
+		err    error
+		format string
+		args   []any
+	}{
+		{"nil", nil, "", nil},
+		{"with args", locked, "Sign-in is locked for %d more minute(s).", []any{7}},
+		{"wrapped", tma.Wrap("op", fmt.Errorf("ctx: %w", locked)), "Sign-in is locked for %d more minute(s).", []any{7}},
+		{"plain message", &tma.Error{Code: tma.ENOTFOUND, Message: "100% gone"}, "100%% gone", nil},
+		{"internal", tma.Errorf(tma.EINTERNAL, "pool %s exhausted", "db1"), "An internal error occurred.", nil},
+		{"foreign", errors.New("boom"), "An internal error occurred.", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			format, args := tma.ErrorFormat(tc.err)
+			if format != tc.format || fmt.Sprint(args) != fmt.Sprint(tc.args) {
+				t.Fatalf("ErrorFormat = %q %v, want %q %v", format, args, tc.format, tc.args)
+			}
+			if tc.err != nil && fmt.Sprintf(format, args...) != tma.ErrorMessage(tc.err) {
+				t.Fatalf("format and args give %q, the message is %q", fmt.Sprintf(format, args...), tma.ErrorMessage(tc.err))
+			}
+		})
+	}
+}
+
 func TestNewID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -31,6 +32,12 @@ func fromFiber(fe *fiber.Error) error {
 		return tma.Errorf(tma.ENOTFOUND, "This page does not exist.")
 	case fiber.StatusRequestEntityTooLarge:
 		return tma.Errorf(tma.ETOOLARGE, "The request is too large.")
+	case fiber.StatusRequestURITooLong:
+		return tma.Errorf(tma.EINVALID, "The address is too long.")
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return tma.Errorf(tma.EINVALID, "The request headers are too large. Deleting this site's cookies may help.")
+	case fiber.StatusNotImplemented:
+		return tma.Errorf(tma.EINVALID, "The request method is not supported.")
 	case fiber.StatusRequestTimeout:
 		return tma.Errorf(tma.EINVALID, "The request took too long to arrive.")
 	}
@@ -42,17 +49,32 @@ func fromFiber(fe *fiber.Error) error {
 
 // handleError renders err as a page or, for the API, as JSON. Internal
 // errors are logged with their details and shown without them.
+//
+// It is also Fiber's error handler for requests that fail before any
+// middleware runs: fasthttp refuses a body over the limit or headers over
+// its buffer, and Fiber an unknown method (see New). Such a request gets
+// its id and the security headers here, and is logged here.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	if s.identify(c) {
+		defer s.logRequest(c, time.Now())
+	}
+	s.setSecurityHeaders(c)
+	status := 0
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
+		if fe.Code >= 400 && fe.Code < 500 || fe.Code == fiber.StatusNotImplemented {
+			status = fe.Code // more precise than the code's status: 414, 431
+		}
 		err = fromFiber(fe)
 	}
 	code := tma.ErrorCode(err)
-	status, ok := statusOf[code]
-	if !ok {
-		status = fiber.StatusInternalServerError
+	if status == 0 {
+		var ok bool
+		if status, ok = statusOf[code]; !ok {
+			status = fiber.StatusInternalServerError
+		}
 	}
-	if status >= 500 {
+	if status >= 500 && status != fiber.StatusNotImplemented {
 		logger(c).Error("request failed", "code", code, "err", err)
 	}
 	v := s.newView(c, "error.title", "", nil)

@@ -56,17 +56,8 @@ func (s *Server) secure() bool { return s.cfg.TLS != nil || s.cfg.SecureCookies 
 // request.
 func (s *Server) requestContext(c *fiber.Ctx) (err error) {
 	start := time.Now()
-	rid := c.Get(fiber.HeaderXRequestID)
-	if !validRequestID(rid) {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		rid = hex.EncodeToString(b[:])
-	}
-	c.Set(fiber.HeaderXRequestID, rid)
-	log := s.log.With("request_id", rid)
-	c.Locals(localRequestID, rid)
-	c.Locals(localLogger, log)
-	c.Locals(localClientIP, s.clientAddress(c))
+	s.identify(c)
+	log := logger(c)
 	// Every request has a deadline, so that nothing (a slow database, an
 	// exhausted pool) can hold a request and its connection forever.
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*s.cfg.ReadTimeout)
@@ -83,11 +74,58 @@ func (s *Server) requestContext(c *fiber.Ctx) (err error) {
 			}
 			err = nil
 		}
-		route := c.Route().Path
-		log.Info("request", "method", c.Method(), "route", route, "status", c.Response().StatusCode(),
-			"duration_ms", time.Since(start).Milliseconds(), "bytes", len(c.Response().Body()))
+		s.logRequest(c, start)
 	}()
+	if err := s.checkHeaderSize(c); err != nil {
+		return err
+	}
 	return c.Next()
+}
+
+// identify gives the request its id, logger, client address and a first
+// guess at its language, once. It runs first in requestContext, and in the
+// error handler for the requests that fail before any handler runs (a body
+// over the limit, an unknown method).
+func (s *Server) identify(c *fiber.Ctx) (first bool) {
+	if _, ok := c.Locals(localRequestID).(string); ok {
+		return false
+	}
+	rid := c.Get(fiber.HeaderXRequestID)
+	if !validRequestID(rid) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		rid = hex.EncodeToString(b[:])
+	}
+	c.Set(fiber.HeaderXRequestID, rid)
+	c.Locals(localRequestID, rid)
+	c.Locals(localLogger, s.log.With("request_id", rid))
+	c.Locals(localClientIP, s.clientAddress(c))
+	c.Locals(localLocale, negotiateLocale(c.Get(fiber.HeaderAcceptLanguage)))
+	return true
+}
+
+func (s *Server) logRequest(c *fiber.Ctx, start time.Time) {
+	logger(c).Info("request", "method", c.Method(), "route", c.Route().Path, "status", c.Response().StatusCode(),
+		"duration_ms", time.Since(start).Milliseconds(), "bytes", len(c.Response().Body()))
+}
+
+// Limits of the request line and headers. Fasthttp refuses what does not fit
+// its read buffer (readBufferSize, see server.go) before any handler runs,
+// when the language of the request is still unknown; these smaller limits
+// catch the usual oversized requests here, where the refusal is localized.
+const (
+	maxURILength  = 4 << 10
+	maxHeaderSize = 8 << 10
+)
+
+func (s *Server) checkHeaderSize(c *fiber.Ctx) error {
+	if len(c.Request().Header.RequestURI()) > maxURILength {
+		return fiber.ErrRequestURITooLong
+	}
+	if len(c.Request().Header.RawHeaders()) > maxHeaderSize {
+		return fiber.ErrRequestHeaderFieldsTooLarge
+	}
+	return nil
 }
 
 // clientAddress is the address failed sign-ins are counted against and
@@ -137,6 +175,14 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	s.setSecurityHeaders(c)
+	return c.Next()
+}
+
+// setSecurityHeaders sets the headers that every response carries, pages,
+// assets and errors alike (the error handler sets them again, for the
+// errors that come before any middleware).
+func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
 	c.Set(fiber.HeaderContentSecurityPolicy, csp)
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
@@ -149,7 +195,6 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	}
 	// Pages hold sensitive data: no caching anywhere. Assets override this.
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Next()
 }
 
 // session loads the principal if the request carries a session cookie. A

@@ -232,14 +232,22 @@ func (s *Server) outcome(c *fiber.Ctx, v *view, page string, err error, notice s
 	return s.render(c, status, page, v)
 }
 
-// msg translates a user-safe error message if the catalog knows it.
+// msg translates a user-safe error message. The catalog key is the
+// message's format ("msg:" + format), and the translation gets the same
+// arguments, so that no detail (a duration, a name) is lost in translation.
+// TestEveryMessageHasGermanText keeps the catalog complete.
 func (v *view) msg(err error) string {
-	m := tma.ErrorMessage(err)
-	if s, ok := v.catalog[v.Locale]["msg:"+m]; ok {
-		return s
+	if tma.ErrorCode(err) == tma.ECORRUPT {
+		// The message names rows and documents: that is for the log and the
+		// audit trail, not for the page.
+		return v.T("error.corrupt")
+	}
+	format, args := tma.ErrorFormat(err)
+	if s, ok := v.catalog[v.Locale]["msg:"+format]; ok {
+		return fmt.Sprintf(s, args...)
 	}
 	if s, ok := v.catalog[v.Locale]["error."+tma.ErrorCode(err)]; ok && v.Locale != locales[0] {
 		return s
 	}
-	return m
+	return fmt.Sprintf(format, args...)
 }

@@ -10,9 +10,11 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -82,10 +84,34 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		// The router is built once; the route table in routes.go is the
 		// whole surface.
 		StrictRouting: true,
+		// Room for the request line and headers up to the limits that
+		// requestContext enforces (and answers in the user's language),
+		// with some to spare; beyond it fasthttp refuses the request.
+		ReadBufferSize: readBufferSize,
 	})
 	s.routes()
+	// Fiber answers a method it does not know (FOO / HTTP/1.1) by itself,
+	// with a bare text and none of the headers; send it to the error
+	// handler like every other refusal.
+	fs := s.app.Server()
+	next := fs.Handler
+	fs.Handler = func(fctx *fasthttp.RequestCtx) {
+		if !slices.Contains(fiber.DefaultMethods, string(fctx.Method())) {
+			c := s.app.AcquireCtx(fctx)
+			defer s.app.ReleaseCtx(c)
+			if err := s.handleError(c, fiber.ErrNotImplemented); err != nil {
+				s.log.Error("error handler failed", "err", err)
+			}
+			return
+		}
+		next(fctx)
+	}
 	return s, nil
 }
+
+// readBufferSize bounds the request line and headers that fasthttp reads;
+// see maxHeaderSize.
+const readBufferSize = 16 << 10
 
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {

@@ -100,7 +100,7 @@ func TestPagesRender(t *testing.T) {
 	}
 	now := time.Now()
 	u := &tma.User{ID: tma.NewID(), TenantID: tma.NewID(), Email: "a@b.example", DisplayName: "Ada", Roles: []tma.Role{tma.RoleAdmin}, CreatedAt: now}
-	pr := &tma.Principal{User: u, Tenant: &tma.Tenant{ID: u.TenantID, Slug: "acme", Name: "Acme"}, Session: &tma.Session{ID: "s1", CreatedAt: now, LastSeenAt: now}}
+	pr := &tma.Principal{User: u, Tenant: &tma.Tenant{ID: u.TenantID, Slug: "acme", Name: "Acme"}, Session: &tma.Session{ID: "s1", CreatedAt: now, LastSeenAt: now, UserAgent: "Mozilla/5.0 (Windows NT 10.0) Firefox/128.0"}}
 	sessions := []*tma.Session{pr.Session}
 	data := map[string]any{
 		"login":     loginData{Tenant: "acme"},

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/tma-portal/tma/server/authz"
+	"github.com/tma-portal/tma/server/postgres"
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// axeSource returns axe-core (found through TMA_AXE, which `make test` sets,
+// fetching the pinned npm package if needed). It is injected into pages by
+// the test only; users never get it.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("TMA_AXE")
+	if path == "" || path == "none" {
+		t.Fatal("TMA_AXE is not set: run the tests with `make test`, which fetches axe-core when it is missing")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("axe-core: %v", err)
+	}
+	return string(b)
+}
+
+// axeViolation is what the test reports of a serious or critical finding.
+type axeViolation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+	.filter(v => v.impact === "serious" || v.impact === "critical")
+	.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))})))`
+
+// TestBrowserPagesFitAndAreAccessible loads every GET page of the router as
+// a user who may see it, in English and German, and checks that it fits
+// windows 1280, 1024 and 390 px wide without horizontal scrolling, and that
+// axe-core finds no serious or critical accessibility violation.
+func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
+	axe := axeSource(t)
+	srv := startServer(t, nil)
+	ctx := context.Background()
+	tn, users := srv.mustTenant(t, "acme", tma.RoleAdmin, tma.RoleAuditor, tma.RoleThreatManager, tma.RoleLegal)
+	admin, auditor, manager, mfaUser := users[0], users[1], users[2], users[3]
+	// Long names and several sessions with real browsers, so that the pages
+	// hold what makes them wide in real life.
+	if _, err := postgres.NewUserService(srv.DB).CreateUser(ctx, tn.ID, tma.NewUser{
+		Email:       "maximiliane.alexandrina.von-hohenzollern-sigmaringen@personalentwicklung.acme.example",
+		DisplayName: "Maximiliane Alexandrina von Hohenzollern-Sigmaringen-Weißenburg", Password: testPassword,
+		Roles: []tma.Role{tma.RoleHR, tma.RoleCompliance, tma.RoleLegal, tma.RoleThreatManager},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	as := srv.Auth
+	for _, s := range []struct {
+		u  *tma.User
+		ua string
+	}{
+		{manager, "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"},
+		{manager, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"},
+		{admin, "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36"},
+	} {
+		if _, err := as.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: s.u.Email, Password: testPassword, IP: "2001:db8:85a3::8a2e:370:7334", UserAgent: s.ua}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A user with a second factor, to see the second step of the sign-in.
+	login, err := as.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: mfaUser.Email, Password: testPassword, IP: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := as.BeginTOTP(ctx, tn.ID, mfaUser.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(enr.Secret, time.Now())
+	if _, _, err := as.ConfirmTOTP(ctx, login.Token, testPassword, code); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every GET page of the router, with the user who may see it.
+	enforcer, err := authz.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type page struct{ path, as string }
+	var pages []page
+	for _, r := range srv.Web.App().GetRoutes(true) {
+		if r.Method != "GET" || strings.HasPrefix(r.Path, "/api/") || r.Path == "/healthz" || r.Path == "/readyz" || r.Path == "/assets/:name" {
+			continue
+		}
+		rule, ok := srv.Web.Rule(r.Method, r.Path)
+		if !ok {
+			t.Fatalf("route %s has no rule", r.Path)
+		}
+		path := strings.ReplaceAll(r.Path, ":id", manager.ID)
+		switch {
+		case rule.Public:
+			pages = append(pages, page{path, ""})
+		case rule.Rule == "pending-mfa":
+			pages = append(pages, page{path, mfaUser.Email})
+		default:
+			obj, act, _ := strings.Cut(rule.Rule, ":")
+			who := ""
+			for _, u := range []*tma.User{admin, auditor} {
+				if enforcer.Can(u, tma.Permission{Object: obj, Action: act}) {
+					who = u.Email
+					break
+				}
+			}
+			if who == "" {
+				t.Fatalf("route %s (%s): neither the admin nor the auditor may see it; add a user who may", r.Path, rule.Rule)
+			}
+			pages = append(pages, page{path, who})
+		}
+	}
+	pages = append(pages, page{"/no-such-page", admin.Email}) // the error page
+	if len(pages) < 9 {
+		t.Fatalf("only %d pages found; is the route walk broken?", len(pages))
+	}
+	t.Logf("%d pages: %v", len(pages), pages)
+	// Sign in once per user: anonymous first, then each user in turn.
+	order := []string{"", mfaUser.Email, admin.Email, auditor.Email}
+	slices.SortStableFunc(pages, func(a, b page) int { return slices.Index(order, a.as) - slices.Index(order, b.as) })
+
+	b := newBrowser(t, "en")
+	setLanguage := func(lang string) error {
+		_, err := chromedp.Call(b, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": lang}})
+		return err
+	}
+	signedIn := ""
+	signIn := func(email string) {
+		t.Helper()
+		_, err := chromedp.Call(b, network.ClearBrowserCookies, cdp.Empty{})
+		if err == nil {
+			err = setLanguage("en")
+		}
+		if err == nil && email != "" {
+			err = chromedp.Do(b,
+				chromedp.Navigate(srv.URL+"/login"),
+				chromedp.WaitVisible(chromedp.ID("login-form")),
+				chromedp.SetValue(chromedp.ID("tenant"), "acme"),
+				chromedp.SetValue(chromedp.ID("email"), email),
+				chromedp.SetValue(chromedp.ID("password"), testPassword),
+				chromedp.Submit(chromedp.ID("login-form")),
+				chromedp.WaitVisible(chromedp.CSS("main h1")),
+			)
+		}
+		if err != nil {
+			t.Fatalf("sign in as %q: %v", email, err)
+		}
+		signedIn = email
+	}
+	signIn("")
+	widths := []int64{1280, 1024, 390}
+	for _, p := range pages {
+		if p.as != signedIn {
+			signIn(p.as)
+		}
+		for _, lang := range []string{"en", "de"} {
+			who := p.as
+			if who == "" {
+				who = "anonymous"
+			}
+			name := fmt.Sprintf("%s (%s, %s)", p.path, lang, who)
+			err := setLanguage(lang)
+			if err == nil {
+				err = chromedp.Do(b,
+					chromedp.EmulateViewport(widths[0], 900),
+					chromedp.Navigate(srv.URL+p.path),
+					chromedp.WaitReady(chromedp.CSS("body")),
+				)
+			}
+			var loc, htmlLang string
+			if err == nil {
+				loc, err = chromedp.Run(b, chromedp.Location())
+			}
+			if err == nil {
+				htmlLang, err = chromedp.Run(b, chromedp.Evaluate[string](`document.documentElement.lang`))
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if !strings.HasPrefix(loc, srv.URL+p.path) || htmlLang != lang {
+				t.Fatalf("%s: ended at %s in language %q; the test did not see the page it meant to", name, loc, htmlLang)
+			}
+			for _, w := range widths {
+				type size struct {
+					Scroll int64 `json:"scroll"`
+					Inner  int64 `json:"inner"`
+				}
+				err := chromedp.Do(b, chromedp.EmulateViewport(w, 900))
+				var got size
+				if err == nil {
+					got, err = chromedp.Run(b, chromedp.Evaluate[size](`({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})`))
+				}
+				if err != nil {
+					t.Fatalf("%s at %d px: %v", name, w, err)
+				}
+				if got.Inner != w {
+					t.Fatalf("%s: window is %d px wide, want %d", name, got.Inner, w)
+				}
+				if got.Scroll > got.Inner {
+					t.Errorf("%s at %d px: the page is %d px wide", name, w, got.Scroll)
+				}
+			}
+			err = chromedp.Do(b, chromedp.EmulateViewport(widths[0], 900), chromedp.Evaluate[chromedp.Void](axe))
+			var found []axeViolation
+			if err == nil {
+				found, err = chromedp.Run(b, chromedp.Evaluate[[]axeViolation](axeRun, chromedp.EvalAwaitPromise))
+			}
+			if err != nil {
+				t.Fatalf("%s: axe: %v", name, err)
+			}
+			for _, v := range found {
+				nodes, _ := json.Marshal(v.Nodes)
+				t.Errorf("%s: axe %s (%s): %s; nodes %s", name, v.ID, v.Impact, v.Help, nodes)
+			}
+			if p.path == "/account" || p.path == "/admin/users/"+manager.ID {
+				text, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("main")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := map[string]string{"en": "Samsung Internet on Android", "de": "Samsung Internet unter Android"}[lang]
+				if p.path != "/account" {
+					want = map[string]string{"en": "Safari on iPhone", "de": "Safari auf dem iPhone"}[lang]
+				}
+				if !strings.Contains(text, want) {
+					t.Errorf("%s: the session list does not say %q", name, want)
+				}
+			}
+		}
+	}
+}
