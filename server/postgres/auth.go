@@ -104,7 +104,15 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 		label, hash = typedLabel(email), dummyHash // same cost as a real check
 	}
 	ctx = tma.NewContextWithActor(ctx, tma.Actor{TenantID: tenantID, UserID: userID, Label: label, IP: req.IP})
-	r, err := s.reserve(ctx, tenantID, s.addressKey(req.IP), s.accountKey(tenantID, slug, email))
+	device, err := s.knownDevice(ctx, req.Device, tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	account := s.accountKey(tenantID, slug, email)
+	if device != nil {
+		account = s.deviceKey(userID, device)
+	}
+	r, err := s.reserve(ctx, tenantID, s.addressKey(req.IP), account)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +140,15 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 		}
 		var err error
 		res, err = s.createSession(ctx, tx, tenantID, userID, hasTOTP, req)
-		if err != nil || hasTOTP {
+		if err != nil {
+			return err
+		}
+		if device == nil {
+			if res.Device, err = s.rememberDevice(ctx, tx, tenantID, userID); err != nil {
+				return err
+			}
+		}
+		if hasTOTP {
 			return err // the login is audited once the second factor is in
 		}
 		return s.db.audit(ctx, tx, tenantID, tma.AuditLoginSucceeded, "user", userID, "password")

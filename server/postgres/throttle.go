@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -35,6 +36,52 @@ func (s *AuthService) accountKey(tenantID, slug, email string) throttleKey {
 	return throttleKey{"account:" + tenantID + ":" + email, s.throttle.AccountFailures}
 }
 
+// deviceKey counts the attempts of a known device (a browser that signed in
+// to the account before) apart from the account's: a stranger's wrong
+// passwords lock the account key, not the owner's browser.
+func (s *AuthService) deviceKey(userID string, tokenHash []byte) throttleKey {
+	return throttleKey{"device:" + userID + ":" + hex.EncodeToString(tokenHash[:8]), s.throttle.AccountFailures}
+}
+
+// maxDevices is how many known devices an account keeps; older ones are
+// forgotten.
+const maxDevices = 10
+
+// knownDevice returns the token hash of raw if it is a known device of the
+// user, and nil otherwise. It always queries when a token is given, so that
+// its timing does not tell whether the account exists.
+func (s *AuthService) knownDevice(ctx context.Context, raw, tenantID, userID string) ([]byte, error) {
+	if raw == "" || len(raw) > 100 {
+		return nil, nil
+	}
+	h := hashToken(raw)
+	var tid, uid string
+	err := s.db.Pool.QueryRow(ctx, `SELECT tenant_id::text, user_id::text FROM login_devices WHERE token_hash = $1`, h).Scan(&tid, &uid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, dbError("AuthService.knownDevice", err)
+	}
+	if userID == "" || tid != tenantID || uid != userID {
+		return nil, nil
+	}
+	return h, nil
+}
+
+// rememberDevice makes the browser of a correct password a known device of
+// the user and returns its raw token.
+func (s *AuthService) rememberDevice(ctx context.Context, tx pgx.Tx, tenantID, userID string) (string, error) {
+	tok, h := newToken()
+	if _, err := tx.Exec(ctx, `INSERT INTO login_devices (token_hash, tenant_id, user_id, created_at) VALUES ($1, $2, $3, $4)`,
+		h, tenantID, userID, s.db.now()); err != nil {
+		return "", err
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM login_devices WHERE tenant_id = $1 AND user_id = $2 AND token_hash NOT IN (
+		SELECT token_hash FROM login_devices WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC LIMIT $3)`,
+		tenantID, userID, maxDevices)
+	return tok, err
+}
+
 // mfaKey counts wrong second factors of a user. A correct password does not
 // reset it, so the code cannot be guessed by signing in again and again.
 func (s *AuthService) mfaKey(userID string) throttleKey {
@@ -44,8 +91,8 @@ func (s *AuthService) mfaKey(userID string) throttleKey {
 // liftLockout deletes the counters and locks of u's account and second
 // factor. Address counters stay: they belong to whoever used the address.
 func liftLockout(ctx context.Context, tx pgx.Tx, u *tma.User) error {
-	_, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE key = $1 OR key = $2`,
-		"account:"+u.TenantID+":"+u.Email, "mfa:"+u.ID)
+	_, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE key = $1 OR key = $2 OR starts_with(key, $3)`,
+		"account:"+u.TenantID+":"+u.Email, "mfa:"+u.ID, "device:"+u.ID+":")
 	return err
 }
 

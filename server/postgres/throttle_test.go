@@ -170,3 +170,52 @@ func TestRetryingALockedAccountSparesTheAddress(t *testing.T) {
 	}
 	e.login(t, "acme", users[1].Email, office)
 }
+
+// TestKnownDeviceOutlastsLockout: a stranger's wrong passwords lock the
+// account, but not the browser its owner signed in with before; that
+// browser is limited on its own, and a forged or foreign device token
+// counts like none.
+func TestKnownDeviceOutlastsLockout(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, users := e.mustTenant(t, "acme", tma.RoleLegal, tma.RoleHR)
+	owner, other := users[0], users[1]
+	first := e.login(t, "acme", owner.Email, "192.0.2.1")
+	if first.Device == "" {
+		t.Fatal("a correct password gives no known-device token")
+	}
+	otherDevice := e.login(t, "acme", other.Email, "192.0.2.1").Device
+
+	login := func(pw, device, ip string) (*tma.LoginResult, error) {
+		return e.auth.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: owner.Email, Password: pw, IP: ip, Device: device})
+	}
+	for i := range throttlePolicy.AccountFailures {
+		_, _ = login("a stranger's guess", "", fmt.Sprintf("203.0.113.%d", i))
+	}
+	tests := []struct {
+		name   string
+		device string
+		want   string
+	}{
+		{"no device", "", tma.ETHROTTLED},
+		{"forged device", "forged-token-forged-token-forged-token-0123", tma.ETHROTTLED},
+		{"another user's device", otherDevice, tma.ETHROTTLED},
+		{"the owner's device", first.Device, ""},
+	}
+	for _, tc := range tests {
+		res, err := login(password, tc.device, "198.51.100.7")
+		if got := tma.ErrorCode(err); got != tc.want {
+			t.Errorf("%s: error %q (%v), want %q", tc.name, got, err, tc.want)
+		}
+		if err == nil && res.Device != "" {
+			t.Errorf("%s: a known device got a new token", tc.name)
+		}
+	}
+	// The known device has its own limit: someone who stole it gets no more
+	// guesses than anyone else.
+	for range throttlePolicy.AccountFailures {
+		_, _ = login("guess from the device", first.Device, "198.51.100.8")
+	}
+	_, err := login(password, first.Device, "198.51.100.9")
+	wantCode(t, err, tma.ETHROTTLED)
+}

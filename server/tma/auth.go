@@ -37,12 +37,17 @@ type LoginRequest struct {
 	Password  string
 	IP        string
 	UserAgent string
+	// Device is the raw known-device token the browser presents, if any.
+	Device string
 }
 
 // LoginResult is a new session and its raw token, to be put into a cookie.
 type LoginResult struct {
 	Session *Session
 	Token   string
+	// Device, if not empty, is a new known-device token for the browser to
+	// keep (a long-lived cookie): its later attempts count on their own.
+	Device string
 }
 
 // SessionPolicy are the timeouts of sessions.
@@ -73,7 +78,10 @@ type TOTPEnrollment struct {
 type AuthService interface {
 	// Login checks a password. An unknown tenant, an unknown user and a wrong
 	// password all give the same EUNAUTHORIZED message. ETHROTTLED when the
-	// account or address is locked, even for a correct password. A user with
+	// account or address is locked, even for a correct password. A browser
+	// that presents a known-device token of the account is counted on its
+	// own instead of on the account, so a stranger's lockout does not keep
+	// the owner out. A user with
 	// MFA gets a session with MFAPending set.
 	Login(ctx context.Context, req LoginRequest) (*LoginResult, error)
 	// VerifyMFA checks a TOTP or recovery code for a pending session and

@@ -83,6 +83,7 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 	}
 	res, err := s.deps.Auth.Login(c.UserContext(), tma.LoginRequest{
 		Tenant: d.Tenant, Email: d.Email, Password: c.FormValue("password"), IP: clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent),
+		Device: c.Cookies(s.deviceCookie()),
 	})
 	if err != nil {
 		switch code := tma.ErrorCode(err); code {
@@ -95,6 +96,14 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		return err
 	}
 	s.setSessionCookie(c, res.Token)
+	if res.Device != "" {
+		// Known device: this browser's later attempts count on their own,
+		// so a stranger's lockout of the account does not keep it out.
+		c.Cookie(&fiber.Cookie{
+			Name: s.deviceCookie(), Value: res.Device, Path: "/", MaxAge: 180 * 24 * 3600,
+			HTTPOnly: true, Secure: s.secure(), SameSite: fiber.CookieSameSiteStrictMode,
+		})
+	}
 	if res.Session.MFAPending {
 		return c.Redirect("/login/mfa"+nextQuery(d.Next), fiber.StatusSeeOther)
 	}

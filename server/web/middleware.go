@@ -48,6 +48,8 @@ func (s *Server) cookieName(name string) string {
 
 func (s *Server) sessionCookie() string { return s.cookieName("tma_session") }
 
+func (s *Server) deviceCookie() string { return s.cookieName("tma_device") }
+
 func (s *Server) secure() bool { return s.cfg.TLS != nil || s.cfg.SecureCookies }
 
 // requestContext gives every request an id and a logger that carries it,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -99,7 +100,24 @@ func LoadConfig(ctx context.Context, getenv func(string) string) (*Config, error
 	if c.BlobDir == "" {
 		c.BlobDir = filepath.Join(c.DataDir, "blobs")
 	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = localClusterURL(c.DataDir)
+	}
 	return &c, c.validate()
+}
+
+// localClusterURL is the URL of the private cluster that `make run` keeps
+// under the data folder (scripts/pg.sh), if there is one, so that the CLI
+// works next to `make run` without any setting. "" otherwise.
+func localClusterURL(dataDir string) string {
+	run, err := filepath.Abs(filepath.Join(dataDir, "pg", "run"))
+	if err != nil {
+		return ""
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "pg", "data", "PG_VERSION")); err != nil {
+		return ""
+	}
+	return "postgres:///tma?host=" + url.QueryEscape(run) + "&user=tma&sslmode=disable"
 }
 
 func setField(f reflect.Value, raw string) error {
@@ -136,7 +154,8 @@ func setField(f reflect.Value, raw string) error {
 func (c *Config) validate() error {
 	switch {
 	case c.DatabaseURL == "":
-		return fmt.Errorf("config: TMA_DATABASE_URL is required (or TMA_DATABASE_URL_FILE, or SSM)")
+		return fmt.Errorf("config: TMA_DATABASE_URL is required (or TMA_DATABASE_URL_FILE, or SSM); " +
+			"next to `make run` it is found by itself in ./var/pg (run the command from the checkout, or set TMA_DATA_DIR)")
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return fmt.Errorf("config: TMA_TLS_CERT and TMA_TLS_KEY go together")
 	case c.KeyProvider != "local" && c.KeyProvider != "kms":

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,14 @@ func TestLoadConfig(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("postgres://u:hunter2@db/tma\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A data folder with the private cluster of `make run` in it.
+	runDir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(runDir, "pg", "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(runDir, "pg", "data", "PG_VERSION"), []byte("15\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -34,6 +43,12 @@ func TestLoadConfig(t *testing.T) {
 			return c.DatabaseURL == "postgres://u:hunter2@db/tma"
 		}},
 		{"missing database", map[string]string{}, "TMA_DATABASE_URL is required", nil},
+		{"the cluster of make run", map[string]string{"TMA_DATA_DIR": runDir}, "", func(c *Config) bool {
+			return c.DatabaseURL == "postgres:///tma?host="+url.QueryEscape(filepath.Join(runDir, "pg", "run"))+"&user=tma&sslmode=disable"
+		}},
+		{"an explicit URL wins", map[string]string{"TMA_DATA_DIR": runDir, "TMA_DATABASE_URL": "postgres:///other"}, "", func(c *Config) bool {
+			return c.DatabaseURL == "postgres:///other"
+		}},
 		{"bad duration", map[string]string{"TMA_DATABASE_URL": "x", "TMA_SESSION_IDLE": "soon"}, "TMA_SESSION_IDLE", nil},
 		{"bad bool", map[string]string{"TMA_DATABASE_URL": "x", "TMA_TRUST_PROXY": "maybe"}, "TMA_TRUST_PROXY", nil},
 		{"half TLS", map[string]string{"TMA_DATABASE_URL": "x", "TMA_TLS_CERT": "c.pem"}, "go together", nil},
