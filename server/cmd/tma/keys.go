@@ -300,25 +300,12 @@ func confirmShred(in io.Reader, w io.Writer, c *tma.Case) error {
 	return nil
 }
 
-// minGrace keeps blob GC away from uploads in progress, whose blobs exist
-// before the row that owns them.
-const minGrace = time.Minute
-
-// gcBatch is how many blob ids GC asks the database about at once.
-const gcBatch = 500
-
-// cmdBlobsGC deletes blobs that no row owns and that are older than the
-// grace period: the leftovers of uploads that crashed between storing the
-// blob and committing its row. With --dry-run it only reports them.
 func cmdBlobsGC(ctx context.Context, c *Config, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("blobs gc", flag.ContinueOnError)
 	grace := fs.Duration("grace", 24*time.Hour, "keep unreferenced blobs younger than this; must exceed the longest upload")
 	dryRun := fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if *grace < minGrace {
-		return fmt.Errorf("--grace must be at least %s: a shorter grace could delete uploads in progress", minGrace)
 	}
 	store, err := blobStore(ctx, c)
 	if err != nil {
@@ -329,71 +316,21 @@ func cmdBlobsGC(ctx context.Context, c *Config, args []string, w io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	registry := postgres.NewBlobRegistry(db)
-
-	cutoff := time.Now().Add(-*grace)
-	var deleted, kept int
-	var candidates []tma.BlobInfo
-	sweep := func() error {
-		if len(candidates) == 0 {
-			return nil
-		}
-		ids := make([]string, len(candidates))
-		for i, b := range candidates {
-			ids[i] = b.ID
-		}
-		refs, err := registry.ReferencedBlobs(ctx, ids)
-		if err != nil {
-			return err
-		}
-		for _, b := range candidates {
-			switch {
-			case refs[b.ID]:
-				kept++
-			case *dryRun:
-				deleted++
-				fmt.Fprintf(w, "would delete %s (%d bytes, %s)\n", b.ID, b.Size, b.ModTime.UTC().Format(time.RFC3339))
-			default:
-				if err := store.Delete(ctx, b.ID); err != nil {
-					return err
-				}
-				deleted++
-				fmt.Fprintf(w, "deleted %s (%d bytes, %s)\n", b.ID, b.Size, b.ModTime.UTC().Format(time.RFC3339))
-			}
-		}
-		candidates = candidates[:0]
-		return nil
-	}
-	err = store.List(ctx, func(b tma.BlobInfo) error {
-		if b.ModTime.After(cutoff) {
-			kept++
-			return nil
-		}
-		candidates = append(candidates, b)
-		if len(candidates) < gcBatch {
-			return nil
-		}
-		return sweep()
-	})
-	if err == nil {
-		err = sweep()
-	}
-	if err != nil {
-		return err
-	}
 	verb := "deleted"
 	if *dryRun {
 		verb = "would delete"
 	}
-	if fsStore, ok := store.(*blob.FS); ok && !*dryRun {
-		n, err := fsStore.CleanTemp(*grace)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			fmt.Fprintf(w, "removed %d stale temporary file(s)\n", n)
-		}
+	gc := &tma.BlobGC{Store: store, Registry: postgres.NewBlobRegistry(db), Grace: *grace, DryRun: *dryRun,
+		Deleted: func(b tma.BlobInfo) {
+			fmt.Fprintf(w, "%s %s (%d bytes, %s)\n", verb, b.ID, b.Size, b.ModTime.UTC().Format(time.RFC3339))
+		}}
+	rep, err := gc.Run(ctx)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "%s %d orphaned blob(s), kept %d\n", verb, deleted, kept)
+	if rep.TempRemoved > 0 {
+		fmt.Fprintf(w, "removed %d stale temporary file(s)\n", rep.TempRemoved)
+	}
+	fmt.Fprintf(w, "%s %d orphaned blob(s), kept %d\n", verb, rep.Deleted, rep.Kept)
 	return nil
 }

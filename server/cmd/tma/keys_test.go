@@ -622,7 +622,7 @@ func TestCLIBlobsGC(t *testing.T) {
 		t.Fatalf("after gc: old orphan %v (want gone), young orphan %v, owned %v (want both kept)",
 			exists(oldOrphan), exists(youngOrphan), exists(oldOwned))
 	}
-	if _, err := e.run(t, "blobs", "gc", "--grace", "1s"); err == nil || !strings.Contains(err.Error(), "--grace") {
+	if _, err := e.run(t, "blobs", "gc", "--grace", "1s"); err == nil || !strings.Contains(err.Error(), "grace period must be at least") {
 		t.Fatalf("gc with a 1s grace: %v, want a refusal", err)
 	}
 }
