@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,10 +21,15 @@ var _ tma.AuditService = (*AuditService)(nil)
 // NewAuditService returns an AuditService on db.
 func NewAuditService(db *DB) *AuditService { return &AuditService{db: db} }
 
-// Record appends e in a transaction of its own.
-func (s *AuditService) Record(ctx context.Context, e *tma.AuditEvent) error {
+// Record appends an event of the actor in ctx, in its tenant, in a
+// transaction of its own.
+func (s *AuditService) Record(ctx context.Context, action, targetType, targetID, detail string) error {
+	tenantID := tma.ActorFromContext(ctx).TenantID
+	if tenantID == "" {
+		return tma.Errorf(tma.EINTERNAL, "audit event %s without a tenant", action)
+	}
 	return s.db.inTx(ctx, "AuditService.Record", func(tx pgx.Tx) error {
-		return s.db.appendAudit(ctx, tx, e)
+		return s.db.audit(ctx, tx, tenantID, action, targetType, targetID, detail)
 	})
 }
 
@@ -120,8 +126,22 @@ func (s *AuditService) FindAuditEvents(ctx context.Context, tenantID string, f t
 }
 
 // VerifyChain recomputes every hash of the tenant's chain in order, without
-// holding the rows in memory, and compares the end with the chain head.
+// holding the rows in memory, and compares the end with the chain head. A
+// broken chain is recorded, so the finding cannot go unnoticed.
 func (s *AuditService) VerifyChain(ctx context.Context, tenantID string) (int, error) {
+	checked, err := s.verifyChain(ctx, tenantID)
+	var ce *tma.ChainError
+	if errors.As(err, &ce) {
+		a := tma.ActorFromContext(ctx)
+		a.TenantID = tenantID
+		if rerr := s.Record(tma.NewContextWithActor(ctx, a), tma.AuditIntegrityFailure, "audit_event", strconv.FormatInt(ce.Seq, 10), ce.Reason); rerr != nil {
+			return checked, rerr
+		}
+	}
+	return checked, err
+}
+
+func (s *AuditService) verifyChain(ctx context.Context, tenantID string) (int, error) {
 	tx, err := s.db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, dbError("AuditService.VerifyChain", err)

@@ -121,8 +121,7 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 		return nil, err
 	}
 	fail := func(reason string) error {
-		return s.failed(ctx, r, &tma.AuditEvent{TenantID: tenantID, ActorID: userID, ActorLabel: label, IP: req.IP,
-			Action: tma.AuditLoginFailed, TargetType: "user", TargetID: userID, Detail: reason}, errBadLogin)
+		return s.failed(ctx, r, tma.AuditLoginFailed, reason, errBadLogin)
 	}
 	switch {
 	case userID == "":
@@ -305,8 +304,7 @@ func (s *AuthService) VerifyMFA(ctx context.Context, token, code, ip string) (*t
 		return nil, err
 	}
 	if !ok {
-		return nil, s.failed(ctx, rsv, &tma.AuditEvent{TenantID: r.TenantID, ActorID: r.UserID, ActorLabel: email, IP: ip,
-			Action: tma.AuditMFAFailed, TargetType: "user", TargetID: r.UserID}, errBadCode)
+		return nil, s.failed(ctx, rsv, tma.AuditMFAFailed, "", errBadCode)
 	}
 	return res, nil
 }
@@ -417,8 +415,7 @@ func (s *AuthService) checkCurrentPassword(ctx context.Context, token, password 
 		return nil, "", err
 	}
 	if !ok {
-		return nil, "", s.failed(ctx, rsv, &tma.AuditEvent{TenantID: r.TenantID, ActorID: r.UserID, ActorLabel: email, IP: ip,
-			Action: tma.AuditLoginFailed, TargetType: "user", TargetID: r.UserID, Detail: "wrong current password"},
+		return nil, "", s.failed(ctx, rsv, tma.AuditLoginFailed, "wrong current password",
 			tma.Errorf(tma.EINVALID, "The current password is not correct."))
 	}
 	err = s.db.inTx(ctx, op, func(tx pgx.Tx) error { return rsv.release(ctx, tx) })

@@ -194,10 +194,12 @@ func (r *reservation) release(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// failed records that a reserved attempt failed: it audits the failure and,
-// if the attempt used up a key's last try, locks the key. It returns the
-// lockout error then, and wrong otherwise.
-func (s *AuthService) failed(ctx context.Context, r *reservation, ev *tma.AuditEvent, wrong error) error {
+// failed records that a reserved attempt failed: it audits the failure (as
+// action against the actor of ctx, the user the attempt was for) and, if the
+// attempt used up a key's last try, locks the key. It returns the lockout
+// error then, and wrong otherwise.
+func (s *AuthService) failed(ctx context.Context, r *reservation, action, detail string, wrong error) error {
+	a := tma.ActorFromContext(ctx)
 	now := s.db.now()
 	var locked bool
 	err := s.db.inTx(ctx, "AuthService.failed", func(tx pgx.Tx) error {
@@ -212,10 +214,10 @@ func (s *AuthService) failed(ctx context.Context, r *reservation, ev *tma.AuditE
 				return err
 			}
 		}
-		if ev.TenantID == "" {
+		if a.TenantID == "" {
 			return nil // an unknown tenant has no audit chain
 		}
-		return s.db.appendAudit(ctx, tx, ev)
+		return s.db.audit(ctx, tx, a.TenantID, action, "user", a.UserID, detail)
 	})
 	if err != nil {
 		return err

@@ -101,14 +101,16 @@ type AuditFilter struct {
 // AuditService reads and checks the audit log. Writes happen inside the
 // services whose changes they record.
 type AuditService interface {
-	// Record appends an event in its own transaction, for events that go
-	// with no other change, such as a denied request.
-	Record(ctx context.Context, e *AuditEvent) error
+	// Record appends an event of the Actor in ctx, in the actor's tenant,
+	// in a transaction of its own: for events that go with no other change,
+	// such as a denied request. Changes record their own events.
+	Record(ctx context.Context, action, targetType, targetID, detail string) error
 	// FindAuditEvents lists the tenant's events newest first.
 	FindAuditEvents(ctx context.Context, tenantID string, f AuditFilter) ([]*AuditEvent, error)
 	// VerifyChain walks the tenant's chain and returns how many rows it
 	// checked. The error is nil if the chain is intact, and otherwise a
-	// *ChainError naming the first broken row.
+	// *ChainError naming the first broken event; the finding is then itself
+	// recorded (AuditIntegrityFailure) for the actor in ctx.
 	VerifyChain(ctx context.Context, tenantID string) (checked int, err error)
 }
 

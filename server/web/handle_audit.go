@@ -62,16 +62,6 @@ func (s *Server) handleAuditVerify(c *fiber.Ctx) error {
 	if verr != nil && !errors.As(verr, &res.Broken) {
 		return verr
 	}
-	if res.Broken != nil {
-		err := s.deps.Audit.Record(c.UserContext(), &tma.AuditEvent{
-			TenantID: p.Tenant.ID, ActorID: p.User.ID, ActorLabel: p.User.Email, IP: clientIP(c),
-			Action: tma.AuditIntegrityFailure, TargetType: "audit_event", TargetID: strconv.FormatInt(res.Broken.Seq, 10),
-			Detail: res.Broken.Reason,
-		})
-		if err != nil {
-			return err
-		}
-	}
 	v, err := s.auditView(c)
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/big"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/tma-portal/tma/server/postgres"
@@ -228,16 +227,12 @@ func cmdAuditVerify(ctx context.Context, c *Config, args []string, w io.Writer) 
 	broken := 0
 	for _, t := range list {
 		id := t.ID
-		n, err := audit.VerifyChain(ctx, id)
+		n, err := audit.VerifyChain(systemCtx(ctx, id), id)
 		var ce *tma.ChainError
 		switch {
 		case errors.As(err, &ce):
 			broken++
 			fmt.Fprintf(w, "tenant %s: BROKEN at #%d: %s\n", t.Slug, ce.Seq, ce.Reason)
-			if err := audit.Record(systemCtx(ctx, id), &tma.AuditEvent{TenantID: id, ActorLabel: "system (cli)",
-				Action: tma.AuditIntegrityFailure, TargetType: "audit_event", TargetID: strconv.FormatInt(ce.Seq, 10), Detail: ce.Reason}); err != nil {
-				return err
-			}
 		case err != nil:
 			return err
 		default:
