@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -56,8 +57,10 @@ func checkPassword(encoded, password string) bool {
 }
 
 // dummyHash is checked against when the user does not exist, so that an
-// unknown user costs the same time as a wrong password.
-var dummyHash = hashPassword("timing equaliser, never a real password")
+// unknown user costs the same time as a wrong password. It is made at the
+// first sign-in of an unknown account, not at every process start (each
+// `tma healthcheck` and CLI command would pay an argon2 hash for nothing).
+var dummyHash = sync.OnceValue(func() string { return hashPassword("timing equaliser, never a real password") })
 
 // validatePassword enforces the password policy with a clear message.
 func validatePassword(password string) error {
