@@ -6,6 +6,8 @@ BEGIN {
 	groups[1] = "crypt_stream_seal_MBps crypt_stream_open_MBps raw_gcm_MBps ratio_seal ratio_open"
 	ngroups = 1
 }
+# A benchmark may print its own key=value line; it is passed through as is.
+/^[a-z][a-z0-9_]*=[^ ]+( [a-z][a-z0-9_]*=[^ ]+)*$/ { print; next }
 /^Benchmark/ {
 	for (i = 3; i < NF; i += 2) {
 		if ($(i + 1) ~ /_/) {
