@@ -60,7 +60,9 @@ func startProcess(t *testing.T, bin, dbURL string) *process {
 }
 
 // listener is the application_name of the process's listener connection.
-func (p *process) listener() string { return postgres.ListenerName + " " + strconv.Itoa(p.cmd.Process.Pid) }
+func (p *process) listener() string {
+	return postgres.ListenerName + " " + strconv.Itoa(p.cmd.Process.Pid)
+}
 
 // waitListening waits until the process's listener connection has run
 // LISTEN, so that its session cache is in use.
