@@ -9,6 +9,7 @@ package authz
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -20,6 +21,11 @@ import (
 // Enforcer implements tma.Authorizer with Casbin.
 type Enforcer struct {
 	e *casbin.SyncedEnforcer
+	// decided memoizes decisions. The policy is fixed once New returns, so a
+	// decision depends only on the request (roles, object, action), which is
+	// also the key: still no per-user state. The keys are bounded by the
+	// role sets (6 roles) times the permissions, which come from code.
+	decided sync.Map // "|roles|\x00object\x00action" → bool
 }
 
 var _ tma.Authorizer = (*Enforcer)(nil)
@@ -74,6 +80,15 @@ func (a *Enforcer) Can(u *tma.User, p tma.Permission) bool {
 		b.WriteString(string(r))
 		b.WriteByte('|')
 	}
-	ok, err := a.e.Enforce(b.String(), p.Object, p.Action)
-	return err == nil && ok
+	roles := b.String()
+	key := roles + "\x00" + p.Object + "\x00" + p.Action
+	if ok, found := a.decided.Load(key); found {
+		return ok.(bool)
+	}
+	ok, err := a.e.Enforce(roles, p.Object, p.Action)
+	if err != nil {
+		return false // not remembered: an error says nothing about the policy
+	}
+	a.decided.Store(key, ok)
+	return ok
 }

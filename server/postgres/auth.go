@@ -101,7 +101,7 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 	}
 	label := email
 	if userID == "" {
-		label, hash = typedLabel(email), dummyHash // same cost as a real check
+		label, hash = typedLabel(email), dummyHash() // same cost as a real check
 	}
 	ctx = tma.NewContextWithActor(ctx, tma.Actor{TenantID: tenantID, UserID: userID, Label: label, IP: req.IP})
 	device, err := s.knownDevice(ctx, req.Device, tenantID, userID)
@@ -192,45 +192,56 @@ func (s *AuthService) loadSession(ctx context.Context, q querier, token string, 
 	} else if err != nil {
 		return nil, dbError("AuthService.loadSession", err)
 	}
-	now := s.db.now()
-	expired := r.disabled ||
-		now.Sub(r.LastSeenAt) > s.sessions.Idle ||
-		now.Sub(r.CreatedAt) > s.sessions.Absolute ||
-		r.MFAPending && now.Sub(r.CreatedAt) > s.sessions.PendingMFA
-	if expired {
-		// Through q: inside a transaction that holds the row lock, a
-		// delete through another connection would wait for itself.
-		if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, r.ID); err != nil {
-			return nil, dbError("AuthService.loadSession", err)
-		}
-		return nil, errExpired
+	if err := s.judge(ctx, q, &r.Session, r.disabled, s.db.now()); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
 
-// Authenticate implements tma.AuthService. It refreshes last_seen_at at most
-// once a minute, which bounds the writes per session.
+// judge deletes the session and returns errExpired if it has ended: its
+// user is disabled, or it was idle or lived too long. Through q: inside a
+// transaction that holds the row lock, a delete through another connection
+// would wait for itself.
+//
+// last_seen_at is written at most once per touchInterval (a minute), so it
+// lags the last use by up to that much: a session ends between Idle minus
+// one minute and Idle after its last use, never later.
+func (s *AuthService) judge(ctx context.Context, q querier, sess *tma.Session, disabled bool, now time.Time) error {
+	expired := disabled ||
+		now.Sub(sess.LastSeenAt) > s.sessions.Idle ||
+		now.Sub(sess.CreatedAt) > s.sessions.Absolute ||
+		sess.MFAPending && now.Sub(sess.CreatedAt) > s.sessions.PendingMFA
+	if !expired {
+		return nil
+	}
+	if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, sess.ID); err != nil {
+		return unavailable("AuthService.judge", err)
+	}
+	return errExpired
+}
+
+// Authenticate implements tma.AuthService. A session validated a moment
+// ago comes from the in-process cache, without a query (sessioncache.go);
+// otherwise one statement loads it with its user, roles and tenant, and
+// refreshes last_seen_at at most once a minute.
 func (s *AuthService) Authenticate(ctx context.Context, token string) (*tma.Principal, error) {
-	const op = "AuthService.Authenticate"
-	r, err := s.loadSession(ctx, s.db.Pool, token, false)
+	if token == "" || len(token) > 100 {
+		return nil, errExpired
+	}
+	key := sha256.Sum256([]byte(token))
+	now := s.db.now()
+	if p := s.db.cache.get(key, now, s.sessions); p != nil {
+		p.Token = token
+		return p, nil
+	}
+	gen := s.db.cache.generation()
+	p, err := s.loadPrincipal(ctx, key[:], now)
 	if err != nil {
 		return nil, err
 	}
-	if now := s.db.now(); now.Sub(r.LastSeenAt) > time.Minute {
-		if _, err := s.db.Pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id = $1`, r.ID, now); err != nil {
-			return nil, dbError(op, err)
-		}
-		r.LastSeenAt = now
-	}
-	u, err := findUser(ctx, s.db.Pool, r.TenantID, r.UserID)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	t, err := NewTenantService(s.db).FindTenantByID(ctx, r.TenantID)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	return &tma.Principal{Session: &r.Session, User: u, Tenant: t, Token: token}, nil
+	s.db.cache.put(key, gen, p)
+	p.Token = token
+	return p, nil
 }
 
 // rotate gives the session a new token; the old one stops working.

@@ -26,20 +26,38 @@ import (
 // processes on one database.
 const migrateLock = 0x746d615f6d6967 // "tma_mig"
 
-// DB is a connection pool plus the clock the services use.
+// DB is a connection pool plus the clock the services use, and the
+// session cache when it is enabled (sessioncache.go).
 type DB struct {
 	Pool *pgxpool.Pool
 	// Now returns the current time; tests replace it to move time forward.
 	Now func() time.Time
+
+	cache  *sessionCache // nil: no cache
+	raised raisedChanges
+}
+
+// Option changes how Open connects.
+type Option func(*pgxpool.Config)
+
+// WithQueryTracer traces every query of the pool; tests count queries with
+// it.
+func WithQueryTracer(t pgx.QueryTracer) Option {
+	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
 }
 
 // Open connects to the database at url and checks that it answers.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The parse error may quote the URL, password included.
 		return nil, tma.Errorf(tma.EINVALID, "The database URL cannot be parsed.")
 	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	db := &DB{Now: time.Now}
+	cfg.ConnConfig.OnNotice = db.onNotice
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, tma.Wrap("postgres.Open", err)
@@ -48,7 +66,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, &tma.Error{Code: tma.EUNAVAILABLE, Message: "The database is not reachable.", Op: "postgres.Open", Err: err}
 	}
-	return &DB{Pool: pool, Now: time.Now}, nil
+	db.Pool = pool
+	return db, nil
 }
 
 // Close closes the pool.
@@ -62,12 +81,14 @@ type querier interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }
 
-// inTx runs fn in a transaction and commits if fn returns nil.
+// inTx runs fn in a transaction and commits if fn returns nil. When the
+// transaction has ended, the session cache drops what it changed.
 func (db *DB) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {
 		return dbError(op, err)
 	}
+	defer db.settle(tx.Conn().PgConn())
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	if err := fn(tx); err != nil {
 		return dbError(op, err)

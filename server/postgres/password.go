@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -50,5 +51,8 @@ func checkPassword(encoded, password string) bool {
 }
 
 // dummyHash is checked against when the user does not exist, so that an
-// unknown user costs the same time as a wrong password.
-var dummyHash = hashPassword("timing equaliser, never a real password")
+// unknown user costs the same time as a wrong password. It is made at the
+// first sign-in of an unknown account, not at every process start (each
+// `tma healthcheck` and CLI command would pay an argon2 hash for nothing).
+var dummyHash = sync.OnceValue(func() string { return hashPassword("timing equaliser, never a real password") })
+

@@ -35,6 +35,7 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" default:"30s" help:"how long SIGTERM waits for requests in flight"`
 	SessionIdle     time.Duration `env:"SESSION_IDLE" default:"30m"`
 	SessionAbsolute time.Duration `env:"SESSION_ABSOLUTE" default:"12h"`
+	SessionCache    int           `env:"SESSION_CACHE" default:"10000" help:"validated sessions kept in memory per process; 0 turns the cache off"`
 	ThrottleAccount int           `env:"THROTTLE_ACCOUNT" default:"5" help:"failed sign-ins per account before lockout"`
 	ThrottleAddress int           `env:"THROTTLE_ADDRESS" default:"20" help:"failed sign-ins per client address before lockout"`
 	ThrottleWindow  time.Duration `env:"THROTTLE_WINDOW" default:"15m"`
@@ -170,6 +171,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: TMA_BODY_LIMIT must be at least 4096")
 	case c.SessionIdle <= 0 || c.SessionAbsolute < c.SessionIdle:
 		return fmt.Errorf("config: TMA_SESSION_IDLE must be positive and at most TMA_SESSION_ABSOLUTE")
+	case c.SessionCache < 0:
+		return fmt.Errorf("config: TMA_SESSION_CACHE must be 0 (off) or more")
 	case c.ThrottleAccount < 1 || c.ThrottleAddress < 1:
 		return fmt.Errorf("config: TMA_THROTTLE_ACCOUNT and TMA_THROTTLE_ADDRESS must be at least 1")
 	case c.ThrottleWindow <= 0 || c.ThrottleLockout <= 0 || c.ShutdownTimeout <= 0 || c.ReadTimeout <= 0:

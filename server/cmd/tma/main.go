@@ -163,6 +163,8 @@ type Main struct {
 	// Listener is the bound address; Open binds it, so a test can pass
 	// port 0 and read the port here.
 	Listener net.Listener
+
+	dbOptions []postgres.Option // tests trace queries with them
 }
 
 // Open connects to the database, wires the services and binds the listener.
@@ -170,11 +172,12 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Logger == nil {
 		m.Logger = newLogger(m.Config.LogLevel, os.Stderr)
 	}
-	db, err := postgres.Open(ctx, m.Config.DatabaseURL)
+	db, err := postgres.Open(ctx, m.Config.DatabaseURL, m.dbOptions...)
 	if err != nil {
 		return err
 	}
 	m.DB = db
+	db.EnableSessionCache(m.Config.SessionCache) // used while Run listens
 	// The local keyring and blob folder are created as `tma init` would,
 	// so that a bare `tma serve` works; an existing keyring is only read.
 	if err := initKeysAndBlobs(ctx, m.Config, io.Discard); err != nil {
@@ -251,6 +254,18 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Config.TLSCert != "" {
 		scheme = "https"
 	}
+	// The session cache's listener runs as long as the server, and stops
+	// first on shutdown: requests still draining then go to the database.
+	lctx, stopListener := context.WithCancel(ctx)
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		m.DB.ListenSessionChanges(lctx, m.Logger)
+	}()
+	defer func() {
+		stopListener()
+		<-listening
+	}()
 	m.Logger.Info("serving", "url", scheme+"://"+m.Listener.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- m.Web.Serve(m.Listener) }()

@@ -38,14 +38,14 @@ func testEnv(t *testing.T, extra map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
-func startServer(t *testing.T, extra map[string]string) *testServer {
+func startServer(t *testing.T, extra map[string]string, opts ...postgres.Option) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg, err := LoadConfig(ctx, testEnv(t, extra))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Main{Config: cfg, Logger: newLogger("warn", io.Discard)}
+	m := &Main{Config: cfg, Logger: newLogger("warn", io.Discard), dbOptions: opts}
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

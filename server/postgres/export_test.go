@@ -1,0 +1,13 @@
+package postgres
+
+import "time"
+
+// SetSessionCacheLive turns the session cache on (with a lease that does not
+// run out) or off without a listener, so that a test sees what only the
+// writing process's own invalidation does.
+func (db *DB) SetSessionCacheLive(live bool) {
+	db.cache.setLive(live)
+	db.cache.mu.Lock()
+	db.cache.alive = time.Duration(1 << 62)
+	db.cache.mu.Unlock()
+}
