@@ -55,4 +55,3 @@ func checkPassword(encoded, password string) bool {
 // first sign-in of an unknown account, not at every process start (each
 // `tma healthcheck` and CLI command would pay an argon2 hash for nothing).
 var dummyHash = sync.OnceValue(func() string { return hashPassword("timing equaliser, never a real password") })
-
