@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"fmt"
+	stdhtml "html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -117,7 +119,7 @@ func TestPagesRender(t *testing.T) {
 			RequestID string
 		}{404, "rid"},
 	}
-	for name := range p.tmpl {
+	for name := range p.tmpl[locales[0]] {
 		d, ok := data[name]
 		if !ok {
 			t.Errorf("no test data for page %q", name)
@@ -127,11 +129,24 @@ func TestPagesRender(t *testing.T) {
 			v := &view{Locale: loc, Title: name + ".title", Principal: pr, CSRF: "tok", Data: d, catalog: p.catalog,
 				can: func(string) bool { return true }}
 			var buf bytes.Buffer
-			if err := p.tmpl[name].ExecuteTemplate(&buf, "layout.html", v); err != nil {
+			if err := p.tmpl[loc][name].ExecuteTemplate(&buf, "layout.html", v); err != nil {
 				t.Errorf("%s/%s: %v", name, loc, err)
 				continue
 			}
 			html := buf.String()
+			// The constant texts filled in at parse time read exactly as
+			// the actions they replace would have.
+			plain, err := p.parseTemplates(loc, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			if err := plain[name].ExecuteTemplate(&want, "layout.html", v); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := stdhtml.UnescapeString(html), stdhtml.UnescapeString(want.String()); got != want {
+				t.Errorf("%s/%s: the pre-translated page differs from the plain one:\n%s", name, loc, firstDiff(got, want))
+			}
 			for _, raw := range []string{"nav.", "login.", "account.", "users.", "audit.", "mfa.", "role."} {
 				if i := strings.Index(html, ">"+raw); i >= 0 {
 					t.Errorf("%s/%s shows a raw catalog key near %q", name, loc, html[i:min(len(html), i+40)])
@@ -174,4 +189,13 @@ func TestClientAddress(t *testing.T) {
 			t.Errorf("trust=%v X-Forwarded-For=%q: address %q, want %q", tc.trust, tc.xff, b, tc.want)
 		}
 	}
+}
+
+// firstDiff shows where two texts start to differ.
+func firstDiff(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return fmt.Sprintf("got  %q\nwant %q", a[max(0, i-40):min(len(a), i+60)], b[max(0, i-40):min(len(b), i+60)])
 }
