@@ -2,11 +2,11 @@ package web
 
 import (
 	"bytes"
-	"html"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
 	"html/template"
 	"io/fs"
 	"mime"
@@ -30,8 +30,8 @@ var locales = []string{"en", "de"}
 // files with their content hashes.
 type pages struct {
 	tmpl    map[string]map[string]*template.Template // locale → page name → layout + page
-	catalog map[string]map[string]string  // locale → key → text
-	static  map[string]staticFile         // file name → content
+	catalog map[string]map[string]string             // locale → key → text
+	static  map[string]staticFile                    // file name → content
 }
 
 type staticFile struct {
