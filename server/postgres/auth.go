@@ -214,8 +214,8 @@ func (s *AuthService) judge(ctx context.Context, q querier, sess *tma.Session, d
 	if !expired {
 		return nil
 	}
-	if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, sess.ID); err != nil {
-		return unavailable("AuthService.judge", err)
+	if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND id = $2`, sess.TenantID, sess.ID); err != nil {
+		return dbError("AuthService.judge", err)
 	}
 	return errExpired
 }
@@ -247,7 +247,7 @@ func (s *AuthService) Authenticate(ctx context.Context, token string) (*tma.Prin
 // rotate gives the session a new token; the old one stops working.
 func rotate(ctx context.Context, tx pgx.Tx, sess *tma.Session, pending bool) (*tma.LoginResult, error) {
 	tok, h := newToken()
-	if _, err := tx.Exec(ctx, `UPDATE sessions SET token_hash = $2, mfa_pending = $3 WHERE id = $1`, sess.ID, h, pending); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE sessions SET token_hash = $3, mfa_pending = $4 WHERE tenant_id = $1 AND id = $2`, sess.TenantID, sess.ID, h, pending); err != nil {
 		return nil, err
 	}
 	sess.MFAPending = pending
@@ -257,7 +257,7 @@ func rotate(ctx context.Context, tx pgx.Tx, sess *tma.Session, pending bool) (*t
 // withUser returns ctx with the session's user as the actor.
 func (s *AuthService) withUser(ctx context.Context, tx pgx.Tx, sess *tma.Session, ip string) (context.Context, error) {
 	var email string
-	if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, sess.UserID).Scan(&email); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE tenant_id = $1 AND id = $2`, sess.TenantID, sess.UserID).Scan(&email); err != nil {
 		return nil, err
 	}
 	if ip == "" {
@@ -278,7 +278,7 @@ func (s *AuthService) VerifyMFA(ctx context.Context, token, code, ip string) (*t
 		return nil, tma.Errorf(tma.ECONFLICT, "This session needs no second factor.")
 	}
 	var email string
-	if err := s.db.Pool.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, r.UserID).Scan(&email); err != nil {
+	if err := s.db.Pool.QueryRow(ctx, `SELECT email FROM users WHERE tenant_id = $1 AND id = $2`, r.TenantID, r.UserID).Scan(&email); err != nil {
 		return nil, dbError(op, err)
 	}
 	if ip == "" {
@@ -384,7 +384,7 @@ func (s *AuthService) ChangePassword(ctx context.Context, token, oldPassword, ne
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1`, r.UserID, newHash); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $3, password_changed_at = now() WHERE tenant_id = $1 AND id = $2`, r.TenantID, r.UserID, newHash); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND id <> $3`, r.TenantID, r.UserID, r.ID); err != nil {
@@ -412,7 +412,7 @@ func (s *AuthService) checkCurrentPassword(ctx context.Context, token, password 
 		return nil, "", tma.Errorf(tma.EFORBIDDEN, "Complete the sign-in first.")
 	}
 	var email, hash string
-	if err := s.db.Pool.QueryRow(ctx, `SELECT email, password_hash FROM users WHERE id = $1`, r.UserID).Scan(&email, &hash); err != nil {
+	if err := s.db.Pool.QueryRow(ctx, `SELECT email, password_hash FROM users WHERE tenant_id = $1 AND id = $2`, r.TenantID, r.UserID).Scan(&email, &hash); err != nil {
 		return nil, "", dbError(op, err)
 	}
 	ip := tma.ActorFromContext(ctx).IP

@@ -49,7 +49,7 @@ func (s *AuthService) loadPrincipal(ctx context.Context, tokenHash []byte, now t
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errExpired
 	} else if err != nil {
-		return nil, unavailable("AuthService.loadPrincipal", err)
+		return nil, dbError("AuthService.loadPrincipal", err)
 	}
 	if touched {
 		sess.LastSeenAt = now
