@@ -24,7 +24,7 @@ import (
 )
 
 // Locales are the UI languages; the first is the default.
-var locales = []string{"en", "de"}
+var locales = tma.Locales
 
 // pages holds the parsed templates, the message catalogs and the static
 // files with their content hashes.
