@@ -142,7 +142,7 @@ func (s *AuthService) Login(ctx context.Context, req tma.LoginRequest) (*tma.Log
 		if err != nil {
 			return err
 		}
-		if device == nil {
+		if device == nil && !hasTOTP { // with a second factor: once that is in
 			if res.Device, err = s.rememberDevice(ctx, tx, tenantID, userID); err != nil {
 				return err
 			}
@@ -309,6 +309,10 @@ func (s *AuthService) VerifyMFA(ctx context.Context, token, code, ip string) (*t
 		if res, err = rotate(ctx, tx, &locked.Session, false); err != nil {
 			return err
 		}
+		// Only a browser that passed both factors becomes a known device.
+		if res.Device, err = s.rememberDevice(ctx, tx, r.TenantID, r.UserID); err != nil {
+			return err
+		}
 		return s.db.audit(ctx, tx, r.TenantID, tma.AuditLoginSucceeded, "user", r.UserID, "password+"+how)
 	})
 	if err != nil {
@@ -359,6 +363,12 @@ func (s *AuthService) revokeAll(ctx context.Context, op, tenantID, userID, actio
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID)
 		if err != nil {
+			return err
+		}
+		// The browsers it signed in with are forgotten too: whoever held
+		// them must prove themselves again, and gets no device of their own
+		// counter during a lockout.
+		if err := forgetSessionsAndDevices(ctx, tx, tenantID, userID); err != nil {
 			return err
 		}
 		return s.db.audit(ctx, tx, tenantID, action, "user", userID, fmt.Sprintf("sessions=%d", tag.RowsAffected()))

@@ -116,7 +116,9 @@ func dbError(op string, err error) error {
 	switch {
 	case errors.As(err, &pgErr):
 		switch {
-		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"), pgErr.Code == "53300":
+		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"), pgErr.Code == "53300",
+			pgErr.Code == "57014", // statement timeout or cancelled
+			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock: try again
 			return unavailable(op, err)
 		case pgErr.Code == "22021" || pgErr.Code == "22P05":
 			return &tma.Error{Code: tma.EINVALID, Message: "The input contains characters that cannot be stored.", Op: op, Err: err}
@@ -127,8 +129,7 @@ func dbError(op string, err error) error {
 	}
 	var connErr *pgconn.ConnectError
 	var netErr net.Error
-	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, pgx.ErrTxClosed) {
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return unavailable(op, err)
 	}
 	return tma.Wrap(op, err)

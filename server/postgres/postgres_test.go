@@ -54,6 +54,12 @@ func newEnv(t *testing.T) *env {
 	}
 }
 
+// operator is the context of the `tma` command line, which may create
+// auditors.
+func operator(ctx context.Context, tenantID string) context.Context {
+	return tma.NewContextWithActor(ctx, tma.Actor{TenantID: tenantID, Label: "test operator", Operator: true})
+}
+
 // newSecretBox seals TOTP seeds under a fresh local keyring.
 func newSecretBox(t *testing.T) *crypt.SecretBox {
 	t.Helper()
@@ -80,7 +86,7 @@ func (e *env) mustTenant(t *testing.T, slug string, roles ...tma.Role) (*tma.Ten
 	}
 	var users []*tma.User
 	for i, r := range roles {
-		u, err := e.users.CreateUser(ctx, tn.ID, tma.NewUser{
+		u, err := e.users.CreateUser(operator(ctx, tn.ID), tn.ID, tma.NewUser{
 			Email: string(r) + "@" + slug + ".example", DisplayName: string(r), Password: password, Roles: []tma.Role{r},
 		})
 		if err != nil {

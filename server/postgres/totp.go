@@ -22,7 +22,8 @@ import (
 // hashed. They are sealed (tma.SecretSealer: a data key per sealing under
 // the tenant KEK) and stored in the text columns totp_secret and
 // totp_pending as sealedPrefix + base64. A value without the prefix is a
-// seed from before sealing; SealLegacySecrets seals those at start-up.
+// seed from before sealing; SealLegacySecrets seals those at start-up, and
+// after that a clear seed is refused as corrupt.
 const sealedPrefix = "sealed:"
 
 func totpScope(tenantID, userID string) tma.SecretScope {
@@ -40,7 +41,9 @@ func (s *AuthService) sealTOTP(ctx context.Context, tenantID, userID, secret str
 func (s *AuthService) openTOTP(ctx context.Context, tenantID, userID, stored string) (string, error) {
 	enc, ok := strings.CutPrefix(stored, sealedPrefix)
 	if !ok {
-		return stored, nil // not sealed yet; SealLegacySecrets will
+		// Every process seals clear seeds when it starts, so a clear seed
+		// now was written behind the application's back.
+		return "", &tma.Error{Code: tma.ECORRUPT, Op: "openTOTP", Message: "A TOTP seed is stored in clear."}
 	}
 	sealed, err := base64.RawStdEncoding.DecodeString(enc)
 	if err != nil {
@@ -205,9 +208,15 @@ func (s *AuthService) BeginTOTP(ctx context.Context, tenantID, userID string) (*
 		if err != nil {
 			return nil, dbError(op, err)
 		}
-		if _, err := s.db.Pool.Exec(ctx, `UPDATE users SET totp_pending = $3 WHERE tenant_id = $1 AND id = $2 AND totp_pending IS NULL`,
-			tenantID, userID, sealed); err != nil {
+		tag, err := s.db.Pool.Exec(ctx, `UPDATE users SET totp_pending = $3 WHERE tenant_id = $1 AND id = $2 AND totp_pending IS NULL`,
+			tenantID, userID, sealed)
+		if err != nil {
 			return nil, dbError(op, err)
+		}
+		if tag.RowsAffected() == 0 {
+			// A set-up started at the same moment stored its seed first;
+			// this QR code would never work.
+			return nil, tma.Errorf(tma.ECONFLICT, "The set-up was started twice at once. Reload the page to see the code to scan.")
 		}
 	}
 	return &tma.TOTPEnrollment{Secret: key.Secret(), URL: key.URL()}, nil

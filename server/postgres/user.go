@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -40,12 +41,15 @@ func scanUser(row pgx.Row) (*tma.User, error) {
 // only by the operator (tma.CheckAccountChange); a refused attempt is
 // audited.
 func (s *UserService) CreateUser(ctx context.Context, tenantID string, nu tma.NewUser) (*tma.User, error) {
+	// Separation of duties first, on the roles as requested: a refused
+	// attempt is audited whatever else is wrong with it.
+	if err := tma.CheckAccountChange(tma.ActorFromContext(ctx), &tma.User{}, tma.ChangeCreate, nu.Roles); err != nil {
+		return nil, s.db.refuse(ctx, tenantID, &refusal{change: tma.ChangeCreate,
+			detail: "email=" + tma.CleanText(nu.Email, 254) + " " + rolesDetail(nu.Roles), err: err})
+	}
 	p, err := prepareUser(nu)
 	if err != nil {
 		return nil, err
-	}
-	if err := tma.CheckAccountChange(tma.ActorFromContext(ctx), &tma.User{Email: p.Email}, tma.ChangeCreate, p.Roles); err != nil {
-		return nil, s.db.refuse(ctx, tenantID, "", tma.ChangeCreate, err)
 	}
 	var u *tma.User
 	err = s.db.inTx(ctx, "UserService.CreateUser", func(tx pgx.Tx) error {
@@ -69,15 +73,42 @@ func prepareUser(nu tma.NewUser) (preparedUser, error) {
 	return preparedUser{NewUser: nu, hash: hashPassword(nu.Password)}, nil
 }
 
-// refuse audits an account change that separation of duties refused, in a
-// transaction of its own (the change itself never starts), and returns why.
-func (db *DB) refuse(ctx context.Context, tenantID, userID string, change tma.AccountChange, why error) error {
+// refusal is an account change that separation of duties refused.
+type refusal struct {
+	change tma.AccountChange
+	userID string
+	detail string
+	err    error // EFORBIDDEN, for the user
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// refuse audits a refused account change in a transaction of its own, once
+// the change's own transaction has ended (a second connection taken while
+// holding the first and a row lock could exhaust the pool), and returns why.
+func (db *DB) refuse(ctx context.Context, tenantID string, r *refusal) error {
+	detail := string(r.change)
+	if r.detail != "" {
+		detail += " " + r.detail
+	}
 	if err := db.inTx(ctx, "refuse", func(tx pgx.Tx) error {
-		return db.audit(ctx, tx, tenantID, tma.AuditChangeRefused, "user", userID, string(change))
+		return db.audit(ctx, tx, tenantID, tma.AuditChangeRefused, "user", r.userID, tma.CleanText(detail, 400))
 	}); err != nil {
 		return err
 	}
-	return why
+	return r.err
+}
+
+// inChange runs fn in a transaction like inTx; a refusal (from
+// lockForChange) is audited after the transaction has rolled back.
+func (s *UserService) inChange(ctx context.Context, op, tenantID string, fn func(tx pgx.Tx) error) error {
+	err := s.db.inTx(ctx, op, fn)
+	var r *refusal
+	if errors.As(err, &r) {
+		return s.db.refuse(ctx, tenantID, r)
+	}
+	return err
 }
 
 func (db *DB) createUser(ctx context.Context, tx pgx.Tx, tenantID string, p preparedUser) (*tma.User, error) {
@@ -151,15 +182,28 @@ func (s *UserService) FindUsers(ctx context.Context, tenantID string) ([]*tma.Us
 // SetRoles replaces the user's roles. Separation of duties applies
 // (tma.CheckAccountChange), and the last active admin keeps the admin role,
 // so a tenant never locks itself out.
-func (s *UserService) SetRoles(ctx context.Context, tenantID, userID string, roles []tma.Role) error {
-	roles, err := tma.NormalizeRoles(roles)
-	if err != nil {
-		return err
-	}
-	return s.db.inTx(ctx, "UserService.SetRoles", func(tx pgx.Tx) error {
-		u, err := s.lockForChange(ctx, tx, tenantID, userID, tma.ChangeRoles, roles)
+//
+// Granting the auditor role (only the operator may) also resets the
+// account's credentials: the password, sessions, known devices and second
+// factor. An administrator may have chosen that password or hold a session
+// of the account, and must not carry them into the audit log. The operator
+// sets a new password next (tma user roles does).
+func (s *UserService) SetRoles(ctx context.Context, tenantID, userID string, requested []tma.Role) error {
+	return s.inChange(ctx, "UserService.SetRoles", tenantID, func(tx pgx.Tx) error {
+		u, err := s.lockForChange(ctx, tx, tenantID, userID, tma.ChangeRoles, requested)
 		if err != nil {
 			return err
+		}
+		roles, err := tma.NormalizeRoles(requested)
+		if err != nil {
+			return err
+		}
+		detail := rolesDetail(roles)
+		if slices.Contains(roles, tma.RoleAuditor) && !u.HasRole(tma.RoleAuditor) {
+			if err := resetCredentials(ctx, tx, u, unusablePassword); err != nil {
+				return err
+			}
+			detail += " credentials_reset"
 		}
 		if u.HasRole(tma.RoleAdmin) && !slices.Contains(roles, tma.RoleAdmin) {
 			if err := ensureAnotherAdmin(ctx, tx, tenantID, userID); err != nil {
@@ -172,19 +216,61 @@ func (s *UserService) SetRoles(ctx context.Context, tenantID, userID string, rol
 		if err := insertRoles(ctx, tx, tenantID, userID, roles); err != nil {
 			return err
 		}
-		return s.db.audit(ctx, tx, tenantID, tma.AuditRolesChanged, "user", userID, rolesDetail(roles))
+		return s.db.audit(ctx, tx, tenantID, tma.AuditRolesChanged, "user", userID, detail)
 	})
 }
 
+// forgetSessionsAndDevices ends the user's sessions and forgets the
+// browsers it signed in with, after a password reset, a lock or "sign out
+// everywhere": whoever held them must prove themselves again.
+func forgetSessionsAndDevices(ctx context.Context, q querier, tenantID, userID string) error {
+	if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
+		return err
+	}
+	_, err := q.Exec(ctx, `DELETE FROM login_devices WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID)
+	return err
+}
+
+// unusablePassword is a password hash no password matches (it is not in the
+// PHC format that checkPassword reads).
+const unusablePassword = "!"
+
+// resetCredentials replaces the password hash and ends everything that
+// proves the account's identity: sessions, known devices, the second
+// factor and its recovery codes, and lockouts.
+func resetCredentials(ctx context.Context, tx pgx.Tx, u *tma.User, hash string) error {
+	for _, q := range []string{
+		`UPDATE users SET password_hash = $3, password_changed_at = now(), totp_secret = NULL, totp_pending = NULL
+			WHERE tenant_id = $1 AND id = $2`,
+		`DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2`,
+	} {
+		args := []any{u.TenantID, u.ID}
+		if strings.Contains(q, "$3") {
+			args = append(args, hash)
+		}
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	if err := forgetSessionsAndDevices(ctx, tx, u.TenantID, u.ID); err != nil {
+		return err
+	}
+	return liftLockout(ctx, tx, u)
+}
+
 // lockForChange locks the user's row for change and applies separation of
-// duties. A refusal is audited outside tx, which rolls back.
+// duties. It returns a *refusal, which inChange audits after tx.
 func (s *UserService) lockForChange(ctx context.Context, tx pgx.Tx, tenantID, userID string, change tma.AccountChange, roles []tma.Role) (*tma.User, error) {
 	u, err := lockUser(ctx, tx, tenantID, userID)
 	if err != nil {
 		return nil, err
 	}
 	if err := tma.CheckAccountChange(tma.ActorFromContext(ctx), u, change, roles); err != nil {
-		return nil, s.db.refuse(ctx, tenantID, userID, change, err)
+		detail := ""
+		if roles != nil {
+			detail = rolesDetail(roles)
+		}
+		return nil, &refusal{change: change, userID: userID, detail: detail, err: err}
 	}
 	return u, nil
 }
@@ -215,7 +301,7 @@ func ensureAnotherAdmin(ctx context.Context, tx pgx.Tx, tenantID, userID string)
 
 // SetDisabled locks or unlocks the account. Locking ends its sessions.
 func (s *UserService) SetDisabled(ctx context.Context, tenantID, userID string, disabled bool) error {
-	return s.db.inTx(ctx, "UserService.SetDisabled", func(tx pgx.Tx) error {
+	return s.inChange(ctx, "UserService.SetDisabled", tenantID, func(tx pgx.Tx) error {
 		u, err := s.lockForChange(ctx, tx, tenantID, userID, tma.ChangeStatus, nil)
 		if err != nil {
 			return err
@@ -233,7 +319,7 @@ func (s *UserService) SetDisabled(ctx context.Context, tenantID, userID string, 
 					return err
 				}
 			}
-			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
+			if err := forgetSessionsAndDevices(ctx, tx, tenantID, userID); err != nil {
 				return err
 			}
 		}
@@ -270,7 +356,7 @@ func (s *UserService) ResetPassword(ctx context.Context, tenantID, userID, newPa
 		return err
 	}
 	hash := hashPassword(newPassword)
-	return s.db.inTx(ctx, "UserService.ResetPassword", func(tx pgx.Tx) error {
+	return s.inChange(ctx, "UserService.ResetPassword", tenantID, func(tx pgx.Tx) error {
 		u, err := s.lockForChange(ctx, tx, tenantID, userID, tma.ChangePassword, nil)
 		if err != nil {
 			return err
@@ -279,7 +365,7 @@ func (s *UserService) ResetPassword(ctx context.Context, tenantID, userID, newPa
 			tenantID, userID, hash); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
+		if err := forgetSessionsAndDevices(ctx, tx, tenantID, userID); err != nil {
 			return err
 		}
 		if err := liftLockout(ctx, tx, u); err != nil {
@@ -292,7 +378,7 @@ func (s *UserService) ResetPassword(ctx context.Context, tenantID, userID, newPa
 // LiftLockout ends the account's sign-in lockout from every address, and
 // its second-factor lockout.
 func (s *UserService) LiftLockout(ctx context.Context, tenantID, userID string) error {
-	return s.db.inTx(ctx, "UserService.LiftLockout", func(tx pgx.Tx) error {
+	return s.inChange(ctx, "UserService.LiftLockout", tenantID, func(tx pgx.Tx) error {
 		u, err := s.lockForChange(ctx, tx, tenantID, userID, tma.ChangeLiftLockout, nil)
 		if err != nil {
 			return err

@@ -9,6 +9,10 @@ type Actor struct {
 	TenantID string
 	Label    string // e-mail, or "system"
 	IP       string
+	// Operator is set only by the `tma` command line, which holds the
+	// database credentials: the one actor that may manage auditors. An
+	// anonymous or default actor is never the operator.
+	Operator bool
 }
 
 type actorKey struct{}

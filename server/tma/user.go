@@ -98,8 +98,8 @@ const (
 
 // IsOperator reports whether a is the operator of the installation (the
 // `tma` command line, which needs the database credentials), rather than a
-// signed-in user.
-func (a Actor) IsOperator() bool { return a.UserID == "" }
+// signed-in user or an anonymous visitor.
+func (a Actor) IsOperator() bool { return a.Operator && a.UserID == "" }
 
 // CheckAccountChange applies separation of duties to a change that actor
 // makes to target (for ChangeCreate, target is the new user and roles its
@@ -108,11 +108,15 @@ func (a Actor) IsOperator() bool { return a.UserID == "" }
 //   - Nobody changes their own roles, password (outside the account page)
 //     or status: an administrator could otherwise make themselves auditor.
 //   - Auditor accounts are managed only by the operator: creating one,
-//     granting or removing the role, resetting its password and locking it.
-//     An administrator who could do any of these could read the audit log
-//     (sign in as a fresh auditor, or as one whose password they set) or
-//     silence the people who review it. Ending an auditor's sessions and
-//     lifting a lockout give nobody access and stay with administrators.
+//     granting or removing the role, resetting its password, locking it
+//     and lifting its lockout. An administrator who could do any of these
+//     could read the audit log (sign in as a fresh auditor, or as one whose
+//     password they set, or guess an auditor's password with lockouts
+//     lifted at will) or silence the people who review it. Ending an
+//     auditor's sessions gives nobody access and stays with administrators.
+//
+// roles are the roles as requested, before any normalisation, so that a
+// refused request is recognised (and audited) whatever else is wrong with it.
 //
 // It returns EFORBIDDEN with a message that says who may do it instead.
 func CheckAccountChange(actor Actor, target *User, change AccountChange, roles []Role) error {
@@ -131,7 +135,7 @@ func CheckAccountChange(actor Actor, target *User, change AccountChange, roles [
 	}
 	auditor := target.HasRole(RoleAuditor) || slices.Contains(roles, RoleAuditor)
 	switch change {
-	case ChangeCreate, ChangeRoles, ChangePassword, ChangeStatus:
+	case ChangeCreate, ChangeRoles, ChangePassword, ChangeStatus, ChangeLiftLockout:
 		if auditor {
 			return Errorf(EFORBIDDEN, "Auditor accounts are managed only by the operator with the tma command line (tma user …), so that no administrator can read or silence the audit log.")
 		}

@@ -96,18 +96,24 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		return err
 	}
 	s.setSessionCookie(c, res.Token)
-	if res.Device != "" {
-		// Known device: this browser's later attempts count on their own,
-		// so a stranger's lockout of the account does not keep it out.
-		c.Cookie(&fiber.Cookie{
-			Name: s.deviceCookie(), Value: res.Device, Path: "/", MaxAge: 180 * 24 * 3600,
-			HTTPOnly: true, Secure: s.secure(), SameSite: fiber.CookieSameSiteStrictMode,
-		})
-	}
+	s.setDeviceCookie(c, res.Device)
 	if res.Session.MFAPending {
 		return c.Redirect("/login/mfa"+nextQuery(d.Next), fiber.StatusSeeOther)
 	}
 	return c.Redirect(orRoot(d.Next), fiber.StatusSeeOther)
+}
+
+// setDeviceCookie keeps a known-device token, if the sign-in made one: this
+// browser's later attempts count on their own, so a stranger's lockout of
+// the account does not keep it out.
+func (s *Server) setDeviceCookie(c *fiber.Ctx, device string) {
+	if device == "" {
+		return
+	}
+	c.Cookie(&fiber.Cookie{
+		Name: s.deviceCookie(), Value: device, Path: "/", MaxAge: 180 * 24 * 3600,
+		HTTPOnly: true, Secure: s.secure(), SameSite: fiber.CookieSameSiteStrictMode,
+	})
 }
 
 func nextQuery(next string) string {
@@ -141,6 +147,7 @@ func (s *Server) handleMFA(c *fiber.Ctx) error {
 		return err
 	}
 	s.setSessionCookie(c, res.Token)
+	s.setDeviceCookie(c, res.Device)
 	return c.Redirect(orRoot(next), fiber.StatusSeeOther)
 }
 

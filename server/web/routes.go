@@ -41,7 +41,7 @@ type RouteRule struct {
 // routes is the whole HTTP surface of TMA, readable on one screen.
 func (s *Server) routes() {
 	app := s.app
-	app.Use(s.requestContext, s.securityHeaders, s.checkInput)
+	app.Use(s.requestContext, s.securityHeaders, s.checkEncoding, s.checkInput)
 
 	// Public: the only routes reachable without a session. The first three
 	// come before the session middleware: they need no session, and they

@@ -60,7 +60,7 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	admin, auditor, manager, mfaUser := users[0], users[1], users[2], users[3]
 	// Long names and several sessions with real browsers, so that the pages
 	// hold what makes them wide in real life.
-	if _, err := postgres.NewUserService(srv.DB).CreateUser(ctx, tn.ID, tma.NewUser{
+	if _, err := postgres.NewUserService(srv.DB).CreateUser(systemCtx(ctx, tn.ID), tn.ID, tma.NewUser{
 		Email:       "maximiliane.alexandrina.von-hohenzollern-sigmaringen@personalentwicklung.acme.example",
 		DisplayName: "Maximiliane Alexandrina von Hohenzollern-Sigmaringen-Weißenburg", Password: testPassword,
 		Roles: []tma.Role{tma.RoleHR, tma.RoleCompliance, tma.RoleLegal, tma.RoleThreatManager},

@@ -77,7 +77,7 @@ func benchHTTP(b *testing.B) {
 	if err := postgres.NewTenantService(m.DB).CreateTenant(ctx, tn); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := postgres.NewUserService(m.DB).CreateUser(ctx, tn.ID, tma.NewUser{Email: "tm@bench.example", DisplayName: "Bench",
+	if _, err := postgres.NewUserService(m.DB).CreateUser(systemCtx(ctx, tn.ID), tn.ID, tma.NewUser{Email: "tm@bench.example", DisplayName: "Bench",
 		Password: testPassword, Roles: []tma.Role{tma.RoleThreatManager}}); err != nil {
 		b.Fatal(err)
 	}

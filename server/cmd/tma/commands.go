@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/tma-portal/tma/server/postgres"
@@ -22,7 +23,7 @@ func openDB(ctx context.Context, c *Config) (*postgres.DB, error) {
 
 // systemCtx marks CLI actions in the audit log.
 func systemCtx(ctx context.Context, tenantID string) context.Context {
-	return tma.NewContextWithActor(ctx, tma.Actor{TenantID: tenantID, Label: "system (cli)"})
+	return tma.NewContextWithActor(ctx, tma.Actor{TenantID: tenantID, Label: "system (cli)", Operator: true})
 }
 
 func cmdMigrate(ctx context.Context, c *Config, args []string, w io.Writer) error {
@@ -161,10 +162,19 @@ func cmdUserRoles(ctx context.Context, c *Config, args []string, w io.Writer) er
 	return userCommand(ctx, c, "user roles", args, func(fs *flag.FlagSet) {
 		roles = fs.String("roles", "", "comma-separated roles: "+rolesList())
 	}, func(ctx context.Context, us *postgres.UserService, u *tma.User) error {
-		if err := us.SetRoles(ctx, u.TenantID, u.ID, parseRoles(*roles)); err != nil {
+		rs := parseRoles(*roles)
+		if err := us.SetRoles(ctx, u.TenantID, u.ID, rs); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "roles of %s set to %s\n", u.Email, *roles)
+		if slices.Contains(rs, tma.RoleAuditor) && !u.HasRole(tma.RoleAuditor) {
+			// The grant reset the credentials, which an admin may know.
+			pw := generatePassword()
+			if err := us.ResetPassword(ctx, u.TenantID, u.ID, pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "a new auditor's credentials were reset (sessions, devices, second factor);\nnew password (shown once): %s\n", pw)
+		}
 		return nil
 	})
 }

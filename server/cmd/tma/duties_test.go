@@ -196,7 +196,7 @@ func TestAdminLiftsLockout(t *testing.T) {
 // mustResetPassword sets the test password again, as the operator.
 func (s *testServer) mustResetPassword(t *testing.T, tenantID, userID string) {
 	t.Helper()
-	ctx := tma.NewContextWithActor(context.Background(), tma.Actor{TenantID: tenantID, Label: "test"})
+	ctx := systemCtx(context.Background(), tenantID)
 	if err := postgres.NewUserService(s.DB).ResetPassword(ctx, tenantID, userID, testPassword); err != nil {
 		t.Fatal(err)
 	}

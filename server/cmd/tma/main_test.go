@@ -73,7 +73,7 @@ func (s *testServer) mustTenant(t *testing.T, slug string, roles ...tma.Role) (*
 	}
 	var users []*tma.User
 	for _, r := range roles {
-		u, err := postgres.NewUserService(s.DB).CreateUser(ctx, tn.ID, tma.NewUser{
+		u, err := postgres.NewUserService(s.DB).CreateUser(systemCtx(ctx, tn.ID), tn.ID, tma.NewUser{
 			Email: string(r) + "@" + slug + ".example", DisplayName: "User " + string(r) + " " + slug, Password: testPassword,
 			Roles: []tma.Role{r},
 		})

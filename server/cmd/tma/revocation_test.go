@@ -126,7 +126,7 @@ func TestRevocationReachesEveryProcess(t *testing.T) {
 	}
 	var ids []string
 	for _, email := range []string{"admin@acme.example", "victim@acme.example"} {
-		u, err := users.CreateUser(ctx, tn.ID, tma.NewUser{Email: email, DisplayName: email, Password: testPassword,
+		u, err := users.CreateUser(systemCtx(ctx, tn.ID), tn.ID, tma.NewUser{Email: email, DisplayName: email, Password: testPassword,
 			Roles: []tma.Role{tma.RoleAdmin, tma.RoleThreatManager}})
 		if err != nil {
 			t.Fatal(err)
