@@ -117,7 +117,7 @@ func dbError(op string, err error) error {
 	case errors.As(err, &pgErr):
 		switch {
 		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"), pgErr.Code == "53300",
-			pgErr.Code == "57014", // statement timeout or cancelled
+			pgErr.Code == "57014",                        // statement timeout or cancelled
 			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock: try again
 			return unavailable(op, err)
 		case pgErr.Code == "22021" || pgErr.Code == "22P05":
