@@ -188,14 +188,22 @@ func negotiateLocale(header string) string {
 type view struct {
 	Locale    string
 	Title     string
+	TitleText string // Title translated, filled in by render
 	Nav       string // the active navigation item
 	Principal *tma.Principal
-	CSRF      string
-	Error     string
-	Notice    string
-	Data      any
-	catalog   map[string]map[string]string
-	can       func(perm string) bool
+	// SignedIn is a complete session (not waiting for a second factor);
+	// the layout then shows the navigation, as Menu allows, with the
+	// user's and the tenant's names. Plain fields: the layout is on every
+	// page, and each method call or field chain costs reflection there.
+	SignedIn             bool
+	Menu                 menu
+	UserName, TenantName string
+	CSRF                 string
+	Error                string
+	Notice               string
+	Data                 any
+	catalog              map[string]map[string]string
+	can                  func(perm string) bool
 }
 
 // T translates key into the view's language, falling back to English and
@@ -259,9 +267,15 @@ func (s *Server) newView(c *fiber.Ctx, title, nav string, data any) *view {
 			obj, act, _ := strings.Cut(perm, ":")
 			return s.deps.Authz.Can(p.User, tma.Permission{Object: obj, Action: act})
 		}
+		v.SignedIn, v.UserName, v.TenantName = true, p.User.DisplayName, p.Tenant.Name
+		can := func(perm tma.Permission) bool { return s.deps.Authz.Can(p.User, perm) }
+		v.Menu = menu{Cases: can(tma.PermCasesRead), Users: can(tma.PermUsersRead), Settings: can(tma.PermTenantManage), Audit: can(tma.PermAuditRead)}
 	}
 	return v
 }
+
+// menu says which navigation items the user may open.
+type menu struct{ Cases, Users, Settings, Audit bool }
 
 // render writes the page with status.
 func (s *Server) render(c *fiber.Ctx, status int, page string, v *view) error {
@@ -269,6 +283,7 @@ func (s *Server) render(c *fiber.Ctx, status int, page string, v *view) error {
 	if !ok {
 		return fmt.Errorf("web: no template %q", page)
 	}
+	v.TitleText = v.T(v.Title)
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
 		return fmt.Errorf("web: render %s: %w", page, err)

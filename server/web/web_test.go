@@ -127,7 +127,9 @@ func TestPagesRender(t *testing.T) {
 		}
 		for _, loc := range locales {
 			v := &view{Locale: loc, Title: name + ".title", Principal: pr, CSRF: "tok", Data: d, catalog: p.catalog,
-				can: func(string) bool { return true }}
+				can: func(string) bool { return true }, SignedIn: true, Menu: menu{true, true, true, true},
+				UserName: u.DisplayName, TenantName: pr.Tenant.Name}
+			v.TitleText = v.T(v.Title)
 			var buf bytes.Buffer
 			if err := p.tmpl[loc][name].ExecuteTemplate(&buf, "layout.html", v); err != nil {
 				t.Errorf("%s/%s: %v", name, loc, err)
