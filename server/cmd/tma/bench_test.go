@@ -17,7 +17,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tma-portal/tma/server/postgres"
-	"github.com/tma-portal/tma/server/postgres/pgtest"
 	"github.com/tma-portal/tma/server/tma"
 )
 
@@ -56,26 +55,9 @@ func BenchmarkHTTP(b *testing.B) {
 }
 
 func benchHTTP(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
-	env := map[string]string{
-		"TMA_DATABASE_URL": pgtest.URL(b), "TMA_DATA_DIR": b.TempDir(), "TMA_LISTEN": "127.0.0.1:0",
-	}
-	cfg, err := LoadConfig(ctx, func(k string) string { return env[k] })
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := &Main{Config: cfg, Logger: newLogger(cfg.LogLevel, io.Discard)}
-	if err := m.Open(ctx); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		<-done
-		m.Close()
-	})
-	base := "http://" + m.Listener.Addr().String()
+	ctx := context.Background()
+	srv := startServer(b, map[string]string{"TMA_LOG_LEVEL": "info"}) // the default level
+	m, base := srv.Main, srv.URL
 
 	tn := &tma.Tenant{Slug: "bench", Name: "Bench"}
 	if err := postgres.NewTenantService(m.DB).CreateTenant(ctx, tn); err != nil {

@@ -24,7 +24,7 @@ type testServer struct {
 }
 
 // testEnv returns the environment of a test installation.
-func testEnv(t *testing.T, extra map[string]string) func(string) string {
+func testEnv(t testing.TB, extra map[string]string) func(string) string {
 	t.Helper()
 	env := map[string]string{
 		"TMA_DATABASE_URL": pgtest.URL(t),
@@ -38,14 +38,14 @@ func testEnv(t *testing.T, extra map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
-func startServer(t *testing.T, extra map[string]string, opts ...postgres.Option) *testServer {
+func startServer(t testing.TB, extra map[string]string, opts ...postgres.Option) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg, err := LoadConfig(ctx, testEnv(t, extra))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Main{Config: cfg, Logger: newLogger("warn", io.Discard), dbOptions: opts}
+	m := &Main{Config: cfg, Logger: newLogger(cfg.LogLevel, io.Discard), dbOptions: opts}
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
