@@ -24,6 +24,7 @@ type KeyCache struct {
 	entries map[cacheKey]*list.Element // of *cacheEntry
 	lru     list.List                  // front: most recently used
 	epoch   uint64                     // bumped by Forget, see CaseKey
+	off     bool                       // SetLive(false): every call goes to next
 }
 
 type cacheKey struct{ tenantID, caseID string }
@@ -48,6 +49,10 @@ func NewKeyCache(next tma.CaseKeyService, ttl time.Duration, size int) *KeyCache
 func (c *KeyCache) CaseKey(ctx context.Context, tenantID, caseID string) ([]byte, error) {
 	id := cacheKey{tenantID, caseID}
 	c.mu.Lock()
+	if c.off {
+		c.mu.Unlock()
+		return c.next.CaseKey(ctx, tenantID, caseID)
+	}
 	if el, ok := c.entries[id]; ok {
 		e := el.Value.(*cacheEntry)
 		if time.Now().Before(e.expires) {
@@ -69,7 +74,7 @@ func (c *KeyCache) CaseKey(ctx context.Context, tenantID, caseID string) ([]byte
 	defer c.mu.Unlock()
 	// A Forget while we fetched may be a shred that our fetch raced with:
 	// the key is then returned once but not kept.
-	if _, ok := c.entries[id]; !ok && epoch == c.epoch {
+	if _, ok := c.entries[id]; !ok && epoch == c.epoch && !c.off {
 		c.add(id, bytes.Clone(key))
 	}
 	return key, nil
@@ -101,14 +106,55 @@ func (c *KeyCache) remove(el *list.Element) {
 }
 
 // Forget drops and zeroes the cached key of a case, for example after the
-// case was shredded.
+// case was shredded on this or another process; tenantID "*" drops all.
 func (c *KeyCache) Forget(tenantID, caseID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
+	if tenantID == "*" {
+		c.clear()
+		return
+	}
 	if el, ok := c.entries[cacheKey{tenantID, caseID}]; ok {
 		c.remove(el)
 	}
+}
+
+// SetLive switches the cache on and off. Off, it is empty and every call
+// goes to the key service: the listener that reports shreds on other
+// processes is not listening, so a kept key could be a destroyed one.
+func (c *KeyCache) SetLive(live bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	c.clear()
+	c.off = !live
+}
+
+// Len is the number of keys held, for tests and metrics.
+func (c *KeyCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// clear drops and zeroes every key. c.mu must be held.
+func (c *KeyCache) clear() {
+	for c.lru.Len() > 0 {
+		c.remove(c.lru.Back())
+	}
+}
+
+// SealingKey implements tma.CaseKeyService. A key for sealing new content
+// never comes from the cache: sealing under a key that another process has
+// just destroyed would lose the content for good, so the key service checks
+// the key's row every time. A shredded case is also forgotten here.
+func (c *KeyCache) SealingKey(ctx context.Context, tenantID, caseID string) ([]byte, error) {
+	key, err := c.next.SealingKey(ctx, tenantID, caseID)
+	if tma.ErrorCode(err) == tma.EGONE {
+		c.Forget(tenantID, caseID)
+	}
+	return key, err
 }
 
 // RotateTenant implements tma.CaseKeyService. Case keys do not change when

@@ -30,6 +30,10 @@ func (f *fakeCaseKeys) CaseKey(_ context.Context, tenantID, caseID string) ([]by
 	return testKey(tenantID + "/" + caseID), nil
 }
 
+func (f *fakeCaseKeys) SealingKey(ctx context.Context, tenantID, caseID string) ([]byte, error) {
+	return f.CaseKey(ctx, tenantID, caseID)
+}
+
 func (f *fakeCaseKeys) RotateTenant(context.Context, string, func(int, int)) (tma.KEKRef, error) {
 	return tma.KEKRef{Provider: ProviderLocal, Version: 2}, nil
 }
@@ -157,4 +161,46 @@ func TestKeyCache(t *testing.T) {
 			t.Error("a key fetched across a Forget was cached")
 		}
 	})
+}
+
+// TestKeyCacheOffAndSealing: while the listener is not listening the cache
+// keeps nothing and every key comes from the service; keys for sealing never
+// come from the cache.
+func TestKeyCacheOffAndSealing(t *testing.T) {
+	ctx := context.Background()
+	next := &fakeCaseKeys{}
+	c := NewKeyCache(next, time.Minute, 10)
+	c.SetLive(false)
+	for range 3 {
+		if _, err := c.CaseKey(ctx, "t", "c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := next.fetchCount(); got != 3 {
+		t.Fatalf("off: %d fetches for 3 calls, want 3", got)
+	}
+	if c.cached("t", "c") != nil {
+		t.Fatal("off: a key was kept")
+	}
+	c.SetLive(true)
+	for range 3 {
+		if _, err := c.CaseKey(ctx, "t", "c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := next.fetchCount(); got != 4 {
+		t.Fatalf("on: %d fetches in all, want 4", got)
+	}
+	for range 2 {
+		if _, err := c.SealingKey(ctx, "t", "c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := next.fetchCount(); got != 6 {
+		t.Fatalf("sealing keys came from the cache: %d fetches in all, want 6", got)
+	}
+	c.Forget("*", "")
+	if c.cached("t", "c") != nil {
+		t.Fatal("Forget(*) kept a key")
+	}
 }

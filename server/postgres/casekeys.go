@@ -143,6 +143,12 @@ func (s *CaseKeyService) CaseKey(ctx context.Context, tenantID, caseID string) (
 	}
 }
 
+// SealingKey implements tma.CaseKeyService: the key is always read from its
+// row here.
+func (s *CaseKeyService) SealingKey(ctx context.Context, tenantID, caseID string) ([]byte, error) {
+	return s.CaseKey(ctx, tenantID, caseID)
+}
+
 // RotateTenant makes a new KEK version current and rewraps every case key
 // of the tenant under it. Only the wrapped case keys change: documents and
 // fields stay encrypted under the same case keys.

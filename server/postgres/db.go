@@ -35,6 +35,7 @@ type DB struct {
 
 	cache  *sessionCache // nil: no cache
 	raised raisedChanges
+	keys   KeyWatcher // nil: no case-key cache to keep in step
 }
 
 // Option changes how Open connects.

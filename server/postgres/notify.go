@@ -18,6 +18,46 @@ import (
 // 0003; their NOTICEs carry the same key after this prefix.
 const cacheChannel = "tma_session_cache"
 
+// keyChannel is the channel of the case-key triggers (migration 0007):
+// payload "<tenant id>:<case id>", or "*" for all.
+const keyChannel = "tma_case_keys"
+
+// KeyWatcher is a cache of case keys that the listener keeps in step with
+// every process (crypt.KeyCache). Forget drops one case's key, or every key
+// for tenantID "*"; SetLive(false) empties the cache and stops its use until
+// SetLive(true), which the listener calls once it is listening again.
+type KeyWatcher interface {
+	Forget(tenantID, caseID string)
+	SetLive(live bool)
+}
+
+// WatchCaseKeys makes the listener keep w in step with shreds on every
+// process. Until the listener is listening, w is not used.
+func (db *DB) WatchCaseKeys(w KeyWatcher) {
+	w.SetLive(false)
+	db.keys = w
+}
+
+// forgetKey applies a case-key payload.
+func (db *DB) forgetKey(payload string) {
+	if db.keys == nil {
+		return
+	}
+	tenantID, caseID, ok := strings.Cut(payload, ":")
+	if !ok {
+		tenantID, caseID = "*", ""
+	}
+	db.keys.Forget(tenantID, caseID)
+}
+
+// setLive switches both caches on or off with the listener.
+func (db *DB) setLive(live bool) {
+	db.cache.setLive(live)
+	if db.keys != nil {
+		db.keys.SetLive(live)
+	}
+}
+
 // ListenerName is the application_name of the listener connection, followed
 // by the process id, so that operators (and tests) can find it in
 // pg_stat_activity.
@@ -46,7 +86,7 @@ func (db *DB) CachedSessions() int { return db.cache.len() }
 // unused: every request goes to the database until the listener is back,
 // reconnecting with backoff. Without EnableSessionCache it returns at once.
 func (db *DB) ListenSessionChanges(ctx context.Context, log *slog.Logger) {
-	if db.cache == nil {
+	if db.cache == nil && db.keys == nil {
 		return
 	}
 	const first, most = 250 * time.Millisecond, 5 * time.Second
@@ -54,14 +94,14 @@ func (db *DB) ListenSessionChanges(ctx context.Context, log *slog.Logger) {
 	for {
 		began := time.Now()
 		err := db.listen(ctx)
-		db.cache.setLive(false)
+		db.setLive(false)
 		if ctx.Err() != nil {
 			return
 		}
 		if time.Since(began) > time.Minute {
 			backoff = first // it ran well for a while: a new incident
 		}
-		log.Warn("session cache off: listener connection lost; every request goes to the database until it is back",
+		log.Warn("session and key caches off: listener connection lost; every request goes to the database until it is back",
 			"err", err, "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
@@ -86,17 +126,20 @@ func (db *DB) listen(ctx context.Context) error {
 		return fmt.Errorf("listener: connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the connection is gone either way
-	if _, err := conn.Exec(ctx, "LISTEN "+cacheChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+cacheChannel+"; LISTEN "+keyChannel); err != nil {
 		return fmt.Errorf("listener: listen: %w", err)
 	}
 	// From here on every committed change is announced to us; what the
-	// cache held before may be stale, and setLive empties it.
-	db.cache.setLive(true)
+	// caches held before may be stale, and setLive empties them.
+	db.setLive(true)
 	for {
 		wctx, cancel := context.WithTimeout(ctx, heartbeat)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == keyChannel:
+			db.forgetKey(n.Payload)
+			db.cache.renew()
 		case err == nil:
 			db.cache.invalidate(n.Payload)
 			db.cache.renew()
@@ -129,6 +172,13 @@ type raisedChanges struct {
 // transaction commits as it ends; its keys are applied at once, and the
 // notification after the commit applies them again.
 func (db *DB) onNotice(c *pgconn.PgConn, n *pgconn.Notice) {
+	if key, ok := strings.CutPrefix(n.Message, keyChannel+" "); ok {
+		// A key is dropped at once, even before the commit: a process
+		// that fetches it meanwhile keeps it only until the notification
+		// that follows the commit.
+		db.forgetKey(key)
+		return
+	}
 	key, ok := strings.CutPrefix(n.Message, cacheChannel+" ")
 	if !ok || db.cache == nil {
 		return

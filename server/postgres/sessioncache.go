@@ -173,6 +173,9 @@ func (c *sessionCache) setLive(live bool) {
 
 // renew extends the listener's lease: it has just proved alive.
 func (c *sessionCache) renew() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.renewLocked()

@@ -51,9 +51,14 @@ type KeyProvider interface {
 
 // CaseKeyService hands out per-case keys and runs key operations.
 type CaseKeyService interface {
-	// CaseKey returns the plaintext key of a case, creating it on first use.
-	// EGONE if the case was shredded, ENOTFOUND if the case does not exist.
+	// CaseKey returns the plaintext key of a case, creating it on first use,
+	// for reading. EGONE if the case was shredded, ENOTFOUND if the case does
+	// not exist.
 	CaseKey(ctx context.Context, tenantID, caseID string) ([]byte, error)
+	// SealingKey is CaseKey for sealing new content: it is always checked
+	// against the stored key, never served from a cache, so that nothing is
+	// ever sealed under a key that was destroyed meanwhile.
+	SealingKey(ctx context.Context, tenantID, caseID string) ([]byte, error)
 	// RotateTenant makes a new KEK version current and rewraps every case
 	// key of the tenant under it. A rotation that was interrupted is resumed
 	// with its original target before a new one starts. progress, if not nil,

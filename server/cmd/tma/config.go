@@ -36,6 +36,7 @@ type Config struct {
 	SessionIdle     time.Duration `env:"SESSION_IDLE" default:"30m"`
 	SessionAbsolute time.Duration `env:"SESSION_ABSOLUTE" default:"12h"`
 	SessionCache    int           `env:"SESSION_CACHE" default:"10000" help:"validated sessions kept in memory per process; 0 turns the cache off"`
+	KeyCacheTTL     time.Duration `env:"KEY_CACHE_TTL" default:"5m" help:"how long an unwrapped case key stays in memory after it was fetched"`
 	ThrottleAccount int           `env:"THROTTLE_ACCOUNT" default:"5" help:"failed sign-ins per account before lockout"`
 	ThrottleAddress int           `env:"THROTTLE_ADDRESS" default:"20" help:"failed sign-ins per client address before lockout"`
 	ThrottleWindow  time.Duration `env:"THROTTLE_WINDOW" default:"15m"`
@@ -171,6 +172,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: TMA_BODY_LIMIT must be at least 4096")
 	case c.SessionIdle <= 0 || c.SessionAbsolute < c.SessionIdle:
 		return fmt.Errorf("config: TMA_SESSION_IDLE must be positive and at most TMA_SESSION_ABSOLUTE")
+	case c.KeyCacheTTL <= 0:
+		return fmt.Errorf("config: TMA_KEY_CACHE_TTL must be positive")
 	case c.SessionCache < 0:
 		return fmt.Errorf("config: TMA_SESSION_CACHE must be 0 (off) or more")
 	case c.ThrottleAccount < 1 || c.ThrottleAddress < 1:

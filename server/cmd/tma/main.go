@@ -159,7 +159,10 @@ type Main struct {
 	Logger *slog.Logger
 	DB     *postgres.DB
 	Auth   *postgres.AuthService
-	Web    *web.Server
+	// CaseKeys hands out case keys through a cache that the listener keeps
+	// in step with shreds on every process.
+	CaseKeys *crypt.KeyCache
+	Web      *web.Server
 	// Listener is the bound address; Open binds it, so a test can pass
 	// port 0 and read the port here.
 	Listener net.Listener
@@ -193,6 +196,8 @@ func (m *Main) Open(ctx context.Context) error {
 			Window: m.Config.ThrottleWindow, Lockout: m.Config.ThrottleLockout},
 		"TMA", crypt.NewSecretBox(keys))
 	m.Auth = auth
+	m.CaseKeys = crypt.NewKeyCache(postgres.NewCaseKeyService(db, keys), m.Config.KeyCacheTTL, 1000)
+	db.WatchCaseKeys(m.CaseKeys)
 	if n, err := auth.SealLegacySecrets(ctx); err != nil {
 		return fmt.Errorf("seal TOTP seeds stored in clear: %w", err)
 	} else if n > 0 {
@@ -254,8 +259,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Config.TLSCert != "" {
 		scheme = "https"
 	}
-	// The session cache's listener runs as long as the server, and stops
-	// first on shutdown: requests still draining then go to the database.
+	// The listener of the session and key caches runs as long as the
+	// server, and stops first on shutdown: requests still draining then go
+	// to the database.
 	lctx, stopListener := context.WithCancel(ctx)
 	listening := make(chan struct{})
 	go func() {
