@@ -38,10 +38,10 @@ func (s *Server) handleAccountPage(c *fiber.Ctx) error {
 }
 
 func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
-	if c.FormValue("new") != c.FormValue("confirm") {
+	if bodyValue(c, "new") != bodyValue(c, "confirm") {
 		return s.renderAccount(c, tma.Errorf(tma.EINVALID, "The new passwords do not match."), "")
 	}
-	res, err := s.deps.Auth.ChangePassword(c.UserContext(), principal(c).Token, c.FormValue("current"), c.FormValue("new"))
+	res, err := s.deps.Auth.ChangePassword(c.UserContext(), principal(c).Token, bodyValue(c, "current"), bodyValue(c, "new"))
 	if err != nil {
 		return s.renderAccount(c, err, "")
 	}
@@ -52,7 +52,7 @@ func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 
 func (s *Server) handleLanguageChange(c *fiber.Ctx) error {
 	p := principal(c)
-	loc := c.FormValue("locale")
+	loc := bodyValue(c, "locale")
 	err := s.deps.Users.SetLocale(c.UserContext(), p.Tenant.ID, p.User.ID, loc)
 	if err == nil {
 		// The new language applies to this very response.
@@ -111,7 +111,7 @@ func (s *Server) handleMFAEnrolPage(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleMFAEnrol(c *fiber.Ctx) error {
-	codes, res, err := s.deps.Auth.ConfirmTOTP(c.UserContext(), principal(c).Token, c.FormValue("password"), c.FormValue("code"))
+	codes, res, err := s.deps.Auth.ConfirmTOTP(c.UserContext(), principal(c).Token, bodyValue(c, "password"), bodyValue(c, "code"))
 	if code := tma.ErrorCode(err); code == tma.EINVALID || code == tma.ECONFLICT {
 		v, verr := s.mfaEnrolView(c)
 		if verr != nil {
@@ -129,7 +129,7 @@ func (s *Server) handleMFAEnrol(c *fiber.Ctx) error {
 
 func (s *Server) handleMFARemove(c *fiber.Ctx) error {
 	p := principal(c)
-	err := s.deps.Auth.RemoveTOTP(c.UserContext(), p.Token, c.FormValue("password"))
+	err := s.deps.Auth.RemoveTOTP(c.UserContext(), p.Token, bodyValue(c, "password"))
 	if err == nil {
 		p.User.MFAEnabled = false
 	}

@@ -15,7 +15,7 @@ type usersData struct {
 func formRoles(c *fiber.Ctx) []tma.Role {
 	var roles []tma.Role
 	for _, r := range tma.Roles {
-		if c.FormValue("role_"+string(r)) == "on" {
+		if bodyValue(c, "role_"+string(r)) == "on" {
 			roles = append(roles, r)
 		}
 	}
@@ -41,8 +41,8 @@ func (s *Server) handleUsersPage(c *fiber.Ctx) error {
 
 func (s *Server) handleUserCreate(c *fiber.Ctx) error {
 	nu := tma.NewUser{
-		Email: c.FormValue("email"), DisplayName: c.FormValue("name"), Password: c.FormValue("password"),
-		Locale: c.FormValue("locale"), Roles: formRoles(c),
+		Email: bodyValue(c, "email"), DisplayName: bodyValue(c, "name"), Password: bodyValue(c, "password"),
+		Locale: bodyValue(c, "locale"), Roles: formRoles(c),
 	}
 	_, cerr := s.deps.Users.CreateUser(c.UserContext(), principal(c).Tenant.ID, nu)
 	if cerr == nil {
@@ -107,7 +107,7 @@ func (s *Server) handleUserRoles(c *fiber.Ctx) error {
 
 func (s *Server) handleUserPasswordReset(c *fiber.Ctx) error {
 	return s.userAction(c, "user.password.reset", func(tenantID, userID string) error {
-		return s.deps.Users.ResetPassword(c.UserContext(), tenantID, userID, c.FormValue("password"))
+		return s.deps.Users.ResetPassword(c.UserContext(), tenantID, userID, bodyValue(c, "password"))
 	})
 }
 
@@ -124,7 +124,7 @@ func (s *Server) handleUserUnlock(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleUserStatus(c *fiber.Ctx) error {
-	disable := c.FormValue("disabled") == "true"
+	disable := bodyValue(c, "disabled") == "true"
 	return s.userAction(c, "user.status.saved", func(tenantID, userID string) error {
 		return s.deps.Users.SetDisabled(c.UserContext(), tenantID, userID, disable)
 	})
@@ -136,7 +136,7 @@ func (s *Server) handleSettingsPage(c *fiber.Ctx) error {
 
 func (s *Server) handleSettingsChange(c *fiber.Ctx) error {
 	p := principal(c)
-	on := c.FormValue("require_mfa") == "on"
+	on := bodyValue(c, "require_mfa") == "on"
 	err := s.deps.Tenants.SetRequireMFA(c.UserContext(), p.Tenant.ID, on)
 	if err == nil {
 		p.Tenant.RequireMFA = on

@@ -73,7 +73,7 @@ func safeNext(next string) string {
 }
 
 func (s *Server) handleLogin(c *fiber.Ctx) error {
-	d := loginData{Tenant: c.FormValue("tenant"), Email: c.FormValue("email"), Next: safeNext(c.FormValue("next"))}
+	d := loginData{Tenant: bodyValue(c, "tenant"), Email: bodyValue(c, "email"), Next: safeNext(bodyValue(c, "next"))}
 	// A new sign-in always gets a new session: end the old one first.
 	if old := c.Cookies(s.sessionCookie()); old != "" {
 		if err := s.deps.Auth.Logout(c.UserContext(), old); err != nil {
@@ -82,7 +82,7 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		s.clearSessionCookie(c)
 	}
 	res, err := s.deps.Auth.Login(c.UserContext(), tma.LoginRequest{
-		Tenant: d.Tenant, Email: d.Email, Password: c.FormValue("password"), IP: clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent),
+		Tenant: d.Tenant, Email: d.Email, Password: bodyValue(c, "password"), IP: clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent),
 		Device: c.Cookies(s.deviceCookie()),
 	})
 	if err != nil {
@@ -135,8 +135,8 @@ func (s *Server) handleMFAPage(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleMFA(c *fiber.Ctx) error {
-	next := safeNext(c.FormValue("next"))
-	res, err := s.deps.Auth.VerifyMFA(c.UserContext(), principal(c).Token, c.FormValue("code"), clientIP(c))
+	next := safeNext(bodyValue(c, "next"))
+	res, err := s.deps.Auth.VerifyMFA(c.UserContext(), principal(c).Token, bodyValue(c, "code"), clientIP(c))
 	if err != nil {
 		switch code := tma.ErrorCode(err); code {
 		case tma.EUNAUTHORIZED, tma.ETHROTTLED:

@@ -226,3 +226,18 @@ func TestHeadMatchesGet(t *testing.T) {
 		t.Fatalf("only %d GET routes found; is the route walk broken?", gets)
 	}
 }
+
+// TestFormFieldsComeFromTheBody: a form field in the query string is
+// ignored (URLs end up in logs and Referer headers): a user described only
+// in the URL is not created.
+func TestFormFieldsComeFromTheBody(t *testing.T) {
+	srv := startServer(t, nil)
+	_, users := srv.mustTenant(t, "acme", tma.RoleAdmin)
+	c := srv.client(t)
+	c.login("acme", users[0].Email)
+	q := url.Values{"email": {"q@acme.example"}, "name": {"Query"}, "password": {"a long password 1"}, "role_legal": {"on"}}
+	status, body := c.post("/admin/users?"+q.Encode(), nil)
+	if status != http.StatusBadRequest || strings.Contains(body, "q@acme.example") {
+		t.Fatalf("fields in the query string: status %d, want 400 and no user: %.300q", status, body)
+	}
+}
