@@ -75,3 +75,11 @@ func recordCorrupt(b RecordBinding, reason string) error {
 		Message: "encrypted field " + b.Table + "." + b.Field + " of row " + b.RowID + " " + reason,
 	}
 }
+
+// DigestBinding is where the sealed SHA-256 of a blob's plaintext
+// (Writer.Sum) lives: the blobs row of the blob, field sha256. A digest of
+// plaintext is never stored in clear: sealed, it reveals nothing without the
+// case key and is shredded with the case.
+func DigestBinding(tenantID, caseID, blobID string) RecordBinding {
+	return RecordBinding{TenantID: tenantID, CaseID: caseID, Table: "blobs", RowID: blobID, Field: "sha256"}
+}
