@@ -46,6 +46,7 @@ func BenchmarkCryptStream(b *testing.B) {
 	key, doc := testKey("bench"), testDoc("bench")
 	plaintext := randomBytes(benchSize, 42)
 	ct := mustSeal(b, key, doc, plaintext, uploadWriteSize)
+	id := idOf(ct, doc)
 	seg := DefaultSegmentSize
 	aead, err := newGCM(testKey("baseline"))
 	if err != nil {
@@ -80,7 +81,7 @@ func BenchmarkCryptStream(b *testing.B) {
 		h.Sum(nil)
 	}
 	openFormat := func() {
-		r, err := NewReader(bytes.NewReader(ct), key, doc)
+		r, err := NewReader(bytes.NewReader(ct), key, doc, id)
 		var n int64
 		if err == nil {
 			n, err = io.Copy(io.Discard, r)
@@ -207,19 +208,20 @@ func BenchmarkCryptStream1GiB(b *testing.B) {
 			}
 		})
 		pr, pw := io.Pipe()
+		w, err := NewWriter(pw, key, doc)
+		if err != nil {
+			b.Fatal(err)
+		}
 		go func() {
-			w, err := NewWriter(pw, key, doc)
-			if err == nil {
-				// LimitReader has no WriteTo and Writer no ReadFrom, so
-				// io.Copy writes through its own 32 KiB buffer.
-				_, err = io.Copy(w, io.LimitReader(src, size))
-			}
+			// LimitReader has no WriteTo and Writer no ReadFrom, so
+			// io.Copy writes through its own 32 KiB buffer.
+			_, err := io.Copy(w, io.LimitReader(src, size))
 			if err == nil {
 				err = w.Close()
 			}
 			pw.CloseWithError(err)
 		}()
-		r, err := NewReader(pr, key, doc)
+		r, err := NewReader(pr, key, doc, w.SealingID())
 		var n int64
 		if err == nil {
 			n, err = io.Copy(io.Discard, r)

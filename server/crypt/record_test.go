@@ -19,7 +19,7 @@ func TestRecordBindsToRow(t *testing.T) {
 		t.Fatalf("OpenRecord = %q, %v", got, err)
 	}
 	if again, _ := SealRecord(key, b, plaintext); bytes.Equal(again, sealed) {
-		t.Error("two seals of the same field are equal; nonces are not random")
+		t.Error("two seals of the same field are equal; salts are not random")
 	}
 
 	moved := func(f func(*RecordBinding)) RecordBinding { m := b; f(&m); return m }
@@ -38,8 +38,10 @@ func TestRecordBindsToRow(t *testing.T) {
 		{"fields shifted", key, moved(func(m *RecordBinding) { m.Table, m.RowID = "notesrow", "-1" }), sealed},
 		{"another case key", testKey("other"), b, sealed},
 		{"format byte", key, b, flip(0)},
-		{"nonce", key, b, flip(1)},
-		{"ciphertext", key, b, flip(20)},
+		{"salt", key, b, flip(1)},
+		{"commitment", key, b, flip(1 + saltSize)},
+		{"commitment, last byte", key, b, flip(saltSize + commitSize)},
+		{"ciphertext", key, b, flip(1 + saltSize + commitSize)},
 		{"tag", key, b, flip(len(sealed) - 1)},
 		{"truncated", key, b, sealed[:len(sealed)-1]},
 		{"shorter than a nonce", key, b, sealed[:5]},

@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 	"hash"
@@ -21,22 +22,38 @@ const (
 	MaxSegmentSize     = 16 << 20
 )
 
-// The stream header, format 1. doc.go describes it byte by byte.
+// The stream header. doc.go describes both formats byte by byte. Writers
+// write format 2; readers read both.
 const (
-	streamMagic      = "TMAS"
-	streamFormat     = 1
-	keySchemeCaseKey = 1 // the data key is wrapped by the case key with AES-256-GCM
+	streamMagic  = "TMAS"
+	offFormat    = 4
+	offKeyScheme = 5
+	offSegSize   = 6
+	offPrefix    = 10
 
-	offFormat     = 4
-	offKeyScheme  = 5
-	offSegSize    = 6
-	offPrefix     = 10
-	offWrapNonce  = 17
-	offWrappedKey = 29
-	headerSize    = offWrappedKey + KeySize + tagSize // 77
+	// Format 2: the data key is wrapped under a subkey of the case key made
+	// for this stream (HKDF with a random salt), with a key commitment.
+	streamFormat    = 2
+	keySchemeSubkey = 2
+	streamLabel     = "tma stream v2 subkey"
+	offSalt         = 17
+	offCommit       = offSalt + saltSize                // 49
+	offWrappedKey   = offCommit + commitSize            // 81
+	headerSize      = offWrappedKey + KeySize + tagSize // 129
+
+	// Format 1: the data key is wrapped under the case key itself with a
+	// random nonce. Read only.
+	streamFormatV1   = 1
+	keySchemeCaseKey = 1
+	v1OffWrapNonce   = 17
+	v1OffWrappedKey  = 29
+	v1HeaderSize     = v1OffWrappedKey + KeySize + tagSize // 77
+
+	// SealingIDSize is the size of a stream's sealing id (Writer.SealingID).
+	SealingIDSize = sha256.Size
 
 	tagSize         = 16
-	noncePrefixSize = offWrapNonce - offPrefix // 7
+	noncePrefixSize = offSalt - offPrefix // 7
 	segNonceSize    = 12
 	segADSize       = sha256.Size + 4 + 1
 	maxSegments     = math.MaxUint32 + 1
@@ -81,23 +98,33 @@ func (b DocBinding) corrupt(format string, args ...any) error {
 // stream is the per-document state shared by Writer and Reader: the data
 // key's AEAD and the nonce and associated data of the current segment.
 type stream struct {
-	aead  cipher.AEAD
-	seg   int
-	nonce [segNonceSize]byte // prefix(7) || index(4) || final(1)
-	ad    [segADSize]byte    // SHA-256(header || binding) || index(4) || final(1)
+	aead   cipher.AEAD
+	seg    int
+	hdrLen int                // bytes before the first segment
+	nonce  [segNonceSize]byte // prefix(7) || index(4) || final(1)
+	ad     [segADSize]byte    // sealing id || index(4) || final(1)
 }
 
-func newStream(dataKey, header, binding []byte) (*stream, error) {
+// sealingID returns SHA-256(header || binding): the id of one sealing of
+// one document version, and the first part of every segment's associated
+// data.
+func sealingID(header, binding []byte) [SealingIDSize]byte {
+	h := sha256.New()
+	h.Write(header)
+	h.Write(binding)
+	var id [SealingIDSize]byte
+	h.Sum(id[:0])
+	return id
+}
+
+func newStream(dataKey, header []byte, id [SealingIDSize]byte) (*stream, error) {
 	aead, err := newGCM(dataKey)
 	if err != nil {
 		return nil, err
 	}
-	s := &stream{aead: aead, seg: int(binary.BigEndian.Uint32(header[offSegSize:]))}
-	copy(s.nonce[:], header[offPrefix:offWrapNonce])
-	h := sha256.New()
-	h.Write(header)
-	h.Write(binding)
-	h.Sum(s.ad[:0])
+	s := &stream{aead: aead, seg: int(binary.BigEndian.Uint32(header[offSegSize:])), hdrLen: len(header)}
+	copy(s.nonce[:], header[offPrefix:offPrefix+noncePrefixSize])
+	copy(s.ad[:], id[:])
 	return s, nil
 }
 
@@ -112,61 +139,112 @@ func (s *stream) setSegment(index uint64, final bool) {
 	s.ad[segADSize-1] = f
 }
 
-// newHeader makes a fresh data key and returns the header that carries it
-// wrapped under the case key, and the stream state to seal segments with.
+// headerAD is the associated data of the data key's wrap: the plain header
+// fields before it and the document binding.
+func headerAD(plain, binding []byte) []byte {
+	return append(append(make([]byte, 0, len(plain)+len(binding)), plain...), binding...)
+}
+
+// newHeader makes a fresh data key and returns the format 2 header that
+// carries it wrapped under a subkey of the case key, and the stream state to
+// seal segments with.
 func newHeader(caseKey []byte, b DocBinding, seg int) ([]byte, *stream, error) {
-	caseAEAD, err := newGCM(caseKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	hdr := make([]byte, headerSize)
+	hdr := make([]byte, offSalt, headerSize)
 	copy(hdr, streamMagic)
 	hdr[offFormat] = streamFormat
-	hdr[offKeyScheme] = keySchemeCaseKey
+	hdr[offKeyScheme] = keySchemeSubkey
 	binary.BigEndian.PutUint32(hdr[offSegSize:], uint32(seg))
+	_, _ = rand.Read(hdr[offPrefix:offSalt]) // never fails
 	dataKey := make([]byte, KeySize)
-	_, _ = rand.Read(hdr[offPrefix:offWrappedKey]) // nonce prefix and wrap nonce; never fails
 	_, _ = rand.Read(dataKey)
 	defer wipe(dataKey)
 	binding := b.encode()
-	ad := append(hdr[:offWrappedKey:offWrappedKey], binding...)
-	caseAEAD.Seal(hdr[offWrappedKey:offWrappedKey], hdr[offWrapNonce:offWrappedKey], dataKey, ad)
-	s, err := newStream(dataKey, hdr, binding)
+	hdr, err := sealSalted(hdr, caseKey, streamLabel, dataKey, headerAD(hdr, binding))
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := newStream(dataKey, hdr, sealingID(hdr, binding))
 	return hdr, s, err
 }
 
-// openHeader checks a header and unwraps its data key. Every field is
-// authenticated: the plain ones as associated data of the key wrap.
-func openHeader(hdr, caseKey []byte, b DocBinding) (*stream, error) {
+// headerLen returns the size of the header that starts with prefix
+// (magic and format byte), or ECORRUPT.
+func headerLen(prefix []byte, b DocBinding) (int, error) {
 	switch {
-	case string(hdr[:offFormat]) != streamMagic:
-		return nil, b.corrupt("not an encrypted document stream")
-	case hdr[offFormat] != streamFormat:
-		return nil, b.corrupt("unsupported stream format %d", hdr[offFormat])
-	case hdr[offKeyScheme] != keySchemeCaseKey:
-		return nil, b.corrupt("unsupported key scheme %d", hdr[offKeyScheme])
+	case string(prefix[:offFormat]) != streamMagic:
+		return 0, b.corrupt("not an encrypted document stream")
+	case prefix[offFormat] == streamFormat:
+		return headerSize, nil
+	case prefix[offFormat] == streamFormatV1:
+		return v1HeaderSize, nil
 	}
-	if seg := binary.BigEndian.Uint32(hdr[offSegSize:]); seg < MinSegmentSize || seg > MaxSegmentSize {
-		return nil, b.corrupt("invalid segment size %d", seg)
+	return 0, b.corrupt("unsupported stream format %d", prefix[offFormat])
+}
+
+// readHeader reads the header of either format from r.
+func readHeader(r io.Reader, b DocBinding, op string) ([]byte, error) {
+	hdr := make([]byte, offFormat+1, headerSize)
+	_, err := io.ReadFull(r, hdr)
+	if err == nil {
+		var n int
+		if n, err = headerLen(hdr, b); err != nil {
+			return nil, err
+		}
+		hdr = hdr[:n]
+		_, err = io.ReadFull(r, hdr[offFormat+1:])
 	}
-	caseAEAD, err := newGCM(caseKey)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return nil, b.corrupt("header truncated")
+	}
 	if err != nil {
+		return nil, tma.Wrap(op, err)
+	}
+	return hdr, nil
+}
+
+// openHeader checks that a header is the sealing wantID names and unwraps
+// its data key. Every field is authenticated: the plain ones as associated
+// data of the key wrap, and all of them by the sealing id.
+func openHeader(hdr, caseKey []byte, b DocBinding, wantID []byte, minSeg int) (*stream, error) {
+	if len(wantID) != SealingIDSize {
+		return nil, tma.Errorf(tma.EINVALID, "reading a document needs the sealing id recorded with its version")
+	}
+	if _, err := headerLen(hdr, b); err != nil {
 		return nil, err
 	}
 	binding := b.encode()
-	ad := append(hdr[:offWrappedKey:offWrappedKey], binding...)
-	dataKey, err := caseAEAD.Open(nil, hdr[offWrapNonce:offWrappedKey], hdr[offWrappedKey:headerSize], ad)
+	id := sealingID(hdr, binding)
+	if subtle.ConstantTimeCompare(id[:], wantID) != 1 {
+		return nil, b.corrupt("stream is not the sealing recorded for this version (an older or another stream was put back, or the binding is wrong)")
+	}
+	if seg := binary.BigEndian.Uint32(hdr[offSegSize:]); seg < uint32(minSeg) || seg > MaxSegmentSize {
+		return nil, b.corrupt("invalid segment size %d", seg)
+	}
+	var dataKey []byte
+	var ok bool
+	var err error
+	switch {
+	case hdr[offFormat] == streamFormat && hdr[offKeyScheme] == keySchemeSubkey:
+		dataKey, ok, err = openSalted(caseKey, streamLabel, hdr[offSalt:], headerAD(hdr[:offSalt], binding))
+	case hdr[offFormat] == streamFormatV1 && hdr[offKeyScheme] == keySchemeCaseKey:
+		dataKey, ok, err = openRandom(caseKey, hdr[v1OffWrapNonce:], headerAD(hdr[:v1OffWrappedKey], binding))
+	default:
+		return nil, b.corrupt("unsupported key scheme %d", hdr[offKeyScheme])
+	}
 	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, b.corrupt("header does not authenticate (edited, wrong case key, or another document's stream)")
 	}
 	defer wipe(dataKey)
-	return newStream(dataKey, hdr, binding)
+	return newStream(dataKey, hdr, id)
 }
 
 // WriterOption configures NewWriter.
 type WriterOption func(*writerConfig)
 
-type writerConfig struct{ segmentSize int }
+type writerConfig struct{ segmentSize, minSegment int }
 
 // WithSegmentSize sets the plaintext segment size, between MinSegmentSize
 // and MaxSegmentSize. Readers learn it from the header.
@@ -193,11 +271,11 @@ type Writer struct {
 // itself wrapped by caseKey and bound to b. Nothing is written to w before
 // the first Write or Close, so w may be the write end of a pipe.
 func NewWriter(w io.Writer, caseKey []byte, b DocBinding, opts ...WriterOption) (*Writer, error) {
-	cfg := writerConfig{segmentSize: DefaultSegmentSize}
+	cfg := writerConfig{segmentSize: DefaultSegmentSize, minSegment: MinSegmentSize}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.segmentSize < MinSegmentSize || cfg.segmentSize > MaxSegmentSize {
+	if cfg.segmentSize < cfg.minSegment || cfg.segmentSize > MaxSegmentSize {
 		return nil, tma.Errorf(tma.EINVALID, "segment size must be between %d and %d bytes", MinSegmentSize, MaxSegmentSize)
 	}
 	if err := b.validate(); err != nil {
@@ -296,8 +374,16 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-// Sum returns the SHA-256 of the plaintext, or nil before Close.
+// Sum returns the SHA-256 of the plaintext, or nil before Close. It is
+// derived from the plaintext without a key: never store it in clear (seal
+// it with SealRecord).
 func (w *Writer) Sum() []byte { return w.sum }
+
+// SealingID returns the id of this sealing: SHA-256 of the header and the
+// binding. Record it with the document version; readers take it and refuse
+// any other stream, such as an older sealing of the same version put back.
+// It is known from NewWriter on and derived from random values only.
+func (w *Writer) SealingID() []byte { return append([]byte(nil), w.s.ad[:SealingIDSize]...) }
 
 // Size returns the number of plaintext bytes written.
 func (w *Writer) Size() int64 { return w.size }
@@ -321,16 +407,21 @@ type Reader struct {
 	err       error
 }
 
-// NewReader reads and authenticates the header of the stream in r.
-func NewReader(r io.Reader, caseKey []byte, b DocBinding) (*Reader, error) {
-	hdr := make([]byte, headerSize)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil, b.corrupt("header truncated")
-		}
-		return nil, tma.Wrap("crypt.NewReader", err)
+// NewReader reads and authenticates the header of the stream in r, which
+// must be the sealing sealingID names (Writer.SealingID, recorded with the
+// document version): any other stream fails with ECORRUPT before a byte is
+// returned.
+func NewReader(r io.Reader, caseKey []byte, b DocBinding, sealingID []byte) (*Reader, error) {
+	return newReaderMin(r, caseKey, b, sealingID, MinSegmentSize)
+}
+
+// newReaderMin is NewReader accepting segments down to minSeg bytes (tests).
+func newReaderMin(r io.Reader, caseKey []byte, b DocBinding, sealingID []byte, minSeg int) (*Reader, error) {
+	hdr, err := readHeader(r, b, "crypt.NewReader")
+	if err != nil {
+		return nil, err
 	}
-	s, err := openHeader(hdr, caseKey, b)
+	s, err := openHeader(hdr, caseKey, b, sealingID, minSeg)
 	if err != nil {
 		return nil, tma.Wrap("crypt.NewReader", err)
 	}
@@ -342,22 +433,24 @@ func newReader(r io.Reader, s *stream, b DocBinding) *Reader {
 }
 
 // NewRangeReader returns a Reader for n plaintext bytes from offset off (n
-// < 0: to the end) of the stream of size bytes in ra. It reads only the
-// segments the range touches. A range that reaches the end checks the final
-// segment, so a truncated blob fails there too.
-func NewRangeReader(ra io.ReaderAt, size int64, caseKey []byte, b DocBinding, off, n int64) (*Reader, error) {
-	hdr := make([]byte, headerSize)
-	if _, err := io.ReadFull(io.NewSectionReader(ra, 0, size), hdr); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil, b.corrupt("header truncated")
-		}
-		return nil, tma.Wrap("crypt.NewRangeReader", err)
+// < 0: to the end) of the stream of size bytes in ra, which must be the
+// sealing sealingID names, as for NewReader. It reads only the segments the
+// range touches. A range that reaches the end checks the final segment, so a
+// truncated blob fails there too.
+func NewRangeReader(ra io.ReaderAt, size int64, caseKey []byte, b DocBinding, sealingID []byte, off, n int64) (*Reader, error) {
+	return newRangeReaderMin(ra, size, caseKey, b, sealingID, off, n, MinSegmentSize)
+}
+
+func newRangeReaderMin(ra io.ReaderAt, size int64, caseKey []byte, b DocBinding, sealingID []byte, off, n int64, minSeg int) (*Reader, error) {
+	hdr, err := readHeader(io.NewSectionReader(ra, 0, size), b, "crypt.NewRangeReader")
+	if err != nil {
+		return nil, err
 	}
-	s, err := openHeader(hdr, caseKey, b)
+	s, err := openHeader(hdr, caseKey, b, sealingID, minSeg)
 	if err != nil {
 		return nil, tma.Wrap("crypt.NewRangeReader", err)
 	}
-	total, err := PlaintextSize(size, s.seg)
+	total, err := plaintextSize(size, s.hdrLen, s.seg)
 	if err != nil {
 		return nil, b.corrupt("ciphertext size %d is not a possible stream size", size)
 	}
@@ -369,19 +462,24 @@ func NewRangeReader(ra io.ReaderAt, size int64, caseKey []byte, b DocBinding, of
 	}
 	seg := int64(s.seg)
 	first := off / seg
-	start := headerSize + first*(seg+tagSize)
+	start := int64(s.hdrLen) + first*(seg+tagSize)
 	r := newReader(io.NewSectionReader(ra, start, size-start), s, b)
 	r.index, r.skip, r.limit = uint64(first), int(off-first*seg), n
 	return r, nil
 }
 
 // PlaintextSize returns the plaintext size of a stream of ciphertextSize
-// bytes with the given segment size, or ECORRUPT if no stream has that size.
+// bytes in the format Writer writes, with the given segment size, or
+// ECORRUPT if no such stream has that size.
 func PlaintextSize(ciphertextSize int64, segmentSize int) (int64, error) {
 	if segmentSize < MinSegmentSize || segmentSize > MaxSegmentSize {
 		return 0, tma.Errorf(tma.EINVALID, "segment size must be between %d and %d bytes", MinSegmentSize, MaxSegmentSize)
 	}
-	body := ciphertextSize - headerSize
+	return plaintextSize(ciphertextSize, headerSize, segmentSize)
+}
+
+func plaintextSize(ciphertextSize int64, hdrLen, segmentSize int) (int64, error) {
+	body := ciphertextSize - int64(hdrLen)
 	segCT := int64(segmentSize) + tagSize
 	if body < tagSize {
 		return 0, tma.Errorf(tma.ECORRUPT, "a stream of %d bytes is truncated", ciphertextSize)

@@ -3,6 +3,7 @@ package crypt
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -58,13 +59,29 @@ func mustSeal(tb testing.TB, key []byte, b DocBinding, plaintext []byte, chunk i
 	if sum := sha256.Sum256(plaintext); !bytes.Equal(w.Sum(), sum[:]) || w.Size() != int64(len(plaintext)) {
 		tb.Fatalf("Sum/Size = %x/%d, want %x/%d", w.Sum(), w.Size(), sum, len(plaintext))
 	}
+	if id := idOf(ct.Bytes(), b); !bytes.Equal(w.SealingID(), id) {
+		tb.Fatalf("SealingID = %x, want SHA-256(header || binding) = %x", w.SealingID(), id)
+	}
 	return ct.Bytes()
+}
+
+// idOf computes the sealing id of the stream ct starts with, as doc.go
+// defines it, independently of the code under test: SHA-256 of the header
+// (whatever of it is there) and the binding. For an altered stream it is the
+// id that someone who can also change the database would record.
+func idOf(ct []byte, b DocBinding) []byte {
+	n := headerSize
+	if len(ct) > offFormat && ct[offFormat] == streamFormatV1 {
+		n = v1HeaderSize
+	}
+	sum := sha256.Sum256(cat(ct[:min(n, len(ct))], b.encode()))
+	return sum[:]
 }
 
 // openAll decrypts ct through Read calls; got is what the reader returned
 // before failing.
-func openAll(key []byte, b DocBinding, src io.Reader) (got []byte, err error) {
-	r, err := NewReader(src, key, b)
+func openAll(key []byte, b DocBinding, id []byte, src io.Reader) (got []byte, err error) {
+	r, err := NewReader(src, key, b, id)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +94,7 @@ func TestStreamRoundTrip(t *testing.T) {
 		for _, chunk := range []int{0, 1000, seg} {
 			plaintext := randomBytes(size, uint64(size))
 			ct := mustSeal(t, key, b, plaintext, chunk)
+			id := idOf(ct, b)
 			if n, err := PlaintextSize(int64(len(ct)), seg); err != nil || n != int64(size) {
 				t.Errorf("size %d: PlaintextSize = %d, %v", size, n, err)
 			}
@@ -84,10 +102,10 @@ func TestStreamRoundTrip(t *testing.T) {
 				name string
 				read func() ([]byte, error)
 			}{
-				{"Read", func() ([]byte, error) { return openAll(key, b, bytes.NewReader(ct)) }},
-				{"HalfReader", func() ([]byte, error) { return openAll(key, b, iotest.HalfReader(bytes.NewReader(ct))) }},
+				{"Read", func() ([]byte, error) { return openAll(key, b, id, bytes.NewReader(ct)) }},
+				{"HalfReader", func() ([]byte, error) { return openAll(key, b, id, iotest.HalfReader(bytes.NewReader(ct))) }},
 				{"WriteTo", func() ([]byte, error) {
-					r, err := NewReader(bytes.NewReader(ct), key, b)
+					r, err := NewReader(bytes.NewReader(ct), key, b, id)
 					if err != nil {
 						return nil, err
 					}
@@ -110,7 +128,7 @@ func TestStreamSegmentSize(t *testing.T) {
 	key, b := testKey("case"), testDoc("doc-1")
 	plaintext := randomBytes(5*seg+3, 1)
 	ct := mustSeal(t, key, b, plaintext, 7777, WithSegmentSize(2*seg))
-	if got, err := openAll(key, b, bytes.NewReader(ct)); err != nil || !bytes.Equal(got, plaintext) {
+	if got, err := openAll(key, b, idOf(ct, b), bytes.NewReader(ct)); err != nil || !bytes.Equal(got, plaintext) {
 		t.Fatalf("round trip with 128 KiB segments: %d bytes, %v", len(got), err)
 	}
 	for _, n := range []int{0, seg - 1, MaxSegmentSize + 1} {
@@ -141,7 +159,7 @@ func TestStreamRange(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := NewRangeReader(bytes.NewReader(ct), int64(len(ct)), key, b, tc.off, tc.n)
+			r, err := NewRangeReader(bytes.NewReader(ct), int64(len(ct)), key, b, idOf(ct, b), tc.off, tc.n)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +169,7 @@ func TestStreamRange(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewRangeReader(bytes.NewReader(ct), int64(len(ct)), key, b, int64(size)+1, 1); tma.ErrorCode(err) != tma.EINVALID {
+	if _, err := NewRangeReader(bytes.NewReader(ct), int64(len(ct)), key, b, idOf(ct, b), int64(size)+1, 1); tma.ErrorCode(err) != tma.EINVALID {
 		t.Errorf("range after the end: %v, want EINVALID", err)
 	}
 }
@@ -203,38 +221,49 @@ func TestStreamDetectsTampering(t *testing.T) {
 		{"header segment size", flip(offSegSize + 1)},
 		{"header segment size made larger", flip(offSegSize)},
 		{"header nonce prefix", flip(offPrefix)},
-		{"header wrap nonce", flip(offWrapNonce)},
+		{"header salt", flip(offSalt)},
+		{"header commitment", flip(offCommit)},
+		{"header commitment, last byte", flip(offWrappedKey - 1)},
 		{"header wrapped key", flip(offWrappedKey)},
 		{"header wrapped key tag", flip(headerSize - 1)},
 	}
+	// Each altered stream is read twice: with the sealing id recorded for
+	// the original, and with the id of the altered bytes (someone who can
+	// also change the database), so that the checks behind the sealing id
+	// are tested too.
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := openAll(key, b, bytes.NewReader(tc.ct))
-			checkCorrupt(t, err, b)
-			if !bytes.HasPrefix(plaintext, got) {
-				t.Errorf("Read returned %d bytes that are not the document's", len(got))
-			}
-			if r, err := NewReader(bytes.NewReader(tc.ct), key, b); err == nil {
-				var out bytes.Buffer
-				_, err = r.WriteTo(&out)
+		for _, id := range []struct {
+			name string
+			id   []byte
+		}{{"recorded id", idOf(ct, b)}, {"id of the altered stream", idOf(tc.ct, b)}} {
+			t.Run(tc.name+", "+id.name, func(t *testing.T) {
+				got, err := openAll(key, b, id.id, bytes.NewReader(tc.ct))
 				checkCorrupt(t, err, b)
-				if !bytes.HasPrefix(plaintext, out.Bytes()) {
-					t.Errorf("WriteTo wrote %d bytes that are not the document's", out.Len())
+				if !bytes.HasPrefix(plaintext, got) {
+					t.Errorf("Read returned %d bytes that are not the document's", len(got))
 				}
-			}
-		})
+				if r, err := NewReader(bytes.NewReader(tc.ct), key, b, id.id); err == nil {
+					var out bytes.Buffer
+					_, err = r.WriteTo(&out)
+					checkCorrupt(t, err, b)
+					if !bytes.HasPrefix(plaintext, out.Bytes()) {
+						t.Errorf("WriteTo wrote %d bytes that are not the document's", out.Len())
+					}
+				}
+			})
+		}
 	}
 
 	t.Run("range to the end of a truncated stream", func(t *testing.T) {
 		short := ct[:headerSize+3*(seg+tagSize)]
-		r, err := NewRangeReader(bytes.NewReader(short), int64(len(short)), key, b, seg, -1)
+		r, err := NewRangeReader(bytes.NewReader(short), int64(len(short)), key, b, idOf(ct, b), seg, -1)
 		if err == nil {
 			_, err = io.ReadAll(r)
 		}
 		checkCorrupt(t, err, b)
 	})
 	t.Run("range with a stale size", func(t *testing.T) {
-		r, err := NewRangeReader(bytes.NewReader(ct[:len(ct)-1]), int64(len(ct)), key, b, 3*seg, -1)
+		r, err := NewRangeReader(bytes.NewReader(ct[:len(ct)-1]), int64(len(ct)), key, b, idOf(ct, b), 3*seg, -1)
 		if err == nil {
 			_, err = io.ReadAll(r)
 		}
@@ -254,9 +283,14 @@ func TestStreamDetectsTampering(t *testing.T) {
 	}
 	for _, tc := range wrong {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := openAll(tc.key, tc.b, bytes.NewReader(ct))
+			_, err := openAll(tc.key, tc.b, idOf(ct, b), bytes.NewReader(ct))
+			checkCorrupt(t, err, tc.b)
+			_, err = openAll(tc.key, tc.b, idOf(ct, tc.b), bytes.NewReader(ct))
 			checkCorrupt(t, err, tc.b)
 		})
+	}
+	if _, err := NewReader(bytes.NewReader(ct), key, b, nil); tma.ErrorCode(err) != tma.EINVALID {
+		t.Errorf("no sealing id: %v, want EINVALID", err)
 	}
 }
 
@@ -302,19 +336,31 @@ type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
 
+// withTinySegments lets tests write segments smaller than MinSegmentSize,
+// so that streams of many segments stay a few hundred bytes long.
+func withTinySegments(n int) WriterOption {
+	return func(c *writerConfig) { c.segmentSize, c.minSegment = n, 1 }
+}
+
+// FuzzStreamReader feeds arbitrary bytes to the readers, with the sealing id
+// of those bytes (as if the database had been changed too). Seeds are small
+// streams of 32-byte segments, and a format 1 stream.
 func FuzzStreamReader(f *testing.F) {
 	key, b := testKey("case"), testDoc("doc-1")
-	for _, size := range []int{0, 1, 100, seg + 1} {
-		ct := mustSeal(f, key, b, randomBytes(size, uint64(size)), 0)
+	for _, size := range []int{0, 1, 32, 100} {
+		ct := mustSeal(f, key, b, randomBytes(size, uint64(size)), 0, withTinySegments(32))
 		f.Add(ct, int64(0), int64(-1))
 		f.Add(ct, int64(size/2), int64(3))
 	}
+	v1, _ := hex.DecodeString(goldenStreamV1)
+	f.Add(v1, int64(3), int64(10))
 	f.Add([]byte(streamMagic), int64(0), int64(0))
 	f.Fuzz(func(t *testing.T, ct []byte, off, n int64) {
-		if r, err := NewReader(bytes.NewReader(ct), key, b); err == nil {
+		id := idOf(ct, b)
+		if r, err := newReaderMin(bytes.NewReader(ct), key, b, id, 1); err == nil {
 			_, _ = io.Copy(io.Discard, r)
 		}
-		if r, err := NewRangeReader(bytes.NewReader(ct), int64(len(ct)), key, b, off, n); err == nil {
+		if r, err := newRangeReaderMin(bytes.NewReader(ct), int64(len(ct)), key, b, id, off, n, 1); err == nil {
 			_, _ = io.ReadAll(r)
 		}
 	})

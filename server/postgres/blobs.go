@@ -17,24 +17,50 @@ type BlobRegistry struct{ db *DB }
 // NewBlobRegistry returns a BlobRegistry on db.
 func NewBlobRegistry(db *DB) *BlobRegistry { return &BlobRegistry{db: db} }
 
-// RegisterBlob records that the tenant owns blob id, of a case unless
-// caseID is empty. Register a blob after its Put succeeded and before
+// sealingIDSize is the size of a stream's sealing id (crypt.SealingIDSize;
+// adapters do not import each other).
+const sealingIDSize = 32
+
+// BlobInfo is what the registry holds about one blob.
+type BlobInfo struct {
+	ID, TenantID, CaseID string // CaseID is empty for a tenant's blob
+	Size                 int64
+	// SealingID names the one stream sealing that readers accept
+	// (crypt.Writer.SealingID); pass it to crypt.NewReader and
+	// crypt.NewRangeReader. Required for a case's blob.
+	SealingID []byte
+	// SealedDigest is the plaintext's SHA-256 sealed with the case key
+	// (crypt.SealRecord), or nil. Never a clear digest.
+	SealedDigest []byte
+}
+
+// RegisterBlob records that the tenant owns blob b.ID, of case b.CaseID
+// unless it is empty. Register a blob after its Put succeeded and before
 // anything refers to it: until then GC sees an orphan, which is why it
-// waits for a grace period. ENOTFOUND if the case is not the tenant's,
-// ECONFLICT if the blob is registered already.
-func (r *BlobRegistry) RegisterBlob(ctx context.Context, tenantID, caseID, blobID string, size int64, sha256 []byte) error {
-	if !tma.ValidID(tenantID) || (caseID != "" && !tma.ValidID(caseID)) {
+// waits for a grace period. A case's blob needs its sealing id; a digest
+// of its plaintext may only be stored sealed. ENOTFOUND if the case is not
+// the tenant's, ECONFLICT if the blob is registered already.
+func (r *BlobRegistry) RegisterBlob(ctx context.Context, b BlobInfo) error {
+	if !tma.ValidID(b.TenantID) || (b.CaseID != "" && !tma.ValidID(b.CaseID)) {
 		return tma.Errorf(tma.ENOTFOUND, msgNoCase)
 	}
-	if !tma.ValidID(blobID) || size < 0 {
+	if !tma.ValidID(b.ID) || b.Size < 0 {
 		return tma.Errorf(tma.EINVALID, "Invalid blob id or size.")
+	}
+	if (b.CaseID != "" || b.SealingID != nil) && len(b.SealingID) != sealingIDSize {
+		return tma.Errorf(tma.EINVALID, "A case's blob needs the id of its sealing.")
+	}
+	// A sealed digest is longer than a clear one (format, salt, commitment
+	// and tag): refuse anything that could be a clear SHA-256.
+	if b.SealedDigest != nil && (b.CaseID == "" || len(b.SealedDigest) <= 64) {
+		return tma.Errorf(tma.EINVALID, "A blob's digest must be sealed with its case key.")
 	}
 	return r.db.inTx(ctx, "BlobRegistry.RegisterBlob", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO blobs (id, tenant_id, case_id, size, sha256, created_at)
-			SELECT $1, $2, NULLIF($3, '')::uuid, $4, $5, $6
+			INSERT INTO blobs (id, tenant_id, case_id, size, sealing_id, sealed_digest, created_at)
+			SELECT $1, $2, NULLIF($3, '')::uuid, $4, $5, $6, $7
 			WHERE $3 = '' OR EXISTS (SELECT 1 FROM cases WHERE tenant_id = $2 AND id = NULLIF($3, '')::uuid)`,
-			blobID, tenantID, caseID, size, sha256, r.db.now())
+			b.ID, b.TenantID, b.CaseID, b.Size, b.SealingID, b.SealedDigest, r.db.now())
 		switch {
 		case isUniqueViolation(err):
 			return tma.Errorf(tma.ECONFLICT, "The blob is registered already.")
@@ -48,6 +74,28 @@ func (r *BlobRegistry) RegisterBlob(ctx context.Context, tenantID, caseID, blobI
 		return nil
 	})
 }
+
+// Blob returns what the registry holds about the tenant's blob id.
+// ENOTFOUND if the tenant has no such blob.
+func (r *BlobRegistry) Blob(ctx context.Context, tenantID, blobID string) (*BlobInfo, error) {
+	if !tma.ValidID(tenantID) || !tma.ValidID(blobID) {
+		return nil, tma.Errorf(tma.ENOTFOUND, msgNoBlob)
+	}
+	b := &BlobInfo{ID: blobID, TenantID: tenantID}
+	err := r.db.Pool.QueryRow(ctx, `
+		SELECT coalesce(case_id::text, ''), size, sealing_id, sealed_digest
+		FROM blobs WHERE tenant_id = $1 AND id = $2`, tenantID, blobID).
+		Scan(&b.CaseID, &b.Size, &b.SealingID, &b.SealedDigest)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, tma.Errorf(tma.ENOTFOUND, msgNoBlob)
+	}
+	if err != nil {
+		return nil, dbError("BlobRegistry.Blob", err)
+	}
+	return b, nil
+}
+
+const msgNoBlob = "No such document."
 
 // ReferencedBlobs reports which of ids a row owns. It looks across all
 // tenants, because the blob store is shared and GC runs for all of them;

@@ -250,14 +250,17 @@ func TestBlobRegistry(t *testing.T) {
 	reg := postgres.NewBlobRegistry(e.db)
 
 	owned, orphan := tma.NewID(), tma.NewID()
-	if err := reg.RegisterBlob(ctx, acme.ID, c.ID, owned, 42, make([]byte, 32)); err != nil {
+	sealing := make([]byte, 32)
+	if err := reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, CaseID: c.ID, ID: owned, Size: 42, SealingID: sealing}); err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	wantCode(t, reg.RegisterBlob(ctx, acme.ID, c.ID, owned, 42, nil), tma.ECONFLICT)
-	wantCode(t, reg.RegisterBlob(ctx, other.ID, c.ID, tma.NewID(), 1, nil), tma.ENOTFOUND)
-	wantCode(t, reg.RegisterBlob(ctx, acme.ID, "", "../../etc/passwd", 1, nil), tma.EINVALID)
+	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, CaseID: c.ID, ID: owned, Size: 42, SealingID: sealing}), tma.ECONFLICT)
+	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: other.ID, CaseID: c.ID, ID: tma.NewID(), Size: 1, SealingID: sealing}), tma.ENOTFOUND)
+	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, ID: "../../etc/passwd", Size: 1}), tma.EINVALID)
+	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, CaseID: c.ID, ID: tma.NewID(), Size: 1}), tma.EINVALID)
+	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, CaseID: c.ID, ID: tma.NewID(), Size: 1, SealingID: sealing, SealedDigest: make([]byte, 32)}), tma.EINVALID)
 	tenantBlob := tma.NewID()
-	if err := reg.RegisterBlob(ctx, other.ID, "", tenantBlob, 1, nil); err != nil {
+	if err := reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: other.ID, ID: tenantBlob, Size: 1}); err != nil {
 		t.Fatalf("register a tenant blob without case: %v", err)
 	}
 

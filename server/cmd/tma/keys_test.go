@@ -36,6 +36,7 @@ type sealedCase struct {
 	c      *tma.Case
 	store  tma.BlobStore
 	blobID string
+	sealID []byte // the stream's sealing id, as registered
 	doc    []byte
 	record []byte // sealed
 	field  []byte // plaintext of record
@@ -98,7 +99,8 @@ func (w *keysWorld) addCases(t *testing.T, keys *postgres.CaseKeyService, n int)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := reg.RegisterBlob(ctx, w.tenant.ID, c.ID, sc.blobID, size, enc.Sum()); err != nil {
+		sc.sealID = enc.SealingID()
+		if err := reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: w.tenant.ID, CaseID: c.ID, ID: sc.blobID, Size: size, SealingID: sc.sealID}); err != nil {
 			t.Fatal(err)
 		}
 		if sc.record, err = crypt.SealRecord(key, sc.recordBinding(), sc.field); err != nil {
@@ -121,7 +123,7 @@ func readCase(ctx context.Context, keys tma.CaseKeyService, sc *sealedCase) erro
 		return err
 	}
 	defer rc.Close()
-	r, err := crypt.NewReader(rc, key, sc.docBinding())
+	r, err := crypt.NewReader(rc, key, sc.docBinding(), sc.sealID)
 	if err != nil {
 		return err
 	}
@@ -455,7 +457,7 @@ func TestShredMakesCaseUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	if _, err := crypt.NewReader(rc, make([]byte, crypt.KeySize), victim.docBinding()); tma.ErrorCode(err) != tma.ECORRUPT {
+	if _, err := crypt.NewReader(rc, make([]byte, crypt.KeySize), victim.docBinding(), victim.sealID); tma.ErrorCode(err) != tma.ECORRUPT {
 		t.Fatalf("document under a guessed key: %v, want ECORRUPT", err)
 	}
 
@@ -592,7 +594,7 @@ func TestCLIBlobsGC(t *testing.T) {
 		return id
 	}
 	oldOrphan, youngOrphan, oldOwned := put(48*time.Hour), put(time.Hour), put(48*time.Hour)
-	if err := postgres.NewBlobRegistry(e.db).RegisterBlob(ctx, tenant.ID, "", oldOwned, 10, nil); err != nil {
+	if err := postgres.NewBlobRegistry(e.db).RegisterBlob(ctx, postgres.BlobInfo{TenantID: tenant.ID, ID: oldOwned, Size: 10}); err != nil {
 		t.Fatal(err)
 	}
 	exists := func(id string) bool {

@@ -57,7 +57,7 @@ func TestCLIBlobsGCOnS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.NewBlobRegistry(e.db).RegisterBlob(ctx, tenant.ID, "", oldOwned, 10, nil); err != nil {
+	if err := postgres.NewBlobRegistry(e.db).RegisterBlob(ctx, postgres.BlobInfo{TenantID: tenant.ID, ID: oldOwned, Size: 10}); err != nil {
 		t.Fatal(err)
 	}
 
