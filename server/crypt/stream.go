@@ -207,7 +207,7 @@ func readHeader(r io.Reader, b DocBinding, op string) ([]byte, error) {
 // data of the key wrap, and all of them by the sealing id.
 func openHeader(hdr, caseKey []byte, b DocBinding, wantID []byte, minSeg int) (*stream, error) {
 	if len(wantID) != SealingIDSize {
-		return nil, tma.Errorf(tma.EINVALID, "reading a document needs the sealing id recorded with its version")
+		return nil, tma.Errorf(tma.EINTERNAL, "reading a document needs the sealing id recorded with its version")
 	}
 	if _, err := headerLen(hdr, b); err != nil {
 		return nil, err

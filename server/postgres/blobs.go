@@ -48,12 +48,12 @@ func (r *BlobRegistry) RegisterBlob(ctx context.Context, b BlobInfo) error {
 		return tma.Errorf(tma.EINVALID, "Invalid blob id or size.")
 	}
 	if (b.CaseID != "" || b.SealingID != nil) && len(b.SealingID) != sealingIDSize {
-		return tma.Errorf(tma.EINVALID, "A case's blob needs the id of its sealing.")
+		return tma.Errorf(tma.EINTERNAL, "A case's blob needs the id of its sealing.")
 	}
 	// A sealed digest is longer than a clear one (format, salt, commitment
 	// and tag): refuse anything that could be a clear SHA-256.
 	if b.SealedDigest != nil && (b.CaseID == "" || len(b.SealedDigest) <= 64) {
-		return tma.Errorf(tma.EINVALID, "A blob's digest must be sealed with its case key.")
+		return tma.Errorf(tma.EINTERNAL, "A blob's digest must be sealed with its case key.")
 	}
 	return r.db.inTx(ctx, "BlobRegistry.RegisterBlob", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `

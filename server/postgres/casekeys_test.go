@@ -257,8 +257,9 @@ func TestBlobRegistry(t *testing.T) {
 	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, CaseID: c.ID, ID: owned, Size: 42, SealingID: sealing}), tma.ECONFLICT)
 	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: other.ID, CaseID: c.ID, ID: tma.NewID(), Size: 1, SealingID: sealing}), tma.ENOTFOUND)
 	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, ID: "../../etc/passwd", Size: 1}), tma.EINVALID)
-	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, CaseID: c.ID, ID: tma.NewID(), Size: 1}), tma.EINVALID)
-	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, CaseID: c.ID, ID: tma.NewID(), Size: 1, SealingID: sealing, SealedDigest: make([]byte, 32)}), tma.EINVALID)
+	// Callers that forget the sealing id or pass a clear digest are bugs.
+	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, CaseID: c.ID, ID: tma.NewID(), Size: 1}), tma.EINTERNAL)
+	wantCode(t, reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: acme.ID, CaseID: c.ID, ID: tma.NewID(), Size: 1, SealingID: sealing, SealedDigest: make([]byte, 32)}), tma.EINTERNAL)
 	tenantBlob := tma.NewID()
 	if err := reg.RegisterBlob(ctx, postgres.BlobInfo{TenantID: other.ID, ID: tenantBlob, Size: 1}); err != nil {
 		t.Fatalf("register a tenant blob without case: %v", err)
