@@ -287,8 +287,10 @@ func findCaseArg(ctx context.Context, keys *postgres.CaseKeyService, tenantID, a
 // confirmShred asks the operator to type the case reference. Typing it,
 // rather than answering y, makes a slip on the wrong case unlikely.
 func confirmShred(in io.Reader, w io.Writer, c *tma.Case) error {
-	fmt.Fprintf(w, "Shredding destroys the key of case %s (%s) for good: none of its documents or\n"+
-		"encrypted fields can be read afterwards, from the database or from backups.\n"+
+	fmt.Fprintf(w, "Shredding destroys the key of case %s (%s): none of its documents or encrypted\n"+
+		"fields can be read afterwards from the live database. Backups taken before now still\n"+
+		"hold the wrapped key until the tenant's key is rotated (`tma keys rotate`) and the old\n"+
+		"key version is retired (`tma keys retire`) after the backup retention has passed.\n"+
 		"Type the case reference to confirm: ", c.Reference, c.ID)
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
