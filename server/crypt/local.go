@@ -130,7 +130,7 @@ func ParseKeyring(data []byte) (*LocalProvider, error) {
 // their keys on first use.
 func GenerateKeyringFile(path string) error {
 	if _, err := os.Lstat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return keyErr(tma.EINTERNAL, "", "crypt.GenerateKeyringFile", err)
+		return tma.Wrap("crypt.GenerateKeyringFile", err) // nil if it exists
 	}
 	id := make([]byte, 16)
 	_, _ = rand.Read(id) // never fails
@@ -384,6 +384,10 @@ func (p *LocalProvider) kek(scope tma.KeyScope, ref tma.KEKRef) ([]byte, error) 
 	if ref.Provider != ProviderLocal {
 		return nil, keyErr(tma.EINVALID, "The key belongs to another key provider.", op, fmt.Errorf("provider %q", ref.Provider))
 	}
+	// A version retired by another process must stop working here too.
+	if err := p.refreshIfChanged(); err != nil {
+		return nil, err
+	}
 	lookup := func() ([]byte, bool, error) {
 		p.mu.RLock()
 		defer p.mu.RUnlock()
@@ -439,7 +443,7 @@ func (p *LocalProvider) reload() error {
 
 func validScope(s tma.KeyScope) error {
 	if s.TenantID == "" || s.CaseID == "" {
-		return keyErr(tma.EINTERNAL, "", "crypt.validScope", errors.New("key scope needs a tenant and a case"))
+		return tma.Errorf(tma.EINVALID, "A key scope needs a tenant and a case.")
 	}
 	return nil
 }
