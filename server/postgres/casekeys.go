@@ -201,7 +201,7 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 	if err != nil {
 		return target, dbError(op, err)
 	}
-	done, after := 0, zeroID
+	done, after, passStart := 0, zeroID, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return target, dbError(op, err)
@@ -221,7 +221,8 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 		// The walk reached the end. The tenant's sealed secrets are wrapped
 		// by the same KEK: rewrap them too, so that retiring the old
 		// version does not lock users out.
-		if err := s.rewrapSecrets(ctx, tenantID, target); err != nil {
+		secrets, err := s.rewrapSecrets(ctx, tenantID, target)
+		if err != nil {
 			return target, dbError(op, err)
 		}
 		// Keys created under an older KEK while it ran (by a process that
@@ -234,7 +235,12 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 		if left == 0 {
 			return target, nil
 		}
-		total, after = done+left, zeroID
+		if done == passStart && secrets == 0 {
+			// A whole pass changed nothing, yet something is stale: walking
+			// again would change nothing either.
+			return target, dbError(op, fmt.Errorf("%d case key(s) or sealed secret(s) stay under an older KEK after a full pass", left))
+		}
+		total, after, passStart = done+left, zeroID, done
 	}
 }
 

@@ -121,18 +121,20 @@ func (s *CaseKeyService) secretRefs(ctx context.Context, q querierRows, tenantID
 // rewrapSecrets rewraps the data keys of the tenant's sealed secrets that
 // are stale for the target. Each update applies only if the column still
 // holds what was read, so a seed changed meanwhile is left to the next walk.
-func (s *CaseKeyService) rewrapSecrets(ctx context.Context, tenantID string, target tma.KEKRef) error {
+// It returns how many it rewrapped.
+func (s *CaseKeyService) rewrapSecrets(ctx context.Context, tenantID string, target tma.KEKRef) (int, error) {
 	list, err := sealedSecrets(ctx, s.db.Pool, tenantID)
 	if err != nil || len(list) == 0 {
-		return err
+		return 0, err
 	}
 	if s.secrets == nil {
-		return tma.Errorf(tma.EINTERNAL, "the tenant has sealed secrets, and this service was made without a sealer")
+		return 0, tma.Errorf(tma.EINTERNAL, "the tenant has sealed secrets, and this service was made without a sealer")
 	}
+	n := 0
 	for _, sc := range list {
 		ref, err := s.secrets.SecretKEK(sc.sealed)
 		if err != nil {
-			return err
+			return n, err
 		}
 		if !isStale(ref, target) {
 			continue
@@ -140,16 +142,18 @@ func (s *CaseKeyService) rewrapSecrets(ctx context.Context, tenantID string, tar
 		scope := tma.SecretScope{TenantID: tenantID, UserID: sc.userID, Purpose: "totp"}
 		out, err := s.secrets.RewrapSecret(ctx, scope, sc.sealed, target)
 		if err != nil {
-			return fmt.Errorf("rewrap sealed secret: %w", err)
+			return n, fmt.Errorf("rewrap sealed secret: %w", err)
 		}
 		stored := sealedPrefix + base64.RawStdEncoding.EncodeToString(out)
 		// The column name comes from the fixed list in sealedSecrets.
-		if _, err := s.db.Pool.Exec(ctx, `UPDATE users SET `+sc.column+` = $4
-			WHERE tenant_id = $1 AND id = $2 AND `+sc.column+` = $3`, tenantID, sc.userID, sc.stored, stored); err != nil {
-			return err
+		tag, err := s.db.Pool.Exec(ctx, `UPDATE users SET `+sc.column+` = $4
+			WHERE tenant_id = $1 AND id = $2 AND `+sc.column+` = $3`, tenantID, sc.userID, sc.stored, stored)
+		if err != nil {
+			return n, err
 		}
+		n += int(tag.RowsAffected())
 	}
-	return nil
+	return n, nil
 }
 
 // markReplaced ends, at the end of a rotation to target, the epochs of the
