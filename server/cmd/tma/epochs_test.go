@@ -286,5 +286,3 @@ func TestRotationNeverDowngrades(t *testing.T) {
 		}
 	}
 }
-
-

@@ -48,11 +48,11 @@ type Server struct {
 
 	http *httptest.Server
 
-	mu    sync.Mutex
+	mu      sync.Mutex
 	keys    map[string]*key   // by key id
 	aliases map[string]string // alias name ("alias/...") → key id
 	calls   map[string]int    // by operation
-	down  bool
+	down    bool
 }
 
 type key struct {
