@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tma-portal/tma/server/blob"
 	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/crypt/kmstest"
 	"github.com/tma-portal/tma/server/postgres"
@@ -284,5 +286,40 @@ func TestRotationNeverDowngrades(t *testing.T) {
 		if err := readCase(ctx, fresh, sc); err != nil {
 			t.Fatalf("case %s: %v", sc.c.Reference, err)
 		}
+	}
+}
+
+func TestCLIKeysRetire(t *testing.T) {
+	ctx := context.Background()
+	e := newCLIEnv(t)
+	e.mustRun(t, "init")
+	tenant, err := postgres.NewTenantService(e.db).FindTenantBySlug(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := postgres.NewCaseKeyService(e.db, loadKeyring(t, filepath.Join(e.dataDir, "keys", "kek")))
+	w := &keysWorld{db: e.db, tenant: tenant}
+	if w.store, err = blob.NewFS(filepath.Join(e.dataDir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	w.addCases(t, keys, 2)
+
+	if out := e.mustRun(t, "keys", "retire", "--tenant", "demo"); !strings.Contains(out, "no old key versions to retire") {
+		t.Fatalf("retire before any rotation:\n%s", out)
+	}
+	out := e.mustRun(t, "keys", "shred", "--tenant", "demo", "--case", w.cases[0].c.Reference, "--yes")
+	if !strings.Contains(out, "Backups taken before now still hold the key") || !strings.Contains(out, "tma keys retire --tenant demo") {
+		t.Fatalf("shred output does not say what reaches backups:\n%s", out)
+	}
+	e.mustRun(t, "keys", "rotate", "--tenant", "demo")
+	e.env["TMA_BACKUP_RETENTION"] = "24h"
+	out, err = e.run(t, "keys", "retire", "--tenant", "demo")
+	possible := time.Now().Add(24 * time.Hour).UTC().Format("2006-01-02")
+	if tma.ErrorCode(err) != tma.ECONFLICT || !strings.Contains(err.Error(), possible) || !strings.Contains(out, "is kept until "+possible) {
+		t.Fatalf("retire within the retention: %v, want ECONFLICT naming %s\n%s", err, possible, out)
+	}
+	e.env["TMA_BACKUP_RETENTION"] = "0s"
+	if _, err := e.run(t, "keys", "retire", "--tenant", "demo"); err == nil || !strings.Contains(err.Error(), "TMA_BACKUP_RETENTION must be positive") {
+		t.Fatalf("zero retention: %v", err)
 	}
 }
