@@ -4,15 +4,48 @@
 //
 // # Keys
 //
-//	tenant KEK (KMS key, or HKDF-SHA256 of a local master key version and the tenant id)
+//	tenant KEK (a KMS key of the tenant, or the tenant's version in the local keyring)
 //	  └─ case key: random 256 bits, stored wrapped under the KEK, bound to tenant and case
-//	       ├─ record fields: AES-256-GCM under the case key
+//	       ├─ record fields: AES-256-GCM under a per-record subkey of the case key (format 2)
 //	       └─ document data key: random 256 bits per document version, wrapped by the case key
 //
-// Rotating a tenant KEK rewraps case keys only. Destroying a wrapped case key
-// makes every record and document of the case unreadable (crypto-shredding).
-// Plaintext keys stay in memory only: KeyCache holds case keys for a short
-// TTL and zeroes them when they leave it.
+// Each tenant's KEK versions are independent random keys: a section of the
+// local keyring file (format 2: "format 2", "id keyring-<random>", then
+// "tenant <id> v<n> <base64 key>" lines), or one KMS key per tenant and
+// version, found through an alias such as alias/tma/<tenant>. The keyring's
+// id is random and stored in the file, so versions can be removed. A
+// keyring of format 1 (master keys shared by all tenants, KEK =
+// HKDF-SHA256(master, tenant), id derived from the lowest master) is still
+// read; its id is kept, its masters keep opening what they wrapped, and each
+// tenant's new versions are numbered above them.
+//
+// Rotating a tenant KEK rewraps case keys (and the data keys of sealed TOTP
+// seeds) only. Destroying a wrapped case key makes every record and
+// document of the case unreadable (crypto-shredding). Plaintext keys stay in
+// memory only: KeyCache holds case keys for a short TTL and zeroes its copy
+// when they leave it (see "Memory is out of scope" for what that does not
+// reach). A shred reaches every server process at once: a trigger announces
+// it on the channel tma_case_keys and each process's listener drops the key;
+// while a listener is down its KeyCache is off; and keys for sealing new
+// content (SealingKey) are read from the key's row every time, never from a
+// cache, so nothing is sealed under a key destroyed meanwhile.
+//
+// # Shredding and backups
+//
+// A shred removes the wrapped case key from the live row. A backup taken
+// before still holds it, wrapped under the tenant KEK version of that time,
+// and opens the case as long as that version exists. A shred epoch closes
+// the gap: the tenant's KEK rotates and every live case key and sealed seed
+// is rewrapped (postgres.CaseKeyService.RotateTenant, which records in
+// key_epochs when each older version was replaced); once every backup older
+// than that moment has expired (the configured backup retention), RetireTenant
+// destroys the old versions: the keyring drops them, or KMS schedules the
+// deletion of the tenant's old key. From then on the copies in backups open
+// nothing. Until then, a backup keeps a shredded case readable: for at most
+// rotation time + retention (+ the KMS deletion window). A copy of the
+// keyring file is itself a backup and must not outlive the retention. A KMS
+// key shared by tenants and format 1 master keys are never destroyed by one
+// tenant's retirement.
 //
 // # Record fields
 //
@@ -117,12 +150,11 @@
 // only after the final segment authenticated, so a truncated document is
 // never presented as complete; a range read checks the sealing id before
 // its first byte too. FuzzStreamEdits makes such edits and checks every
-// returned byte against the true text. With the local provider tenants
-// never share a KEK (HKDF per tenant). With KMS, the tenants of one
-// installation share the configured KMS key and are separated by the
-// encryption context: KMS refuses to unwrap a case key for any context other
-// than its own tenant and case. A deployment that needs hard separation runs
-// one installation (one KMS key) per customer.
+// returned byte against the true text. Tenants never share a KEK: the
+// local keyring holds independent keys per tenant, and with KMS each tenant
+// has keys of its own (alias template), or, with one shared KMS key, tenants
+// are separated by the encryption context: KMS refuses to unwrap a case key
+// for any context other than its own tenant and case.
 //
 // Key commitment: a format 2 record or stream header opens under one case
 // key only. AES-GCM alone does not commit to its key (a format 1 record can

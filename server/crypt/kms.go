@@ -4,6 +4,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -16,35 +19,134 @@ import (
 // ProviderKMS is the KEKRef.Provider of keys wrapped by a KMSProvider.
 const ProviderKMS = "kms"
 
-// KMSProvider wraps case keys with an AWS KMS key. Every wrapped key is
+// KMSProvider wraps case keys with AWS KMS keys. Every wrapped key is
 // bound to its tenant and case through the KMS encryption context
 // {"tenant_id", "case_id"}, so KMS itself refuses to unwrap it for another
 // case, and CloudTrail records which case each decryption was for.
 //
-// KMS keeps all key material versions of a key and picks the right one from
-// the ciphertext, so KEKRef.Version is informational: 1 + the number of
-// completed rotations when the key was wrapped.
+// It works in one of two modes, chosen by the configured key id:
+//
+//   - Per tenant (the key id contains "{tenant}", e.g. "alias/tma/{tenant}"):
+//     each tenant has its own KMS key, found through that alias, which
+//     Current creates on the tenant's first use. A rotation creates a NEW key
+//     and moves the alias to it (KMS on-demand rotation would keep the old
+//     material inside the same key, and deleting that key would destroy the
+//     current material too). Retire schedules the deletion of an old key.
+//     KEKRef.KeyID is the key's ARN and KEKRef.Version is the tenant's key
+//     generation, recorded in the key's description "tma tenant <id>
+//     version <n>".
+//   - Shared (any other key id): one key for every tenant, rotated on demand;
+//     KMS keeps all its material versions and picks the right one from the
+//     ciphertext, so KEKRef.Version is informational (1 + the number of
+//     completed rotations when the key was wrapped). A shared key cannot be
+//     retired for one tenant.
 type KMSProvider struct {
 	client *kms.Client
 	keyID  string
+
+	// DeletionWindowDays is the waiting period of ScheduleKeyDeletion when a
+	// key is retired (7 to 30; 7 if 0). KMS deletes the key after it, and it
+	// can be cancelled until then.
+	DeletionWindowDays int32
 }
 
 var _ tma.KeyProvider = (*KMSProvider)(nil)
 
+// tenantPlaceholder in a configured key id selects the per-tenant mode.
+const tenantPlaceholder = "{tenant}"
+
 // NewKMSProvider returns a provider for the KMS key keyID (a key id, ARN or
-// alias) that new keys are wrapped under.
+// alias, shared by all tenants), or for per-tenant keys if keyID is an
+// alias template containing "{tenant}".
 func NewKMSProvider(client *kms.Client, keyID string) *KMSProvider {
 	return &KMSProvider{client: client, keyID: keyID}
 }
 
-// Current implements tma.KeyProvider. KeyID is the key's ARN, so that
-// wrapped keys stay readable if an alias is later moved.
-func (p *KMSProvider) Current(ctx context.Context) (tma.KEKRef, error) {
-	d, err := p.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &p.keyID})
-	if err != nil {
-		return tma.KEKRef{}, kmsError("crypt.KMSProvider.Current", err)
+func (p *KMSProvider) perTenant() bool { return strings.Contains(p.keyID, tenantPlaceholder) }
+
+// keyFor is the configured key id or alias of the tenant.
+func (p *KMSProvider) keyFor(tenantID string) string {
+	return strings.ReplaceAll(p.keyID, tenantPlaceholder, tenantID)
+}
+
+func tenantKeyDescription(tenantID string, version int) string {
+	return fmt.Sprintf("tma tenant %s version %d", tenantID, version)
+}
+
+// tenantKeyVersion reads the version from a per-tenant key's description,
+// and whether the key belongs to the tenant.
+func tenantKeyVersion(tenantID, description string) (int, bool) {
+	rest, ok := strings.CutPrefix(description, "tma tenant "+tenantID+" version ")
+	if !ok {
+		return 0, false
 	}
-	return p.ref(ctx, aws.ToString(d.KeyMetadata.Arn))
+	v, err := strconv.Atoi(rest)
+	return v, err == nil && v > 0
+}
+
+// Current implements tma.KeyProvider. KeyID is the key's ARN, so that
+// wrapped keys stay readable when the alias moves on. In the per-tenant
+// mode a tenant without a key gets one.
+func (p *KMSProvider) Current(ctx context.Context, tenantID string) (tma.KEKRef, error) {
+	const op = "crypt.KMSProvider.Current"
+	if !p.perTenant() {
+		d, err := p.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &p.keyID})
+		if err != nil {
+			return tma.KEKRef{}, kmsError(op, err)
+		}
+		return p.ref(ctx, aws.ToString(d.KeyMetadata.Arn))
+	}
+	if tenantID == "" {
+		return tma.KEKRef{}, keyErr(tma.EINTERNAL, "", op, errors.New("no tenant"))
+	}
+	alias := p.keyFor(tenantID)
+	d, err := p.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &alias})
+	var notFound *types.NotFoundException
+	if errors.As(err, &notFound) {
+		return p.newTenantKey(ctx, tenantID, 1, false)
+	} else if err != nil {
+		return tma.KEKRef{}, kmsError(op, err)
+	}
+	return tenantRef(tenantID, d.KeyMetadata)
+}
+
+func tenantRef(tenantID string, m *types.KeyMetadata) (tma.KEKRef, error) {
+	v, ok := tenantKeyVersion(tenantID, aws.ToString(m.Description))
+	if !ok {
+		return tma.KEKRef{}, keyErr(tma.EINTERNAL, "", "crypt.KMSProvider",
+			fmt.Errorf("KMS key %s behind the alias of tenant %s is not a tma tenant key (description %q)",
+				aws.ToString(m.Arn), tenantID, aws.ToString(m.Description)))
+	}
+	return tma.KEKRef{Provider: ProviderKMS, KeyID: aws.ToString(m.Arn), Version: v}, nil
+}
+
+// newTenantKey creates the tenant's key of the given version and points the
+// tenant's alias at it. If the alias does not exist yet (move false) and
+// another process creates it first, the new key is scheduled for deletion
+// and the winner's key is used.
+func (p *KMSProvider) newTenantKey(ctx context.Context, tenantID string, version int, move bool) (tma.KEKRef, error) {
+	const op = "crypt.KMSProvider.newTenantKey"
+	alias := p.keyFor(tenantID)
+	out, err := p.client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String(tenantKeyDescription(tenantID, version))})
+	if err != nil {
+		return tma.KEKRef{}, kmsError(op, err)
+	}
+	arn := aws.ToString(out.KeyMetadata.Arn)
+	if move {
+		_, err = p.client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: &alias, TargetKeyId: &arn})
+	} else {
+		_, err = p.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: &alias, TargetKeyId: &arn})
+	}
+	if err != nil {
+		// The new key wraps nothing: delete it.
+		_, _ = p.client.ScheduleKeyDeletion(context.WithoutCancel(ctx), &kms.ScheduleKeyDeletionInput{KeyId: &arn, PendingWindowInDays: aws.Int32(7)})
+		var exists *types.AlreadyExistsException
+		if !move && errors.As(err, &exists) {
+			return p.Current(ctx, tenantID)
+		}
+		return tma.KEKRef{}, kmsError(op, err)
+	}
+	return tma.KEKRef{Provider: ProviderKMS, KeyID: arn, Version: version}, nil
 }
 
 func (p *KMSProvider) ref(ctx context.Context, arn string) (tma.KEKRef, error) {
@@ -60,12 +162,16 @@ func (p *KMSProvider) ref(ctx context.Context, arn string) (tma.KEKRef, error) {
 	return tma.KEKRef{Provider: ProviderKMS, KeyID: arn, Version: 1 + rotations}, nil
 }
 
-// Rotate implements tma.KeyProvider with an on-demand rotation. KMS
-// rotates asynchronously; the version returned counts the rotation as done.
-func (p *KMSProvider) Rotate(ctx context.Context) (tma.KEKRef, error) {
-	ref, err := p.Current(ctx)
+// Rotate implements tma.KeyProvider. Per tenant: a new KMS key, and the
+// tenant's alias moves to it. Shared: an on-demand rotation; KMS rotates
+// asynchronously, and the version returned counts the rotation as done.
+func (p *KMSProvider) Rotate(ctx context.Context, tenantID string) (tma.KEKRef, error) {
+	ref, err := p.Current(ctx, tenantID)
 	if err != nil {
 		return tma.KEKRef{}, err
+	}
+	if p.perTenant() {
+		return p.newTenantKey(ctx, tenantID, ref.Version+1, true)
 	}
 	if _, err := p.client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &ref.KeyID}); err != nil {
 		return tma.KEKRef{}, kmsError("crypt.KMSProvider.Rotate", err)
@@ -74,20 +180,77 @@ func (p *KMSProvider) Rotate(ctx context.Context) (tma.KEKRef, error) {
 	return ref, nil
 }
 
+// Retire implements tma.KeyProvider by scheduling the deletion of the
+// tenant's old KMS key. Only a key that belongs to the tenant (by its
+// description) and is not its current key is deleted; a shared key is
+// never deleted (ECONFLICT).
+func (p *KMSProvider) Retire(ctx context.Context, tenantID string, ref tma.KEKRef) error {
+	const op = "crypt.KMSProvider.Retire"
+	if ref.Provider != ProviderKMS || ref.KeyID == "" {
+		return keyErr(tma.EINVALID, "The key belongs to another key provider.", op, fmt.Errorf("provider %q", ref.Provider))
+	}
+	d, err := p.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &ref.KeyID})
+	var notFound *types.NotFoundException
+	if errors.As(err, &notFound) {
+		return nil // deleted already
+	} else if err != nil {
+		return kmsError(op, err)
+	}
+	m := d.KeyMetadata
+	if m.KeyState == types.KeyStatePendingDeletion {
+		return nil
+	}
+	if _, ok := tenantKeyVersion(tenantID, aws.ToString(m.Description)); !ok || !p.perTenant() {
+		return keyErr(tma.ECONFLICT, "A KMS key shared by several tenants is not deleted when one tenant retires its keys.", op,
+			fmt.Errorf("KMS key %s is not a key of tenant %s", ref.KeyID, tenantID))
+	}
+	cur, err := p.Current(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	if cur.KeyID == aws.ToString(m.Arn) {
+		return tma.Errorf(tma.ECONFLICT, "The current key version of a tenant cannot be retired; rotate first.")
+	}
+	window := p.DeletionWindowDays
+	if window == 0 {
+		window = 7
+	}
+	_, err = p.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: m.Arn, PendingWindowInDays: &window})
+	return kmsError(op, err)
+}
+
 // GenerateKey implements tma.KeyProvider.
 func (p *KMSProvider) GenerateKey(ctx context.Context, scope tma.KeyScope) ([]byte, tma.WrappedKey, error) {
 	if err := validScope(scope); err != nil {
 		return nil, tma.WrappedKey{}, err
 	}
+	keyID := p.keyID
+	if p.perTenant() {
+		cur, err := p.Current(ctx, scope.TenantID)
+		if err != nil {
+			return nil, tma.WrappedKey{}, err
+		}
+		keyID = cur.KeyID
+	}
 	out, err := p.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
-		KeyId:             &p.keyID,
+		KeyId:             &keyID,
 		KeySpec:           types.DataKeySpecAes256,
 		EncryptionContext: encryptionContext(scope),
 	})
 	if err != nil {
 		return nil, tma.WrappedKey{}, kmsError("crypt.KMSProvider.GenerateKey", err)
 	}
-	ref, err := p.ref(ctx, aws.ToString(out.KeyId))
+	var ref tma.KEKRef
+	if p.perTenant() {
+		var d *kms.DescribeKeyOutput
+		if d, err = p.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: out.KeyId}); err == nil {
+			ref, err = tenantRef(scope.TenantID, d.KeyMetadata)
+		} else {
+			err = kmsError("crypt.KMSProvider.GenerateKey", err)
+		}
+	} else {
+		ref, err = p.ref(ctx, aws.ToString(out.KeyId))
+	}
 	if err == nil && len(out.Plaintext) != KeySize {
 		err = tma.Errorf(tma.EINTERNAL, "KMS returned a %d-byte data key", len(out.Plaintext))
 	}
@@ -114,7 +277,8 @@ func (p *KMSProvider) Unwrap(ctx context.Context, scope tma.KeyScope, w tma.Wrap
 	}
 	if len(out.Plaintext) != KeySize {
 		wipe(out.Plaintext)
-		return nil, tma.Errorf(tma.ECORRUPT, "wrapped key of case %s is not a %d-byte key", scope.CaseID, KeySize)
+		return nil, keyErr(tma.ECORRUPT, msgWrapCorrupt, "crypt.KMSProvider.Unwrap",
+			fmt.Errorf("wrapped key of tenant %s, scope %s is not a %d-byte key", scope.TenantID, scope.CaseID, KeySize))
 	}
 	return out.Plaintext, nil
 }
@@ -148,7 +312,8 @@ func checkKMSRef(scope tma.KeyScope, ref tma.KEKRef) error {
 		return err
 	}
 	if ref.Provider != ProviderKMS || ref.KeyID == "" {
-		return tma.Errorf(tma.EINVALID, "key is wrapped by provider %q, not %q", ref.Provider, ProviderKMS)
+		return keyErr(tma.EINVALID, "The key belongs to another key provider.", "crypt.checkKMSRef",
+			fmt.Errorf("key is wrapped by provider %q, not %q", ref.Provider, ProviderKMS))
 	}
 	return nil
 }
@@ -156,6 +321,9 @@ func checkKMSRef(scope tma.KeyScope, ref tma.KEKRef) error {
 // kmsError maps a KMS failure to an error code. Failures to reach KMS are
 // EUNAVAILABLE, so that callers fail closed and retry later.
 func kmsError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var (
 		notFound  *types.NotFoundException
 		badCipher *types.InvalidCiphertextException

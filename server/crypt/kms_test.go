@@ -7,7 +7,9 @@
 // (GenerateKey), Decrypt (Unwrap, with the wrong encryption context, the
 // wrong key and tampered ciphertext refused) and ReEncrypt (Rewrap, under
 // the same key and to another key, with the wrong source context refused);
-// the test also uses its CreateKey. The version of local-kms that
+// the test also uses its CreateKey. For keys per tenant it also serves
+// CreateKey, CreateAlias, UpdateAlias (Current, Rotate) and
+// ScheduleKeyDeletion (Retire). The version of local-kms that
 // scripts/test.sh installs answers 501 to RotateKeyOnDemand and
 // ListKeyRotations (the test checks that it still does). Since the provider
 // counts rotations with ListKeyRotations on every GenerateKey and Current,
@@ -86,7 +88,7 @@ func testKMSProvider(t *testing.T, be kmsBackend) {
 		if _, _, err := p.GenerateKey(ctx, scope); tma.ErrorCode(err) != tma.ENOTFOUND {
 			t.Errorf("GenerateKey: %v, want ENOTFOUND", err)
 		}
-		if _, err := p.Current(ctx); tma.ErrorCode(err) != tma.ENOTFOUND {
+		if _, err := p.Current(ctx, scope.TenantID); tma.ErrorCode(err) != tma.ENOTFOUND {
 			t.Errorf("Current: %v, want ENOTFOUND", err)
 		}
 	})
@@ -96,7 +98,7 @@ func testKMSProvider(t *testing.T, be kmsBackend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, err := NewKMSProvider(client, be.createKey(t)).Current(ctx)
+		other, err := NewKMSProvider(client, be.createKey(t)).Current(ctx, scope.TenantID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +115,7 @@ func testKMSProvider(t *testing.T, be kmsBackend) {
 			t.Fatal(err)
 		}
 		to := NewKMSProvider(client, be.createKey(t))
-		ref, err := to.Current(ctx)
+		ref, err := to.Current(ctx, scope.TenantID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,6 +134,64 @@ func testKMSProvider(t *testing.T, be kmsBackend) {
 		}
 	})
 
+	t.Run("a key per tenant", func(t *testing.T) {
+		p := NewKMSProvider(client, "alias/tma-test/{tenant}")
+		a := tma.KeyScope{TenantID: tma.NewID(), CaseID: "case-1"}
+		b := tma.KeyScope{TenantID: tma.NewID(), CaseID: "case-1"}
+		keyA, wA, err := p.GenerateKey(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, wB, err := p.GenerateKey(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wA.KEK.KeyID == wB.KEK.KeyID || wA.KEK.Version != 1 || !strings.Contains(wA.KEK.KeyID, ":key/") {
+			t.Fatalf("tenants' KEKs: %+v and %+v; want two keys (ARNs), version 1", wA.KEK, wB.KEK)
+		}
+		if cur, err := p.Current(ctx, a.TenantID); err != nil || cur != wA.KEK {
+			t.Fatalf("Current = %+v, %v; want %+v", cur, err, wA.KEK)
+		}
+		if err := p.Retire(ctx, a.TenantID, wA.KEK); tma.ErrorCode(err) != tma.ECONFLICT {
+			t.Fatalf("retire of the current key: %v, want ECONFLICT", err)
+		}
+		next, err := p.Rotate(ctx, a.TenantID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.Version != 2 || next.KeyID == wA.KEK.KeyID {
+			t.Fatalf("Rotate = %+v; want version 2 on a new key", next)
+		}
+		if cur, err := p.Current(ctx, a.TenantID); err != nil || cur != next {
+			t.Fatalf("Current after Rotate = %+v, %v; want %+v", cur, err, next)
+		}
+		moved, err := p.Rewrap(ctx, a, wA, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Retire(ctx, b.TenantID, wA.KEK); tma.ErrorCode(err) != tma.ECONFLICT {
+			t.Fatalf("retire of another tenant's key: %v, want ECONFLICT", err)
+		}
+		if err := p.Retire(ctx, a.TenantID, wA.KEK); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Retire(ctx, a.TenantID, wA.KEK); err != nil {
+			t.Fatalf("retiring again: %v", err)
+		}
+		if _, err := p.Unwrap(ctx, a, wA); err == nil {
+			t.Fatal("a key wrapped under a retired KMS key still unwraps")
+		}
+		mustUnwrap(t, p, a, moved, keyA)
+		if _, err := p.Unwrap(ctx, b, wB); err != nil {
+			t.Fatalf("the other tenant: %v", err)
+		}
+		shared := NewKMSProvider(client, be.createKey(t))
+		ref, _ := shared.Current(ctx, a.TenantID)
+		if err := shared.Retire(ctx, a.TenantID, ref); tma.ErrorCode(err) != tma.ECONFLICT {
+			t.Fatalf("retire of a shared key: %v, want ECONFLICT", err)
+		}
+	})
+
 	if be.setDown == nil {
 		return
 	}
@@ -147,7 +207,7 @@ func testKMSProvider(t *testing.T, be kmsBackend) {
 			"GenerateKey": func() error { _, _, err := p.GenerateKey(ctx, scope); return err },
 			"Unwrap":      func() error { _, err := p.Unwrap(ctx, scope, w); return err },
 			"Rewrap":      func() error { _, err := p.Rewrap(ctx, scope, w, w.KEK); return err },
-			"Rotate":      func() error { _, err := p.Rotate(ctx); return err },
+			"Rotate":      func() error { _, err := p.Rotate(ctx, scope.TenantID); return err },
 		}
 		for name, call := range calls {
 			if err := call(); tma.ErrorCode(err) != tma.EUNAVAILABLE {
@@ -200,7 +260,7 @@ func TestKMSProviderAgainstLocalKMS(t *testing.T) {
 		client:    client,
 		createKey: func(t *testing.T) string { return createKMSKey(t, client) },
 	})
-	for _, op := range []string{"CreateKey", "DescribeKey", "GenerateDataKey", "Decrypt", "ReEncrypt"} {
+	for _, op := range []string{"CreateKey", "DescribeKey", "GenerateDataKey", "Decrypt", "ReEncrypt", "CreateAlias", "UpdateAlias", "ScheduleKeyDeletion"} {
 		if proxy.served(op) == 0 {
 			t.Errorf("local-kms served no %s call; the suite no longer covers it there", op)
 		}

@@ -3,6 +3,7 @@ package crypt
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -48,19 +49,15 @@ func (b *SecretBox) SealSecret(ctx context.Context, scope tma.SecretScope, plain
 	if err != nil {
 		return nil, err
 	}
-	out := []byte{secretFormat}
-	out = appendField(out, wrapped.KEK.Provider)
-	out = appendField(out, wrapped.KEK.KeyID)
-	out = binary.BigEndian.AppendUint32(out, uint32(wrapped.KEK.Version))
-	out = appendField(out, string(wrapped.Ciphertext))
-	return append(out, rec...), nil
+	return formatSecret(wrapped, rec), nil
 }
 
-// OpenSecret implements tma.SecretSealer.
-func (b *SecretBox) OpenSecret(ctx context.Context, scope tma.SecretScope, sealed []byte) ([]byte, error) {
-	corrupt := &tma.Error{Code: tma.ECORRUPT, Op: "crypt.OpenSecret", Message: "A sealed secret of user " + scope.UserID + " is damaged."}
+// parseSecret splits a sealed secret into its wrapped data key and the
+// sealed record.
+func parseSecret(sealed []byte) (tma.WrappedKey, []byte, bool) {
+	var w tma.WrappedKey
 	if len(sealed) == 0 || sealed[0] != secretFormat {
-		return nil, corrupt
+		return w, nil, false
 	}
 	rest := sealed[1:]
 	field := func() (string, bool) {
@@ -75,25 +72,69 @@ func (b *SecretBox) OpenSecret(ctx context.Context, scope tma.SecretScope, seale
 		rest = rest[4+n:]
 		return f, true
 	}
-	var w tma.WrappedKey
 	var ok1, ok2, ok3 bool
 	w.KEK.Provider, ok1 = field()
 	w.KEK.KeyID, ok2 = field()
 	if !ok1 || !ok2 || len(rest) < 4 {
-		return nil, corrupt
+		return w, nil, false
 	}
 	w.KEK.Version = int(binary.BigEndian.Uint32(rest))
 	rest = rest[4:]
 	var ct string
-	ct, ok3 = field()
-	if !ok3 {
-		return nil, corrupt
+	if ct, ok3 = field(); !ok3 {
+		return w, nil, false
 	}
 	w.Ciphertext = []byte(ct)
+	return w, rest, true
+}
+
+func formatSecret(w tma.WrappedKey, rec []byte) []byte {
+	out := []byte{secretFormat}
+	out = appendField(out, w.KEK.Provider)
+	out = appendField(out, w.KEK.KeyID)
+	out = binary.BigEndian.AppendUint32(out, uint32(w.KEK.Version))
+	out = appendField(out, string(w.Ciphertext))
+	return append(out, rec...)
+}
+
+// errSecretCorrupt names the user only in the logged part.
+func errSecretCorrupt(op, userID string) error {
+	return keyErr(tma.ECORRUPT, "A sealed secret is damaged.", op, fmt.Errorf("sealed secret of user %s does not parse", userID))
+}
+
+// OpenSecret implements tma.SecretSealer.
+func (b *SecretBox) OpenSecret(ctx context.Context, scope tma.SecretScope, sealed []byte) ([]byte, error) {
+	w, rec, ok := parseSecret(sealed)
+	if !ok {
+		return nil, errSecretCorrupt("crypt.OpenSecret", scope.UserID)
+	}
 	key, err := b.keys.Unwrap(ctx, secretKeyScope(scope), w)
 	if err != nil {
 		return nil, tma.Wrap("crypt.OpenSecret", err)
 	}
 	defer wipe(key)
-	return OpenRecord(key, secretBinding(scope), rest)
+	return OpenRecord(key, secretBinding(scope), rec)
+}
+
+// SecretKEK implements tma.SecretSealer.
+func (b *SecretBox) SecretKEK(sealed []byte) (tma.KEKRef, error) {
+	w, _, ok := parseSecret(sealed)
+	if !ok {
+		return tma.KEKRef{}, errSecretCorrupt("crypt.SecretKEK", "?")
+	}
+	return w.KEK, nil
+}
+
+// RewrapSecret implements tma.SecretSealer: only the data key is rewrapped
+// (with the provider's Rewrap, which KMS does without revealing it).
+func (b *SecretBox) RewrapSecret(ctx context.Context, scope tma.SecretScope, sealed []byte, to tma.KEKRef) ([]byte, error) {
+	w, rec, ok := parseSecret(sealed)
+	if !ok {
+		return nil, errSecretCorrupt("crypt.RewrapSecret", scope.UserID)
+	}
+	nw, err := b.keys.Rewrap(ctx, secretKeyScope(scope), w, to)
+	if err != nil {
+		return nil, tma.Wrap("crypt.RewrapSecret", err)
+	}
+	return formatSecret(nw, rec), nil
 }

@@ -48,8 +48,9 @@ const msgLegalHold = "The case is under legal hold; lift the hold before shreddi
 // Plaintext case keys are only ever returned to the caller; they are never
 // stored, logged or put into an error.
 type CaseKeyService struct {
-	db *DB
-	kp tma.KeyProvider
+	db      *DB
+	kp      tma.KeyProvider
+	secrets tma.SecretSealer // rewraps sealed TOTP seeds; nil: none may exist
 
 	// BatchSize is how many case keys RotateTenant rewraps per transaction
 	// (DefaultRotationBatch if not positive). Tests lower it to interrupt a
@@ -62,6 +63,16 @@ var _ tma.CaseKeyService = (*CaseKeyService)(nil)
 // NewCaseKeyService returns a CaseKeyService on db that wraps keys with kp.
 func NewCaseKeyService(db *DB, kp tma.KeyProvider) *CaseKeyService {
 	return &CaseKeyService{db: db, kp: kp, BatchSize: DefaultRotationBatch}
+}
+
+// WithSecrets lets rotation and retirement handle the tenant's sealed
+// secrets (TOTP seeds), whose data keys are wrapped by the same tenant KEK:
+// a rotation rewraps them, and a retirement counts them as users of a
+// version. Without it, both refuse a tenant that has sealed secrets. ss
+// must use the same key provider.
+func (s *CaseKeyService) WithSecrets(ss tma.SecretSealer) *CaseKeyService {
+	s.secrets = ss
+	return s
 }
 
 // caseKeyRow is a case and, if it has one, its key row.
@@ -189,11 +200,14 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 	if batch <= 0 {
 		batch = DefaultRotationBatch
 	}
+	if err := s.recordEpochs(ctx, tenantID, target); err != nil {
+		return target, dbError(op, err)
+	}
 	total, err := s.countStale(ctx, s.db.Pool, tenantID, target)
 	if err != nil {
 		return target, dbError(op, err)
 	}
-	done, after := 0, zeroID
+	done, after, passStart := 0, zeroID, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return target, dbError(op, err)
@@ -210,9 +224,16 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 			}
 			continue
 		}
-		// The walk reached the end. Keys created under an older KEK while it
-		// ran (by a process that had not yet seen the new version) are
-		// still stale: walk again until none are left.
+		// The walk reached the end. The tenant's sealed secrets are wrapped
+		// by the same KEK: rewrap them too, so that retiring the old
+		// version does not lock users out.
+		secrets, err := s.rewrapSecrets(ctx, tenantID, target)
+		if err != nil {
+			return target, dbError(op, err)
+		}
+		// Keys created under an older KEK while it ran (by a process that
+		// had not yet seen the new version) are still stale: walk again
+		// until none are left.
 		left, err := s.finishRotation(ctx, tenantID, target)
 		if err != nil {
 			return target, dbError(op, err)
@@ -220,7 +241,12 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 		if left == 0 {
 			return target, nil
 		}
-		total, after = done+left, zeroID
+		if done == passStart && secrets == 0 {
+			// A whole pass changed nothing, yet something is stale: walking
+			// again would change nothing either.
+			return target, dbError(op, fmt.Errorf("%d case key(s) or sealed secret(s) stay under an older KEK after a full pass", left))
+		}
+		total, after, passStart = done+left, zeroID, done
 	}
 }
 
@@ -266,7 +292,7 @@ func (s *CaseKeyService) rotationTarget(ctx context.Context, conn *pgxpool.Conn,
 	if target != nil {
 		// Rewrapping would fail key by key if the configuration no longer
 		// names the target's key; say so once, clearly.
-		cur, err := s.kp.Current(ctx)
+		cur, err := s.kp.Current(ctx, tenantID)
 		if err != nil {
 			return tma.KEKRef{}, err
 		}
@@ -284,11 +310,12 @@ func (s *CaseKeyService) rotationTarget(ctx context.Context, conn *pgxpool.Conn,
 	if !exists {
 		return tma.KEKRef{}, tma.Errorf(tma.ENOTFOUND, "No such tenant.")
 	}
-	// Waits for a rotation of another tenant that is making its version.
+	// Waits for a rotation of another tenant that is making its version:
+	// they may share a keyring file.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, newKEKLockClass); err != nil {
 		return tma.KEKRef{}, err
 	}
-	ref, err := s.kp.Rotate(ctx)
+	ref, err := s.kp.Rotate(ctx, tenantID)
 	if _, uerr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, 0)`, newKEKLockClass); uerr != nil {
 		// The caller's unlock releases it, or closes the connection.
 		return tma.KEKRef{}, errors.Join(err, uerr)
@@ -316,9 +343,18 @@ func (s *CaseKeyService) PendingRotation(ctx context.Context, tenantID string) (
 	return &ref, nil
 }
 
-// staleKeys selects the tenant's live case keys that are not wrapped under
-// the target ($2, $3, $4).
-const staleKeys = `tenant_id = $1 AND shredded_at IS NULL AND (kek_provider, kek_id, kek_version) IS DISTINCT FROM ($2, $3, $4)`
+// staleKeys selects the tenant's live case keys that a rotation to the
+// target ($2, $3, $4) must rewrap: those under another key, or under an
+// OLDER version of the target's key. A key already under a newer version
+// (a shared KMS key that another tenant's rotation moved on while this
+// rotation was pending) stays where it is: moving it down would bring back
+// a version that may be retired.
+const staleKeys = `tenant_id = $1 AND shredded_at IS NULL AND (kek_provider <> $2 OR kek_id <> $3 OR kek_version < $4)`
+
+// isStale is staleKeys for one KEK reference.
+func isStale(ref, target tma.KEKRef) bool {
+	return ref.Provider != target.Provider || ref.KeyID != target.KeyID || ref.Version < target.Version
+}
 
 func (s *CaseKeyService) countStale(ctx context.Context, q querier, tenantID string, target tma.KEKRef) (int, error) {
 	var n int
@@ -408,6 +444,22 @@ func (s *CaseKeyService) finishRotation(ctx context.Context, tenantID string, ta
 			return err
 		}
 		if left, err = s.countStale(ctx, tx, tenantID, target); err != nil || left > 0 {
+			return err
+		}
+		// Secrets sealed under an older KEK meanwhile: another walk.
+		secrets, err := s.secretRefs(ctx, tx, tenantID)
+		if err != nil {
+			return err
+		}
+		for ref, n := range secrets {
+			if isStale(ref, target) {
+				left += n
+			}
+		}
+		if left > 0 {
+			return nil
+		}
+		if err := s.markReplaced(ctx, tx, tenantID, target, secrets); err != nil {
 			return err
 		}
 		// Counted across resumed runs: every key this rotation rewrapped.

@@ -26,13 +26,16 @@ func (f *fakeKeys) ref() tma.KEKRef {
 	return tma.KEKRef{Provider: "fake", KeyID: "k", Version: f.version}
 }
 
-func (f *fakeKeys) Current(context.Context) (tma.KEKRef, error) {
+func (f *fakeKeys) Current(context.Context, string) (tma.KEKRef, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ref(), nil
 }
 
-func (f *fakeKeys) Rotate(context.Context) (tma.KEKRef, error) {
+func (f *fakeKeys) Retire(context.Context, string, tma.KEKRef) error { return nil }
+
+// Rotate counts versions over all tenants, like a shared key would.
+func (f *fakeKeys) Rotate(context.Context, string) (tma.KEKRef, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.version++
@@ -236,7 +239,7 @@ func TestRotateTenantRewrapsOnlyItsLiveKeys(t *testing.T) {
 	if _, err := s.RotateTenant(ctx, tma.NewID(), nil); tma.ErrorCode(err) != tma.ENOTFOUND {
 		t.Fatalf("rotate unknown tenant: %v, want ENOTFOUND", err)
 	}
-	if cur, _ := kp.Current(ctx); cur.Version != 2 {
+	if cur, _ := kp.Current(ctx, ""); cur.Version != 2 {
 		t.Fatalf("rotating an unknown tenant made a KEK version")
 	}
 }

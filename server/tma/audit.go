@@ -29,6 +29,8 @@ const (
 	AuditAccessDenied     = "access.denied"
 	AuditCSRFRejected     = "csrf.rejected"
 	AuditKeyRotated       = "key.rotated"
+	AuditKeyRetired       = "key.retired"
+	AuditKeyRetireRefused = "key.retire_refused"
 	AuditCaseShredded     = "case.shredded"
 	AuditCaseCreated      = "case.created"
 	AuditLegalHoldSet     = "case.legal_hold_set"
@@ -61,6 +63,8 @@ var AuditActions = []string{
 	AuditAccessDenied,
 	AuditCSRFRejected,
 	AuditKeyRotated,
+	AuditKeyRetired,
+	AuditKeyRetireRefused,
 	AuditCaseShredded,
 	AuditCaseCreated,
 	AuditLegalHoldSet,

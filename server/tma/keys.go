@@ -1,6 +1,9 @@
 package tma
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Case is the minimal core of a case folder: enough to own a case key and a
 // legal hold. Later capabilities extend it.
@@ -32,20 +35,31 @@ type KeyScope struct {
 }
 
 // KeyProvider wraps and unwraps case keys with a tenant key-encryption key.
+// Each tenant has KEK versions of its own, independent random keys (a
+// section of the local keyring, or one KMS key per version), so that one
+// tenant's keys can be destroyed without touching another's.
 // Implementations never fall back to plaintext: every failure is an error
 // (EUNAVAILABLE for an outage, ENOTFOUND for an unknown key, ECORRUPT for a
 // ciphertext that does not authenticate).
 type KeyProvider interface {
-	// Current returns the KEK that new keys are wrapped under.
-	Current(ctx context.Context) (KEKRef, error)
-	// Rotate makes a new KEK version current and returns it.
-	Rotate(ctx context.Context) (KEKRef, error)
+	// Current returns the tenant's KEK that new keys are wrapped under.
+	Current(ctx context.Context, tenantID string) (KEKRef, error)
+	// Rotate makes a new KEK version of the tenant current and returns it.
+	// Versions only grow.
+	Rotate(ctx context.Context, tenantID string) (KEKRef, error)
+	// Retire destroys a KEK version of the tenant for good: everything
+	// wrapped under it, including copies in backups, can no longer be
+	// unwrapped. The caller checks that nothing live needs it. Retiring a
+	// version that is already gone is not an error.
+	Retire(ctx context.Context, tenantID string, ref KEKRef) error
 	// GenerateKey returns a new random 256-bit key, in plaintext and wrapped
-	// under the current KEK, bound to scope. The caller wipes the plaintext.
+	// under the tenant's current KEK, bound to scope. The caller wipes the
+	// plaintext.
 	GenerateKey(ctx context.Context, scope KeyScope) ([]byte, WrappedKey, error)
 	// Unwrap decrypts w, which must have been wrapped for scope.
 	Unwrap(ctx context.Context, scope KeyScope, w WrappedKey) ([]byte, error)
-	// Rewrap re-encrypts w under to, for the same scope.
+	// Rewrap re-encrypts w under to, a KEK of the same tenant, for the same
+	// scope.
 	Rewrap(ctx context.Context, scope KeyScope, w WrappedKey, to KEKRef) (WrappedKey, error)
 }
 
@@ -65,8 +79,15 @@ type CaseKeyService interface {
 	// is called after each batch.
 	RotateTenant(ctx context.Context, tenantID string, progress func(done, total int)) (KEKRef, error)
 	// ShredCase destroys the case key, which makes all the case's encrypted
-	// content unreadable. ECONFLICT while a legal hold is set.
+	// content unreadable. ECONFLICT while a legal hold is set. Backups keep
+	// the wrapped key until the KEK versions that wrapped it are retired.
 	ShredCase(ctx context.Context, tenantID, caseID string) error
+}
+
+// RetiredKEK is one KEK version destroyed by a retirement.
+type RetiredKEK struct {
+	KEK        KEKRef
+	ReplacedAt time.Time // when the rotation that replaced it finished
 }
 
 // SecretScope binds a sealed server-side secret (a TOTP seed) to its owner
@@ -87,4 +108,10 @@ type SecretSealer interface {
 	// OpenSecret returns the plaintext of a SealSecret result for the same
 	// scope. ECORRUPT if it was altered or belongs to another scope.
 	OpenSecret(ctx context.Context, scope SecretScope, sealed []byte) ([]byte, error)
+	// SecretKEK returns the KEK that a sealed secret's data key is wrapped
+	// under. ECORRUPT if sealed is not a sealed secret.
+	SecretKEK(sealed []byte) (KEKRef, error)
+	// RewrapSecret returns sealed with its data key rewrapped under to; the
+	// secret itself is not decrypted.
+	RewrapSecret(ctx context.Context, scope SecretScope, sealed []byte, to KEKRef) ([]byte, error)
 }

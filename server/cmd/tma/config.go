@@ -47,9 +47,11 @@ type Config struct {
 	KeyProvider string `env:"KEY_PROVIDER" default:"local" help:"local or kms"`
 	KEKFile     string `env:"KEK_FILE" help:"local keyring file (default <data>/keys/kek)"`
 	KEK         string `env:"KEK" secret:"true" help:"local keyring content instead of a file"`
-	KMSKeyID    string `env:"KMS_KEY_ID" help:"AWS KMS key id or ARN"`
+	KMSKeyID    string `env:"KMS_KEY_ID" help:"AWS KMS key id or ARN shared by all tenants, or an alias template with {tenant} for a key per tenant"`
 	KMSEndpoint string `env:"KMS_ENDPOINT"`
 	AWSRegion   string `env:"AWS_REGION" default:"eu-central-1"`
+
+	BackupRetention time.Duration `env:"BACKUP_RETENTION" default:"840h" help:"how long the oldest backup of the database or the keyring is kept; old KEK versions are destroyed only after it"`
 
 	BlobStore   string `env:"BLOB_STORE" default:"fs" help:"fs or s3"`
 	BlobDir     string `env:"BLOB_DIR" help:"filesystem blob root (default <data>/blobs)"`
@@ -164,6 +166,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: TMA_KEY_PROVIDER must be local or kms")
 	case c.KeyProvider == "kms" && c.KMSKeyID == "":
 		return fmt.Errorf("config: TMA_KMS_KEY_ID is required with TMA_KEY_PROVIDER=kms")
+	case c.BackupRetention <= 0:
+		return fmt.Errorf("config: TMA_BACKUP_RETENTION must be positive (the retention of your backups, e.g. 840h for 35 days)")
 	case c.BlobStore != "fs" && c.BlobStore != "s3":
 		return fmt.Errorf("config: TMA_BLOB_STORE must be fs or s3")
 	case c.BlobStore == "s3" && c.S3Bucket == "":

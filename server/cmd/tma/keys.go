@@ -47,7 +47,7 @@ func keyProvider(ctx context.Context, c *Config) (tma.KeyProvider, error) {
 				o.BaseEndpoint = aws.String(c.KMSEndpoint)
 			}
 		})
-		return crypt.NewKMSProvider(client, c.KMSKeyID), nil
+		return crypt.NewKMSProvider(client, c.KMSKeyID), nil // per tenant if the id has {tenant}
 	}
 	return nil, fmt.Errorf("unknown key provider %q", c.KeyProvider)
 }
@@ -154,7 +154,7 @@ func cmdKeysRotate(ctx context.Context, c *Config, args []string, w io.Writer) e
 	if err != nil {
 		return err
 	}
-	keys := postgres.NewCaseKeyService(db, kp)
+	keys := postgres.NewCaseKeyService(db, kp).WithSecrets(crypt.NewSecretBox(kp))
 	pending, err := keys.PendingRotation(ctx, t.ID)
 	if err != nil {
 		return err
@@ -174,7 +174,51 @@ func cmdKeysRotate(ctx context.Context, c *Config, args []string, w io.Writer) e
 	}
 	fmt.Fprintf(w, "tenant %s: case keys are wrapped under %s; %d case key(s) rewrapped in this run\n",
 		t.Slug, formatKEK(ref), p.done)
+	fmt.Fprintf(w, "Older key versions can be destroyed with `tma keys retire --tenant %s` once backups older than now have expired (TMA_BACKUP_RETENTION=%s).\n",
+		t.Slug, c.BackupRetention)
 	return nil
+}
+
+// cmdKeysRetire destroys the tenant's old KEK versions that nothing live
+// uses and that were replaced longer ago than the backup retention. It
+// completes a shred epoch: backups that still hold a shredded case key can
+// no longer unwrap it.
+func cmdKeysRetire(ctx context.Context, c *Config, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("keys retire", flag.ContinueOnError)
+	tenant := fs.String("tenant", "", "tenant slug")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, t, err := openTenant(ctx, c, *tenant)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	kp, err := keyProvider(ctx, c)
+	if err != nil {
+		return err
+	}
+	keys := postgres.NewCaseKeyService(db, kp).WithSecrets(crypt.NewSecretBox(kp))
+	rep, err := keys.RetireTenant(systemCtx(ctx, t.ID), t.ID, c.BackupRetention)
+	if rep != nil {
+		for _, r := range rep.Retired {
+			fmt.Fprintf(w, "tenant %s: destroyed %s (replaced %s)\n", t.Slug, formatKEK(r.KEK), r.ReplacedAt.UTC().Format(time.RFC3339))
+		}
+		for _, r := range rep.Waiting {
+			fmt.Fprintf(w, "tenant %s: %s is kept until %s: backups taken before it was replaced may still need it\n",
+				t.Slug, formatKEK(r.KEK), r.Possible.UTC().Format("2006-01-02 15:04 MST"))
+		}
+		for _, r := range rep.InUse {
+			fmt.Fprintf(w, "tenant %s: %s is still in use; run `tma keys rotate --tenant %s` first\n", t.Slug, formatKEK(r), t.Slug)
+		}
+		for _, r := range rep.Kept {
+			fmt.Fprintf(w, "tenant %s: %s is kept: %s\n", t.Slug, formatKEK(r.KEK), r.Reason)
+		}
+		if err == nil && len(rep.Retired)+len(rep.Waiting)+len(rep.InUse)+len(rep.Kept) == 0 {
+			fmt.Fprintf(w, "tenant %s: no old key versions to retire\n", t.Slug)
+		}
+	}
+	return err
 }
 
 // isTerminal reports whether w is a terminal, where a redrawn progress bar
@@ -266,9 +310,11 @@ func cmdKeysShred(ctx context.Context, c *Config, args []string, w io.Writer) er
 	if err := keys.ShredCase(systemCtx(ctx, t.ID), t.ID, cs.ID); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "case %s (%s) of tenant %s shredded: its key is destroyed, so its documents and encrypted fields can no longer be read.\n",
+	fmt.Fprintf(w, "case %s (%s) of tenant %s shredded: its live key is destroyed, so its documents and encrypted fields can no longer be read from the live database.\n",
 		cs.Reference, cs.ID, t.Slug)
-	fmt.Fprintln(w, "Running servers drop any cached copy of the key when their key cache expires it.")
+	fmt.Fprintln(w, "Running servers have dropped any cached copy of the key (LISTEN/NOTIFY).")
+	fmt.Fprintf(w, "Backups taken before now still hold the key. To reach them: `tma keys rotate --tenant %s` now, then `tma keys retire --tenant %s` after TMA_BACKUP_RETENTION (%s).\n",
+		t.Slug, t.Slug, c.BackupRetention)
 	return nil
 }
 
@@ -287,8 +333,10 @@ func findCaseArg(ctx context.Context, keys *postgres.CaseKeyService, tenantID, a
 // confirmShred asks the operator to type the case reference. Typing it,
 // rather than answering y, makes a slip on the wrong case unlikely.
 func confirmShred(in io.Reader, w io.Writer, c *tma.Case) error {
-	fmt.Fprintf(w, "Shredding destroys the key of case %s (%s) for good: none of its documents or\n"+
-		"encrypted fields can be read afterwards, from the database or from backups.\n"+
+	fmt.Fprintf(w, "Shredding destroys the key of case %s (%s): none of its documents or encrypted\n"+
+		"fields can be read afterwards from the live database. Backups taken before now still\n"+
+		"hold the wrapped key until the tenant's key is rotated (`tma keys rotate`) and the old\n"+
+		"key version is retired (`tma keys retire`) after the backup retention has passed.\n"+
 		"Type the case reference to confirm: ", c.Reference, c.ID)
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {

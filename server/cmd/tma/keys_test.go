@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -207,12 +208,12 @@ func TestRotateResumes(t *testing.T) {
 	db := pgtest.Open(t)
 	path := newKeyringFile(t)
 	kp := loadKeyring(t, path)
-	old, _ := kp.Current(ctx)
 	keys := postgres.NewCaseKeyService(db, kp)
 	keys.BatchSize = 4
 
 	w := newKeysWorld(t, db, "acme")
 	w.addCases(t, keys, 40)
+	old, _ := kp.Current(ctx, w.tenant.ID)
 	bystander := newKeysWorld(t, db, "other") // same keyring, not rotated
 	bystander.addCases(t, keys, 2)
 
@@ -255,7 +256,7 @@ func TestRotateResumes(t *testing.T) {
 	if ref != target {
 		t.Fatalf("resumed rotation ended on %+v, want the interrupted target %+v", ref, target)
 	}
-	if cur, _ := loadKeyring(t, path).Current(ctx); cur != target {
+	if cur, _ := loadKeyring(t, path).Current(ctx, w.tenant.ID); cur != target {
 		t.Fatalf("keyring's current KEK = %+v, want %+v: the resumed run made another version", cur, target)
 	}
 	if last != [2]int{20, 20} {
@@ -368,13 +369,13 @@ type rendezvousRotate struct {
 	arrived chan struct{}
 }
 
-func (r rendezvousRotate) Rotate(ctx context.Context) (tma.KEKRef, error) {
+func (r rendezvousRotate) Rotate(ctx context.Context, tenantID string) (tma.KEKRef, error) {
 	select {
 	case r.arrived <- struct{}{}:
 	case <-r.arrived:
 	case <-time.After(200 * time.Millisecond):
 	}
-	return r.KeyProvider.Rotate(ctx)
+	return r.KeyProvider.Rotate(ctx, tenantID)
 }
 
 // Two processes rotating two tenants at once share one keyring file: each
@@ -401,8 +402,13 @@ func TestRotateTwoTenantsAtOnce(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	if refs[0].Version == refs[1].Version {
-		t.Fatalf("both tenants rotated to version %d: one key overwrote the other", refs[0].Version)
+	// Each tenant has versions of its own; both new versions are in the
+	// file.
+	info := loadKeyring(t, path).Info()
+	for i, w := range worlds {
+		if got := info.Tenants[w.tenant.ID]; !slices.Contains(got, refs[i].Version) || len(got) != 2 {
+			t.Fatalf("tenant %s: keyring versions %v, want 1 and %d: one write lost the other's key", w.tenant.Slug, got, refs[i].Version)
+		}
 	}
 	fresh := postgres.NewCaseKeyService(db, loadKeyring(t, path))
 	for _, w := range worlds {
@@ -726,11 +732,11 @@ func TestConfirmShred(t *testing.T) {
 func TestKeyProviderSources(t *testing.T) {
 	ctx := context.Background()
 	path := newKeyringFile(t)
+	want, _ := loadKeyring(t, path).Current(ctx, "tenant-1") // adds the tenant's first version
 	content, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := loadKeyring(t, path).Current(ctx)
 	tests := []struct {
 		name string
 		c    Config
@@ -745,7 +751,7 @@ func TestKeyProviderSources(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := kp.Current(ctx); got != want {
+			if got, _ := kp.Current(ctx, "tenant-1"); got != want {
 				t.Fatalf("current KEK = %+v, want %+v (the same keyring)", got, want)
 			}
 		})

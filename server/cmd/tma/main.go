@@ -38,8 +38,9 @@ Commands:
   user password      set a new generated password (also for auditors)
   user unlock        lift a sign-in lockout after failed attempts
   audit verify       check the audit hash chains; names the first broken row
-  keys rotate        new KEK version for a tenant; rewraps its case keys (resumable)
+  keys rotate        new KEK version for a tenant; rewraps its case keys and TOTP seeds (resumable)
   keys shred         destroy a case key (crypto-shredding); refused under legal hold
+  keys retire        destroy a tenant's old KEK versions once backups no longer need them
   blobs gc           delete unreferenced blobs older than a grace period
   config             print the effective configuration, secrets redacted
   healthcheck        exit 0 if the local server answers /healthz (for HEALTHCHECK)
@@ -88,6 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"audit verify":  cmdAuditVerify,
 		"keys rotate":   cmdKeysRotate,
 		"keys shred":    cmdKeysShred,
+		"keys retire":   cmdKeysRetire,
 		"blobs gc":      cmdBlobsGC,
 		"config": func(_ context.Context, c *Config, _ []string, w io.Writer) error {
 			c.Print(w)

@@ -2,7 +2,8 @@
 // real JSON 1.1 protocol, so that code using the AWS SDK KMS client can be
 // tested without AWS. It models what matters for envelope encryption:
 // ciphertexts bound to their key, key material version and encryption
-// context; on-demand rotation that keeps old material; and outages.
+// context; on-demand rotation that keeps old material; aliases; scheduled
+// key deletion (DeleteScheduled ends the waiting period); and outages.
 //
 // It is for tests only: its keys live in memory and it checks no signature.
 package kmstest
@@ -47,10 +48,11 @@ type Server struct {
 
 	http *httptest.Server
 
-	mu    sync.Mutex
-	keys  map[string]*key // by key id
-	calls map[string]int  // by operation
-	down  bool
+	mu      sync.Mutex
+	keys    map[string]*key   // by key id
+	aliases map[string]string // alias name ("alias/...") → key id
+	calls   map[string]int    // by operation
+	down    bool
 }
 
 type key struct {
@@ -59,6 +61,7 @@ type key struct {
 	created     time.Time
 	materials   [][]byte    // index = material version; the last one is current
 	rotations   []time.Time // one per material after the first
+	deletion    time.Time   // when scheduled for deletion; zero if not
 }
 
 func (k *key) arn() string { return "arn:aws:kms:" + Region + ":" + Account + ":key/" + k.id }
@@ -66,7 +69,7 @@ func (k *key) arn() string { return "arn:aws:kms:" + Region + ":" + Account + ":
 // NewServer starts a server that stops when the test ends.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{keys: make(map[string]*key), calls: make(map[string]int)}
+	s := &Server{keys: make(map[string]*key), aliases: make(map[string]string), calls: make(map[string]int)}
 	s.http = httptest.NewServer(s)
 	s.URL = s.http.URL
 	t.Cleanup(s.http.Close)
@@ -94,6 +97,39 @@ func (s *Server) CreateKey() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.createKey("").id
+}
+
+// DeleteScheduled deletes every key scheduled for deletion, as KMS does when
+// the waiting period ends: its material is gone, and so is every alias to
+// it. It returns how many keys it deleted.
+func (s *Server) DeleteScheduled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, k := range s.keys {
+		if k.deletion.IsZero() {
+			continue
+		}
+		for _, m := range k.materials {
+			clear(m)
+		}
+		delete(s.keys, id)
+		for a, target := range s.aliases {
+			if target == id {
+				delete(s.aliases, a)
+			}
+		}
+		n++
+	}
+	return n
+}
+
+// KeyIDs returns the ids of the keys that exist, including those pending
+// deletion.
+func (s *Server) KeyIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.keys))
 }
 
 // SetDown simulates an outage: while down, every request gets a 503.
@@ -151,6 +187,9 @@ type request struct {
 	DestinationEncryptionContext map[string]string
 	Limit                        int
 	Marker                       string
+	AliasName                    string
+	TargetKeyId                  string
+	PendingWindowInDays          int
 }
 
 // ServeHTTP implements the KMS JSON 1.1 protocol.
@@ -204,7 +243,7 @@ func (s *Server) handle(op string, req *request) (any, error) {
 		}
 		return object{"KeyMetadata": k.metadata()}, nil
 	case "GenerateDataKey":
-		k, err := s.lookup(req.KeyId)
+		k, err := s.usable(req.KeyId)
 		if err != nil {
 			return nil, err
 		}
@@ -222,7 +261,7 @@ func (s *Server) handle(op string, req *request) (any, error) {
 		_, _ = rand.Read(plaintext)
 		return object{"KeyId": k.arn(), "Plaintext": plaintext, "CiphertextBlob": k.seal(plaintext, req.EncryptionContext)}, nil
 	case "Encrypt":
-		k, err := s.lookup(req.KeyId)
+		k, err := s.usable(req.KeyId)
 		if err != nil {
 			return nil, err
 		}
@@ -238,7 +277,7 @@ func (s *Server) handle(op string, req *request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		dst, err := s.lookup(req.DestinationKeyId)
+		dst, err := s.usable(req.DestinationKeyId)
 		if err != nil {
 			return nil, err
 		}
@@ -248,13 +287,47 @@ func (s *Server) handle(op string, req *request) (any, error) {
 			"CiphertextBlob": dst.seal(plaintext, req.DestinationEncryptionContext),
 		}, nil
 	case "RotateKeyOnDemand":
-		k, err := s.lookup(req.KeyId)
+		k, err := s.usable(req.KeyId)
 		if err != nil {
 			return nil, err
 		}
 		k.materials = append(k.materials, newMaterial())
 		k.rotations = append(k.rotations, time.Now())
 		return object{"KeyId": k.id}, nil
+	case "CreateAlias", "UpdateAlias":
+		if !strings.HasPrefix(req.AliasName, "alias/") || strings.HasPrefix(req.AliasName, "alias/aws/") {
+			return nil, errorf("ValidationException", "bad alias name")
+		}
+		k, err := s.usable(req.TargetKeyId)
+		if err != nil {
+			return nil, err
+		}
+		_, exists := s.aliases[req.AliasName]
+		if op == "CreateAlias" && exists {
+			return nil, errorf("AlreadyExistsException", "An alias with the name %s already exists", req.AliasName)
+		}
+		if op == "UpdateAlias" && !exists {
+			return nil, errorf("NotFoundException", "Alias %s is not found", req.AliasName)
+		}
+		s.aliases[req.AliasName] = k.id
+		return object{}, nil
+	case "ScheduleKeyDeletion":
+		k, err := s.lookup(req.KeyId)
+		if err != nil {
+			return nil, err
+		}
+		window := req.PendingWindowInDays
+		if window == 0 {
+			window = 30
+		}
+		if window < 7 || window > 30 {
+			return nil, errorf("ValidationException", "PendingWindowInDays must be between 7 and 30")
+		}
+		if !k.deletion.IsZero() {
+			return nil, errorf("KMSInvalidStateException", "%s is pending deletion", k.arn())
+		}
+		k.deletion = time.Now().Add(time.Duration(window) * 24 * time.Hour)
+		return object{"KeyId": k.arn(), "DeletionDate": k.deletion.Unix(), "KeyState": "PendingDeletion", "PendingWindowInDays": window}, nil
 	case "ListKeyRotations":
 		k, err := s.lookup(req.KeyId)
 		if err != nil {
@@ -265,12 +338,25 @@ func (s *Server) handle(op string, req *request) (any, error) {
 	return nil, errorf("UnknownOperationException", "kmstest does not implement %s", op)
 }
 
-// lookup finds a key by id or ARN. Aliases are not supported.
+// usable finds a key that may be used for cryptography: not one pending
+// deletion.
+func (s *Server) usable(id string) (*key, error) {
+	k, err := s.lookup(id)
+	if err == nil && !k.deletion.IsZero() {
+		return nil, errorf("KMSInvalidStateException", "%s is pending deletion", k.arn())
+	}
+	return k, err
+}
+
+// lookup finds a key by id, ARN or alias name ("alias/...").
 func (s *Server) lookup(id string) (*key, error) {
 	if id == "" {
 		return nil, errorf("ValidationException", "KeyId is required")
 	}
 	arnPrefix := "arn:aws:kms:" + Region + ":" + Account + ":key/"
+	if target, ok := s.aliases[id]; ok {
+		id = target
+	}
 	if k, ok := s.keys[strings.TrimPrefix(id, arnPrefix)]; ok {
 		return k, nil
 	}
@@ -278,19 +364,27 @@ func (s *Server) lookup(id string) (*key, error) {
 }
 
 func (k *key) metadata() object {
-	return object{
+	state := "Enabled"
+	if !k.deletion.IsZero() {
+		state = "PendingDeletion"
+	}
+	m := object{
 		"KeyId":        k.id,
 		"Arn":          k.arn(),
 		"AWSAccountId": Account,
 		"Description":  k.description,
 		"CreationDate": k.created.Unix(),
-		"Enabled":      true,
-		"KeyState":     "Enabled",
+		"Enabled":      k.deletion.IsZero(),
+		"KeyState":     state,
 		"KeySpec":      "SYMMETRIC_DEFAULT",
 		"KeyUsage":     "ENCRYPT_DECRYPT",
 		"KeyManager":   "CUSTOMER",
 		"Origin":       "AWS_KMS",
 	}
+	if !k.deletion.IsZero() {
+		m["DeletionDate"] = k.deletion.Unix()
+	}
+	return m
 }
 
 func (k *key) listRotations(limit int, marker string) (any, error) {
@@ -339,7 +433,7 @@ func (s *Server) open(blob []byte, keyID string, ec map[string]string) (*key, []
 	if len(blob) < head+16 || blob[0] != blobFormat {
 		return nil, nil, errorf("InvalidCiphertextException", "malformed ciphertext")
 	}
-	k, err := s.lookup(string(blob[1 : 1+idLen]))
+	k, err := s.usable(string(blob[1 : 1+idLen]))
 	if err != nil {
 		return nil, nil, err
 	}
