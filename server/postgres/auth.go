@@ -427,7 +427,10 @@ func (s *AuthService) checkCurrentPassword(ctx context.Context, token, password 
 	}
 	ip := tma.ActorFromContext(ctx).IP
 	ctx = tma.NewContextWithActor(ctx, tma.Actor{UserID: r.UserID, TenantID: r.TenantID, Label: email, IP: ip})
-	rsv, err := s.reserve(ctx, r.TenantID, s.accountKey(r.TenantID, "", email))
+	// Counted per user, not on the account key: a stranger who keeps the
+	// account locked must not stop its signed-in owner from changing the
+	// password, and a stolen session still gets only a few guesses.
+	rsv, err := s.reserve(ctx, r.TenantID, s.recheckKey(r.UserID))
 	if err != nil {
 		return nil, "", err
 	}

@@ -36,6 +36,12 @@ func (s *AuthService) accountKey(tenantID, slug, email string) throttleKey {
 	return throttleKey{"account:" + tenantID + ":" + email, s.throttle.AccountFailures}
 }
 
+// recheckKey counts wrong current passwords typed by a signed-in user (to
+// change the password or the second factor).
+func (s *AuthService) recheckKey(userID string) throttleKey {
+	return throttleKey{"recheck:" + userID, s.throttle.AccountFailures}
+}
+
 // deviceKey counts the attempts of a known device (a browser that signed in
 // to the account before) apart from the account's: a stranger's wrong
 // passwords lock the account key, not the owner's browser.
@@ -91,8 +97,8 @@ func (s *AuthService) mfaKey(userID string) throttleKey {
 // liftLockout deletes the counters and locks of u's account and second
 // factor. Address counters stay: they belong to whoever used the address.
 func liftLockout(ctx context.Context, tx pgx.Tx, u *tma.User) error {
-	_, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE key = $1 OR key = $2 OR starts_with(key, $3)`,
-		"account:"+u.TenantID+":"+u.Email, "mfa:"+u.ID, "device:"+u.ID+":")
+	_, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE key = ANY($1) OR starts_with(key, $2)`,
+		[]string{"account:" + u.TenantID + ":" + u.Email, "mfa:" + u.ID, "recheck:" + u.ID}, "device:"+u.ID+":")
 	return err
 }
 

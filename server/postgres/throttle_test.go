@@ -219,3 +219,33 @@ func TestKnownDeviceOutlastsLockout(t *testing.T) {
 	_, err := login(password, first.Device, "198.51.100.9")
 	wantCode(t, err, tma.ETHROTTLED)
 }
+
+// TestOwnerChangesPasswordDuringLockout: a stranger's wrong passwords lock
+// the account for sign-ins, but its owner, already signed in, can still
+// change the password; wrong current passwords are limited on their own.
+func TestOwnerChangesPasswordDuringLockout(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, users := e.mustTenant(t, "acme", tma.RoleLegal)
+	owner := users[0]
+	s := e.login(t, "acme", owner.Email, "192.0.2.1")
+	for i := range throttlePolicy.AccountFailures {
+		_, _ = e.auth.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: owner.Email, Password: "a stranger's guess", IP: fmt.Sprintf("203.0.113.%d", i)})
+	}
+	_, err := e.auth.Login(ctx, tma.LoginRequest{Tenant: "acme", Email: owner.Email, Password: password, IP: "192.0.2.2"})
+	wantCode(t, err, tma.ETHROTTLED)
+	res, err := e.auth.ChangePassword(ctx, s.Token, password, "a new password for me")
+	if err != nil {
+		t.Fatalf("the signed-in owner cannot change the password during a lockout: %v", err)
+	}
+	for i := range throttlePolicy.AccountFailures {
+		_, err = e.auth.ChangePassword(ctx, res.Token, "not my password", "another new password")
+		if i < throttlePolicy.AccountFailures-1 {
+			wantCode(t, err, tma.EINVALID)
+		} else {
+			wantCode(t, err, tma.ETHROTTLED) // the last try locks
+		}
+	}
+	_, err = e.auth.ChangePassword(ctx, res.Token, "a new password for me", "another new password")
+	wantCode(t, err, tma.ETHROTTLED)
+}
