@@ -120,6 +120,15 @@ func tenantRef(tenantID string, m *types.KeyMetadata) (tma.KEKRef, error) {
 	return tma.KEKRef{Provider: ProviderKMS, KeyID: aws.ToString(m.Arn), Version: v}, nil
 }
 
+// aliasTarget returns the ARN of the key that alias points to, or "".
+func (p *KMSProvider) aliasTarget(ctx context.Context, alias string) string {
+	d, err := p.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &alias})
+	if err != nil {
+		return ""
+	}
+	return aws.ToString(d.KeyMetadata.Arn)
+}
+
 // newTenantKey creates the tenant's key of the given version and points the
 // tenant's alias at it. If the alias does not exist yet (move false) and
 // another process creates it first, the new key is scheduled for deletion
@@ -136,6 +145,11 @@ func (p *KMSProvider) newTenantKey(ctx context.Context, tenantID string, version
 		_, err = p.client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: &alias, TargetKeyId: &arn})
 	} else {
 		_, err = p.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: &alias, TargetKeyId: &arn})
+	}
+	if err != nil && p.aliasTarget(ctx, alias) == arn {
+		// The call did move the alias, and a retry of it failed: the new
+		// key is the tenant's key now and must not be deleted.
+		err = nil
 	}
 	if err != nil {
 		// The new key wraps nothing: delete it.
@@ -199,6 +213,24 @@ func (p *KMSProvider) Retire(ctx context.Context, tenantID string, ref tma.KEKRe
 	m := d.KeyMetadata
 	if m.KeyState == types.KeyStatePendingDeletion {
 		return nil
+	}
+	if tenantID == "" {
+		// A key shared by all tenants: deleted only once every tenant has
+		// keys of its own, which the caller checked; never the configured
+		// shared key, and never a tenant's key.
+		if !p.perTenant() {
+			return keyErr(tma.ECONFLICT, "The KMS key shared by all tenants is still the configured key.", op,
+				fmt.Errorf("KMS key %s is the configured key", ref.KeyID))
+		}
+		if strings.HasPrefix(aws.ToString(m.Description), "tma tenant ") {
+			return keyErr(tma.ENOTFOUND, msgKEKNotFound, op, fmt.Errorf("KMS key %s belongs to a tenant", ref.KeyID))
+		}
+		window := p.DeletionWindowDays
+		if window == 0 {
+			window = 7
+		}
+		_, err = p.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: m.Arn, PendingWindowInDays: &window})
+		return kmsError(op, err)
 	}
 	if _, ok := tenantKeyVersion(tenantID, aws.ToString(m.Description)); !ok || !p.perTenant() {
 		return keyErr(tma.ECONFLICT, "A KMS key shared by several tenants is not deleted when one tenant retires its keys.", op,

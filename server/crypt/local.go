@@ -243,9 +243,16 @@ func (p *LocalProvider) change(op string, fn func(*keyring) (tma.KEKRef, error))
 		return tma.KEKRef{}, keyErr(tma.ECONFLICT, msgKeyringUnusable, op,
 			fmt.Errorf("keyring file %s was replaced by another keyring (%s, loaded %s)", p.path, r.id, p.ring.id))
 	}
+	before := r.versions()
 	ref, err := fn(r)
 	if err != nil {
 		return tma.KEKRef{}, err
+	}
+	// A change adds or retires at most one version; anything else means
+	// the keyring was misread, and writing it would destroy keys.
+	if after := r.versions(); after < before-1 {
+		return tma.KEKRef{}, keyErr(tma.EINTERNAL, msgKeyringUnusable, op,
+			fmt.Errorf("keyring change would drop %d versions", before-after))
 	}
 	r.format = keyringFormat
 	if err := writeFileAtomic(p.path, formatKeyring(r), false); err != nil {
@@ -281,10 +288,12 @@ func (p *LocalProvider) Retire(_ context.Context, tenantID string, ref tma.KEKRe
 			return tma.KEKRef{}, keyErr(tma.ENOTFOUND, msgKEKNotFound, op, fmt.Errorf("keyring %s is not loaded (%s is)", ref.KeyID, r.id))
 		}
 		if tenantID == "" {
-			if m := r.masters[ref.Version]; m != nil {
-				wipe(m)
-				delete(r.masters, ref.Version)
+			m := r.masters[ref.Version]
+			if m == nil {
+				return tma.KEKRef{}, keyErr(tma.ENOTFOUND, msgKEKNotFound, op, fmt.Errorf("no master version %d", ref.Version))
 			}
+			wipe(m)
+			delete(r.masters, ref.Version)
 			return ref, nil
 		}
 		own := r.tenants[tenantID]
@@ -558,6 +567,12 @@ func parseKeyring(data []byte) (*keyring, error) {
 			return nil, bad(n, "not a keyring line")
 		}
 	}
+	// A line the scanner cannot take (over 64 KiB) must not silently end
+	// the file: the next change would write the keyring back without the
+	// tenants after it, destroying their keys.
+	if err := sc.Err(); err != nil {
+		return nil, keyErr(tma.EINVALID, "The keyring has a line that is too long; it cannot be read to its end.", "crypt.parseKeyring", err)
+	}
 	switch r.format {
 	case 1:
 		if len(r.masters) == 0 || len(r.tenants) > 0 || r.id != "" {
@@ -570,6 +585,15 @@ func parseKeyring(data []byte) (*keyring, error) {
 		}
 	}
 	return r, nil
+}
+
+// versions counts every key version in r, masters and tenants'.
+func (r *keyring) versions() int {
+	n := len(r.masters)
+	for _, t := range r.tenants {
+		n += len(t)
+	}
+	return n
 }
 
 func formatKeyring(r *keyring) []byte {

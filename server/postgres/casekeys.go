@@ -410,7 +410,7 @@ func (s *CaseKeyService) rewrapBatch(ctx context.Context, tenantID string, targe
 		for _, r := range out {
 			// Applies only if the row still holds what was read: a case
 			// shredded meanwhile is not brought back.
-			_, err := tx.Exec(ctx, `
+			tag, err := tx.Exec(ctx, `
 				UPDATE case_keys SET kek_provider = $3, kek_id = $4, kek_version = $5, wrapped = $6, rotated_at = $7
 				WHERE tenant_id = $1 AND case_id = $2 AND shredded_at IS NULL
 				  AND kek_provider = $8 AND kek_id = $9 AND kek_version = $10 AND wrapped = $11`,
@@ -418,6 +418,11 @@ func (s *CaseKeyService) rewrapBatch(ctx context.Context, tenantID string, targe
 				r.old.KEK.Provider, r.old.KEK.KeyID, r.old.KEK.Version, r.old.Ciphertext)
 			if err != nil {
 				return err
+			}
+			if tag.RowsAffected() == 1 {
+				if err := reopenEpoch(ctx, tx, tenantID, r.old.KEK); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -151,9 +151,27 @@ func (s *CaseKeyService) rewrapSecrets(ctx context.Context, tenantID string, tar
 		if err != nil {
 			return n, err
 		}
+		if tag.RowsAffected() == 1 {
+			if err := reopenEpoch(ctx, s.db.Pool, tenantID, ref); err != nil {
+				return n, err
+			}
+		}
 		n += int(tag.RowsAffected())
 	}
 	return n, nil
+}
+
+// reopenEpoch records that a live key or secret was still under ref until
+// now (a rotation just moved it off): the version's epoch is open again, and
+// the end of this rotation, not an earlier one, starts its retention. A key
+// made under a version just before an earlier rotation finished would
+// otherwise let retire count from that earlier rotation and destroy the
+// version while backups taken since still need it.
+func reopenEpoch(ctx context.Context, q querier, tenantID string, ref tma.KEKRef) error {
+	_, err := q.Exec(ctx, `UPDATE key_epochs SET replaced_at = NULL
+		WHERE tenant_id = $1 AND kek_provider = $2 AND kek_id = $3 AND kek_version = $4 AND retired_at IS NULL`,
+		tenantID, ref.Provider, ref.KeyID, ref.Version)
+	return err
 }
 
 // markReplaced ends, at the end of a rotation to target, the epochs of the
@@ -343,6 +361,111 @@ func (s *CaseKeyService) RetireTenant(ctx context.Context, tenantID string, rete
 		return rep, tma.Errorf(tma.ECONFLICT,
 			"Backups taken before the last key rotation may still need the old key version; it can be retired from %s (backup retention %s).",
 			first.Possible.UTC().Format("2006-01-02 15:04 MST"), retention)
+	}
+	return rep, nil
+}
+
+// RetireShared destroys the keys shared by all tenants (the masters of a
+// local keyring from before per-tenant keys, a KMS key of all tenants) once
+// no tenant needs them: no live case key or sealed secret of any tenant is
+// wrapped under the key, every tenant's epoch of it was replaced, and the
+// latest of those replacements is older than retention. Until then a backup
+// keeps a shredded case of any tenant readable, which is why an upgraded
+// installation must rotate every tenant and then run this.
+//
+// It refuses while any tenant's rotation is unfinished. Each retirement is audited in the chain of
+// every tenant that used the key. Waiting lists every version, shared or a
+// tenant's own, whose retention has not passed yet.
+func (s *CaseKeyService) RetireShared(ctx context.Context, retention time.Duration) (*RetireReport, error) {
+	const op = "CaseKeyService.RetireShared"
+	if retention < 0 {
+		return nil, tma.Errorf(tma.EINVALID, "The backup retention must not be negative.")
+	}
+	var pending int
+	if err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM kek_rotations`).Scan(&pending); err != nil {
+		return nil, dbError(op, err)
+	}
+	if pending > 0 {
+		return nil, tma.Errorf(tma.ECONFLICT, "Key rotations are unfinished; run `tma keys rotate` for every tenant first.")
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT kek_provider, kek_id, kek_version,
+			array_agg(tenant_id::text ORDER BY tenant_id), bool_and(replaced_at IS NOT NULL), max(replaced_at)
+		FROM key_epochs WHERE retired_at IS NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	type shared struct {
+		ref      tma.KEKRef
+		tenants  []string
+		replaced bool
+		latest   *time.Time
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (shared, error) {
+		var x shared
+		return x, r.Scan(&x.ref.Provider, &x.ref.KeyID, &x.ref.Version, &x.tenants, &x.replaced, &x.latest)
+	})
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	// Live use across every tenant: case keys, and sealed secrets.
+	live := map[tma.KEKRef]int{}
+	tenants, err := NewTenantService(s.db).FindTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tenants {
+		for _, refs := range []func() (map[tma.KEKRef]int, error){
+			func() (map[tma.KEKRef]int, error) { return liveCaseKeyRefs(ctx, s.db.Pool, t.ID) },
+			func() (map[tma.KEKRef]int, error) { return s.secretRefs(ctx, s.db.Pool, t.ID) },
+		} {
+			m, err := refs()
+			if err != nil {
+				return nil, dbError(op, err)
+			}
+			for ref, n := range m {
+				live[ref] += n
+			}
+		}
+	}
+	now := s.db.now()
+	rep := &RetireReport{}
+	for _, x := range list {
+		switch {
+		case live[x.ref] > 0 || !x.replaced:
+			continue // in use, or a tenant's current version
+		case x.latest.Add(retention).After(now):
+			rep.Waiting = append(rep.Waiting, RetireWaiting{KEK: x.ref, Possible: x.latest.Add(retention)})
+			continue
+		}
+		err := s.kp.Retire(ctx, "", x.ref)
+		switch tma.ErrorCode(err) {
+		case "":
+		case tma.ENOTFOUND:
+			continue // a tenant's own version: RetireTenant's
+		case tma.ECONFLICT:
+			rep.Kept = append(rep.Kept, RetireKept{KEK: x.ref, Reason: tma.ErrorMessage(err)})
+			continue
+		default:
+			return rep, dbError(op, err)
+		}
+		err = s.db.inTx(ctx, op, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE key_epochs SET retired_at = $4
+				WHERE kek_provider = $1 AND kek_id = $2 AND kek_version = $3`, x.ref.Provider, x.ref.KeyID, x.ref.Version, now); err != nil {
+				return err
+			}
+			for _, t := range x.tenants {
+				if err := s.db.audit(ctx, tx, t, tma.AuditKeyRetired, "tenant", t,
+					fmt.Sprintf("shared provider=%s key=%s version=%d replaced=%s retention=%s",
+						x.ref.Provider, x.ref.KeyID, x.ref.Version, x.latest.UTC().Format(time.RFC3339), retention)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, dbError(op, err)
+		}
+		rep.Retired = append(rep.Retired, tma.RetiredKEK{KEK: x.ref, ReplacedAt: *x.latest})
 	}
 	return rep, nil
 }

@@ -50,7 +50,10 @@ type KeyProvider interface {
 	// Retire destroys a KEK version of the tenant for good: everything
 	// wrapped under it, including copies in backups, can no longer be
 	// unwrapped. The caller checks that nothing live needs it. Retiring a
-	// version that is already gone is not an error.
+	// version that is already gone is not an error. With tenantID "", ref
+	// is a key shared by all tenants (a master of an old local keyring, a
+	// KMS key of all tenants), which the caller has checked no tenant needs;
+	// ENOTFOUND if ref is not such a key.
 	Retire(ctx context.Context, tenantID string, ref KEKRef) error
 	// GenerateKey returns a new random 256-bit key, in plaintext and wrapped
 	// under the tenant's current KEK, bound to scope. The caller wipes the

@@ -186,8 +186,12 @@ func cmdKeysRotate(ctx context.Context, c *Config, args []string, w io.Writer) e
 func cmdKeysRetire(ctx context.Context, c *Config, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("keys retire", flag.ContinueOnError)
 	tenant := fs.String("tenant", "", "tenant slug")
+	shared := fs.Bool("shared", false, "retire the keys shared by all tenants (old keyring masters, a KMS key of all tenants) that no tenant needs any more")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *shared {
+		return retireShared(ctx, c, w)
 	}
 	db, t, err := openTenant(ctx, c, *tenant)
 	if err != nil {
@@ -216,6 +220,36 @@ func cmdKeysRetire(ctx context.Context, c *Config, args []string, w io.Writer) e
 		}
 		if err == nil && len(rep.Retired)+len(rep.Waiting)+len(rep.InUse)+len(rep.Kept) == 0 {
 			fmt.Fprintf(w, "tenant %s: no old key versions to retire\n", t.Slug)
+		}
+	}
+	return err
+}
+
+// retireShared is `tma keys retire --shared`.
+func retireShared(ctx context.Context, c *Config, w io.Writer) error {
+	db, err := openDB(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	kp, err := keyProvider(ctx, c)
+	if err != nil {
+		return err
+	}
+	keys := postgres.NewCaseKeyService(db, kp).WithSecrets(crypt.NewSecretBox(kp))
+	rep, err := keys.RetireShared(systemCtx(ctx, ""), c.BackupRetention)
+	if rep != nil {
+		for _, r := range rep.Retired {
+			fmt.Fprintf(w, "destroyed shared %s (last replaced %s)\n", formatKEK(r.KEK), r.ReplacedAt.UTC().Format(time.RFC3339))
+		}
+		for _, r := range rep.Waiting {
+			fmt.Fprintf(w, "%s is kept until %s: backups may still need it\n", formatKEK(r.KEK), r.Possible.UTC().Format("2006-01-02 15:04 MST"))
+		}
+		for _, r := range rep.Kept {
+			fmt.Fprintf(w, "%s is kept: %s\n", formatKEK(r.KEK), r.Reason)
+		}
+		if err == nil && len(rep.Retired) == 0 {
+			fmt.Fprintln(w, "no shared key can be retired now (a tenant still uses it, or it was replaced too recently)")
 		}
 	}
 	return err

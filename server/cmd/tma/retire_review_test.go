@@ -93,10 +93,10 @@ func TestReview2RetireHonoursLateUse(t *testing.T) {
 }
 
 // TestReview2MastersNeverRetire: an installation upgraded from a format 1
-// keyring. Its existing case keys are under master v1. After shred, full
-// rotation of EVERY tenant and the retention, nothing (no command, no
-// service call) destroys master v1: the backup's copy of the shredded key
-// opens forever with the live keyring file.
+// keyring. Its existing case keys are under master v1. After a shred, the
+// rotation of every tenant and the retention, RetireShared destroys master
+// v1, and the backup's copy of the shredded key no longer opens with the
+// keyring file. (Found by review: before RetireShared nothing did.)
 func TestReview2MastersNeverRetire(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.Open(t)
@@ -125,14 +125,28 @@ func TestReview2MastersNeverRetire(t *testing.T) {
 	if err := keys.ShredCase(systemCtx(ctx, w.tenant.ID), w.tenant.ID, victim.c.ID); err != nil {
 		t.Fatal(err)
 	}
+	// While the tenant's live keys are under the master, it stays.
+	if rep, err := keys.RetireShared(ctx, 0); err != nil || len(rep.Retired) != 0 {
+		t.Fatalf("retire shared before the rotation: %+v, %v; want nothing destroyed", rep, err)
+	}
 	clock.Add(time.Hour)
 	if _, err := keys.RotateTenant(ctx, w.tenant.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	const retention = 24 * time.Hour
+	// Within the retention after the rotation, it stays too.
+	if rep, err := keys.RetireShared(ctx, retention); err != nil || len(rep.Retired) != 0 {
+		t.Fatalf("retire shared within the retention: %+v, %v; want nothing destroyed", rep, err)
+	}
 	clock.Add(2 * retention)
 	rep, err := keys.RetireTenant(ctx, w.tenant.ID, retention)
 	t.Logf("retire: %+v err=%v; keyring now %+v", rep, err, kp.Info())
+	// The shared masters go only with `tma keys retire --shared`, once no
+	// tenant needs them.
+	shared, err := keys.RetireShared(ctx, retention)
+	if err != nil || len(shared.Retired) != 1 {
+		t.Fatalf("retire shared: %+v, %v; want master v1 destroyed", shared, err)
+	}
 	// The only tenant is fully rotated; nothing live is under v1.
 	data, _ := os.ReadFile(path)
 	copied, err := crypt.ParseKeyring(data)
