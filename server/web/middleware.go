@@ -420,8 +420,13 @@ func (s *Server) authorizeCase(c *fiber.Ctx, p *tma.Principal, r rule) error {
 	if err != nil {
 		return err
 	}
-	if !s.deps.Authz.CanCase(p.User, a.Roles(time.Now()), r.perm, r.casePerm) {
+	roles := a.Roles(time.Now())
+	if !s.deps.Authz.CanCase(p.User, roles, r.perm, r.casePerm) {
 		s.recordDenied(c, tma.AuditAccessDenied, r.casePerm.String()+" "+c.Path())
+		if s.deps.Authz.CanCase(p.User, roles, tma.PermCasesRead, tma.CasePermRead) {
+			// A member who sees the case but may not do this.
+			return tma.Errorf(tma.EFORBIDDEN, "You do not have permission to do this.")
+		}
 		return tma.Errorf(tma.ENOTFOUND, "No such case.")
 	}
 	c.Locals(localCaseAccess, a)
