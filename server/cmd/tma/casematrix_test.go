@@ -272,25 +272,27 @@ func TestRoleMatrix(t *testing.T) {
 }
 
 // needPersonas are the columns of TestNeedToKnowMatrix, in order; the
-// last five may not see the case.
-var needPersonas = []string{"lead", "expert", "read-only", "expired", "excluded", "non-member", "admin", "auditor", "other tenant"}
+// last six may not see the case.
+var needPersonas = []string{"lead", "expert", "read-only", "tm expert", "expired", "excluded", "non-member", "admin", "auditor", "other tenant"}
 
 // needMatrix is the expected status of every case-scoped route for every
 // persona of needPersonas, with an empty form. The lead is a threat
-// manager; expert is legal, read-only is hr; the expired member is a threat
+// manager; expert is legal, read-only is hr; "tm expert" is a threat
+// manager (who may write cases) with the expert case role (which may not
+// manage the case); the expired member is a threat
 // manager whose expert membership has ended; the excluded user is a threat
 // manager who is also lead (a row put in by hand: the wall must still
 // win); admin and auditor are even leads of the case.
-var needMatrix = map[string][9]int{
-	//                                          lead  expert ro   expired excl  nonmem admin aud  other
-	"GET /cases/:id":                          {s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"HEAD /cases/:id":                         {s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/state":                   {s400, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/members":                 {s400, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/members/:user":           {s400, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/members/:user/remove":    {s200, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/exclusions":              {s400, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/exclusions/:user/remove": {s400, s403, s403, s404, s404, s404, s403, s403, s404},
+var needMatrix = map[string][10]int{
+	//                                          lead  expert ro   tmexp expired excl nonmem admin aud  other
+	"GET /cases/:id":                          {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id":                         {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/state":                   {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/members":                 {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/members/:user":           {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/members/:user/remove":    {s200, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/exclusions":              {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/exclusions/:user/remove": {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
 }
 
 var ridAndTokens = regexp.MustCompile(`(name="_csrf" value=")[^"]*(")`)
@@ -311,12 +313,13 @@ func TestNeedToKnowMatrix(t *testing.T) {
 	srv := startServer(t, nil)
 	w := newCaseWorld(t, srv, map[string]tma.Role{
 		"lead": tma.RoleThreatManager, "expert": tma.RoleLegal, "read-only": tma.RoleHR, "expired": tma.RoleThreatManager,
-		"excluded": tma.RoleThreatManager, "non-member": tma.RoleThreatManager, "admin": tma.RoleAdmin, "auditor": tma.RoleAuditor,
+		"excluded": tma.RoleThreatManager, "non-member": tma.RoleThreatManager, "tm expert": tma.RoleThreatManager, "admin": tma.RoleAdmin, "auditor": tma.RoleAuditor,
 	})
 	w.kase = w.createCase(t, w.users["lead"])
 	past := time.Now().Add(-time.Hour)
 	w.member(t, w.users["expert"], tma.CaseExpert, nil)
 	w.member(t, w.users["read-only"], tma.CaseReadOnly, nil)
+	w.member(t, w.users["tm expert"], tma.CaseExpert, nil)
 	w.member(t, w.users["expired"], tma.CaseExpert, &past)
 	w.member(t, w.users["excluded"], tma.CaseLead, nil)
 	w.exclude(t, w.users["excluded"])
@@ -362,7 +365,7 @@ func TestNeedToKnowMatrix(t *testing.T) {
 			if status != want[i] {
 				t.Errorf("%s as %s: status %d, want %d: %.200q", key, persona, status, want[i], body)
 			}
-			if i < 3 {
+			if i < 4 {
 				continue // members see the case
 			}
 			ns, nbody, nh := request(c, method, path(missing))
