@@ -24,8 +24,9 @@ type Enforcer struct {
 	// decided memoizes decisions. The policy is fixed once New returns, so a
 	// decision depends only on the request (roles, object, action), which is
 	// also the key: still no per-user state. The keys are bounded by the
-	// role sets (6 roles) times the permissions, which come from code.
-	decided sync.Map // "|roles|\x00object\x00action" → bool
+	// role sets (7 tenant roles, 4 case roles) times the permissions, which
+	// come from code.
+	decided sync.Map // "suffix\x00|roles|\x00object\x00action" → bool
 }
 
 var _ tma.Authorizer = (*Enforcer)(nil)
@@ -50,10 +51,13 @@ func New() (*Enforcer, error) {
 		for i := range f {
 			f[i] = strings.TrimSpace(f[i])
 		}
-		if len(f) != 5 || f[0] != "p" || (f[4] != "allow" && f[4] != "deny") || !tma.Role(f[1]).Valid() {
-			return nil, fmt.Errorf("authz: default.csv line %d: want \"p, role, object, action, allow|deny\"", n+1)
+		ok := len(f) == 5 && (f[4] == "allow" || f[4] == "deny") &&
+			(f[0] == "p" && tma.Role(f[1]).Valid() ||
+				f[0] == "p2" && (tma.CaseRole(f[1]).Valid() || tma.CaseRole(f[1]) == tma.CaseExcluded))
+		if !ok {
+			return nil, fmt.Errorf("authz: default.csv line %d: want \"p, role, object, action, allow|deny\" or \"p2, case role, …\"", n+1)
 		}
-		if _, err := e.AddPolicy(f[1], f[2], f[3], f[4]); err != nil {
+		if _, err := e.AddNamedPolicy(f[0], f[1], f[2], f[3], f[4]); err != nil {
 			return nil, fmt.Errorf("authz: default.csv line %d: %w", n+1, err)
 		}
 	}
@@ -74,18 +78,45 @@ func (a *Enforcer) Can(u *tma.User, p tma.Permission) bool {
 	if u == nil || u.Disabled || u.TenantID == "" || len(u.Roles) == 0 {
 		return false
 	}
+	return a.decide("", roleList(u.Roles), p)
+}
+
+// CanCase reports whether u may take the tenant permission p and the case
+// permission cp on a case where u holds caseRoles, which the caller loaded
+// with the request for the case in its URL. Both must allow; an exclusion
+// (tma.CaseExcluded) is a deny that beats every role.
+func (a *Enforcer) CanCase(u *tma.User, caseRoles []tma.CaseRole, p, cp tma.Permission) bool {
+	if !a.Can(u, p) || len(caseRoles) == 0 {
+		return false
+	}
+	return a.decide("2", roleList(caseRoles), cp)
+}
+
+// roleList is the request's role list "|a|b|" for the matcher's holds.
+func roleList[R ~string](roles []R) string {
 	var b strings.Builder
 	b.WriteByte('|')
-	for _, r := range u.Roles {
+	for _, r := range roles {
 		b.WriteString(string(r))
 		b.WriteByte('|')
 	}
-	roles := b.String()
-	key := roles + "\x00" + p.Object + "\x00" + p.Action
+	return b.String()
+}
+
+// decide enforces the definitions of suffix ("" for tenant roles, "2" for
+// case roles), memoized.
+func (a *Enforcer) decide(suffix, roles string, p tma.Permission) bool {
+	key := suffix + "\x00" + roles + "\x00" + p.Object + "\x00" + p.Action
 	if ok, found := a.decided.Load(key); found {
 		return ok.(bool)
 	}
-	ok, err := a.e.Enforce(roles, p.Object, p.Action)
+	var ok bool
+	var err error
+	if suffix == "" {
+		ok, err = a.e.Enforce(roles, p.Object, p.Action)
+	} else {
+		ok, err = a.e.Enforce(casbin.NewEnforceContext(suffix), roles, p.Object, p.Action)
+	}
 	if err != nil {
 		return false // not remembered: an error says nothing about the policy
 	}

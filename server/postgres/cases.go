@@ -10,8 +10,9 @@ import (
 	"github.com/tma-portal/tma/server/tma"
 )
 
-// Cases: the minimal case folder that keys and legal holds need; the case
-// capability extends it.
+// Cases: the minimal case rows that keys and legal holds need (methods of
+// CaseKeyService, used by the CLI and the key tests). Case folders with
+// members and exclusions are CaseService (casefolders.go).
 
 // CreateCase creates a case with a reference unique in the tenant. It is the
 // minimal case the key operations need; the case capability extends it.
@@ -85,17 +86,28 @@ func (s *CaseKeyService) FindCaseByReference(ctx context.Context, tenantID, refe
 	return c, dbError("CaseKeyService.FindCaseByReference", err)
 }
 
+// caseColumns are the columns scanCase reads, in its order.
+const caseColumns = `c.id::text, c.tenant_id::text, c.reference, c.title, c.status, c.risk, c.labels, c.legal_hold, c.created_at, c.updated_at`
+
+func scanCase(row pgx.Row) (*tma.Case, error) {
+	var c tma.Case
+	err := row.Scan(&c.ID, &c.TenantID, &c.Reference, &c.Title, &c.Status, &c.Risk, &c.Labels, &c.LegalHold, &c.CreatedAt, &c.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // findCase reads one case of the tenant, selected by where (with the tenant
 // as $1 and arg as $2); lock takes a row lock for the rest of tx.
 func findCase(ctx context.Context, q querier, where, tenantID, arg string, lock bool) (*tma.Case, error) {
-	sql := `SELECT id::text, tenant_id::text, reference, legal_hold FROM cases WHERE tenant_id = $1 AND ` + where
+	sql := `SELECT ` + caseColumns + ` FROM cases c WHERE c.tenant_id = $1 AND c.` + where
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	var c tma.Case
-	err := q.QueryRow(ctx, sql, tenantID, arg).Scan(&c.ID, &c.TenantID, &c.Reference, &c.LegalHold)
+	c, err := scanCase(q.QueryRow(ctx, sql, tenantID, arg))
 	if err != nil {
 		return nil, notFound(err, msgNoCase)
 	}
-	return &c, nil
+	return c, nil
 }

@@ -11,3 +11,13 @@ func (db *DB) SetSessionCacheLive(live bool) {
 	db.cache.alive = time.Duration(1 << 62)
 	db.cache.mu.Unlock()
 }
+
+// CachedCaseAccesses is the number of case accesses in the cache.
+func (db *DB) CachedCaseAccesses() int {
+	if db.cache == nil {
+		return 0
+	}
+	db.cache.mu.Lock()
+	defer db.cache.mu.Unlock()
+	return len(db.cache.access)
+}

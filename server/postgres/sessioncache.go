@@ -37,9 +37,20 @@ type sessionCache struct {
 
 	mu      sync.Mutex
 	entries map[[32]byte]*cachedSession
-	gen     uint64        // bumped by every invalidation
-	live    bool          // the listener is listening
-	alive   time.Duration // lease: the listener is trusted until start+alive
+	// access holds users' case access (CaseService.Access) under the same
+	// rules: the triggers of migration 0009 announce every membership and
+	// exclusion change as "u:<user>", a deleted case as "c:<case>".
+	access map[accessKey]*cachedAccess
+	gen    uint64        // bumped by every invalidation
+	live   bool          // the listener is listening
+	alive  time.Duration // lease: the listener is trusted until start+alive
+}
+
+type accessKey struct{ tenantID, userID, caseID string }
+
+type cachedAccess struct {
+	access tma.CaseAccess
+	loaded time.Time
 }
 
 type cachedSession struct {
@@ -53,7 +64,8 @@ type cachedSession struct {
 const listenerLease = 3 * time.Second
 
 func newSessionCache(size int) *sessionCache {
-	return &sessionCache{max: size, start: time.Now(), entries: make(map[[32]byte]*cachedSession, min(size, 1024))}
+	return &sessionCache{max: size, start: time.Now(), entries: make(map[[32]byte]*cachedSession, min(size, 1024)),
+		access: make(map[accessKey]*cachedAccess, min(size, 1024))}
 }
 
 // touchInterval is how often a session's last_seen_at is written: at most
@@ -128,7 +140,7 @@ func (c *sessionCache) put(key [32]byte, gen uint64, p *tma.Principal) {
 }
 
 // invalidate drops what a change announced by a trigger affects; see
-// migration 0003 for the keys. An unknown key drops everything.
+// migrations 0003 and 0009 for the keys. An unknown key drops everything.
 func (c *sessionCache) invalidate(key string) {
 	if c == nil {
 		return
@@ -146,6 +158,7 @@ func (c *sessionCache) invalidate(key string) {
 			hit = e.user.ID == id
 		case "t":
 			hit = e.tenant.ID == id
+		case "c":
 		default:
 			hit = true
 		}
@@ -153,6 +166,65 @@ func (c *sessionCache) invalidate(key string) {
 			delete(c.entries, k)
 		}
 	}
+	for k := range c.access {
+		var hit bool
+		switch kind {
+		case "s":
+		case "u":
+			hit = k.userID == id
+		case "t":
+			hit = k.tenantID == id
+		case "c":
+			hit = k.caseID == id
+		default:
+			hit = true
+		}
+		if hit {
+			delete(c.access, k)
+		}
+	}
+}
+
+// getAccess returns the cached case access of a user, if the cache may be
+// used and the entry is younger than the touch interval's upper bound.
+func (c *sessionCache) getAccess(tenantID, userID, caseID string, now time.Time) (tma.CaseAccess, bool) {
+	if c == nil {
+		return tma.CaseAccess{}, false
+	}
+	k := accessKey{tenantID, userID, caseID}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.access[k]
+	if e == nil {
+		return tma.CaseAccess{}, false
+	}
+	if !c.live || time.Since(c.start) >= c.alive || now.Sub(e.loaded) > time.Minute {
+		delete(c.access, k)
+		return tma.CaseAccess{}, false
+	}
+	return e.access, true
+}
+
+// putAccess stores a case access loaded since gen, unless something was
+// invalidated meanwhile. Expiry is judged on every use (CaseAccess.Roles),
+// so a membership that ends while cached ends on time.
+func (c *sessionCache) putAccess(tenantID, userID, caseID string, gen uint64, a tma.CaseAccess, now time.Time) {
+	if c == nil {
+		return
+	}
+	k := accessKey{tenantID, userID, caseID}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.live || c.gen != gen {
+		return
+	}
+	if _, ok := c.access[k]; !ok && len(c.access) >= c.max {
+		for k := range c.access {
+			delete(c.access, k)
+			break
+		}
+	}
+	c.access[k] = &cachedAccess{access: a, loaded: now}
 }
 
 // setLive empties the cache and turns it on (the listener has just started
@@ -165,6 +237,7 @@ func (c *sessionCache) setLive(live bool) {
 	defer c.mu.Unlock()
 	c.gen++
 	clear(c.entries)
+	clear(c.access)
 	c.live = live
 	if live {
 		c.renewLocked()

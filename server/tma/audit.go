@@ -8,36 +8,42 @@ import (
 
 // Audit actions.
 const (
-	AuditLoginSucceeded   = "login.succeeded"
-	AuditLoginFailed      = "login.failed"
-	AuditLoginThrottled   = "login.throttled"
-	AuditLogout           = "logout"
-	AuditLogoutEverywhere = "logout.everywhere"
-	AuditMFAEnrolled      = "mfa.enrolled"
-	AuditMFARemoved       = "mfa.removed"
-	AuditMFAFailed        = "mfa.failed"
-	AuditPasswordChanged  = "password.changed"
-	AuditPasswordReset    = "password.reset"
-	AuditUserCreated      = "user.created"
-	AuditUserDisabled     = "user.disabled"
-	AuditUserEnabled      = "user.enabled"
-	AuditUserLocale       = "user.locale_changed"
-	AuditRolesChanged     = "user.roles_changed"
-	AuditSessionsRevoked  = "sessions.revoked"
-	AuditTenantCreated    = "tenant.created"
-	AuditTenantSettings   = "tenant.settings_changed"
-	AuditAccessDenied     = "access.denied"
-	AuditCSRFRejected     = "csrf.rejected"
-	AuditKeyRotated       = "key.rotated"
-	AuditKeyRetired       = "key.retired"
-	AuditKeyRetireRefused = "key.retire_refused"
-	AuditCaseShredded     = "case.shredded"
-	AuditCaseCreated      = "case.created"
-	AuditLegalHoldSet     = "case.legal_hold_set"
-	AuditLegalHoldLifted  = "case.legal_hold_lifted"
-	AuditIntegrityFailure = "integrity.failure"
-	AuditChangeRefused    = "user.change_refused"
-	AuditLockoutLifted    = "user.lockout_lifted"
+	AuditLoginSucceeded      = "login.succeeded"
+	AuditLoginFailed         = "login.failed"
+	AuditLoginThrottled      = "login.throttled"
+	AuditLogout              = "logout"
+	AuditLogoutEverywhere    = "logout.everywhere"
+	AuditMFAEnrolled         = "mfa.enrolled"
+	AuditMFARemoved          = "mfa.removed"
+	AuditMFAFailed           = "mfa.failed"
+	AuditPasswordChanged     = "password.changed"
+	AuditPasswordReset       = "password.reset"
+	AuditUserCreated         = "user.created"
+	AuditUserDisabled        = "user.disabled"
+	AuditUserEnabled         = "user.enabled"
+	AuditUserLocale          = "user.locale_changed"
+	AuditRolesChanged        = "user.roles_changed"
+	AuditSessionsRevoked     = "sessions.revoked"
+	AuditTenantCreated       = "tenant.created"
+	AuditTenantSettings      = "tenant.settings_changed"
+	AuditAccessDenied        = "access.denied"
+	AuditCSRFRejected        = "csrf.rejected"
+	AuditKeyRotated          = "key.rotated"
+	AuditKeyRetired          = "key.retired"
+	AuditKeyRetireRefused    = "key.retire_refused"
+	AuditCaseShredded        = "case.shredded"
+	AuditCaseCreated         = "case.created"
+	AuditLegalHoldSet        = "case.legal_hold_set"
+	AuditLegalHoldLifted     = "case.legal_hold_lifted"
+	AuditCaseStateChanged    = "case.state_changed"
+	AuditCaseMemberAdded     = "case.member_added"
+	AuditCaseMemberChanged   = "case.member_changed"
+	AuditCaseMemberRemoved   = "case.member_removed"
+	AuditCaseUserExcluded    = "case.user_excluded"
+	AuditCaseExclusionLifted = "case.exclusion_lifted"
+	AuditIntegrityFailure    = "integrity.failure"
+	AuditChangeRefused       = "user.change_refused"
+	AuditLockoutLifted       = "user.lockout_lifted"
 )
 
 // AuditActions lists every action, for filters and their labels.
@@ -69,6 +75,12 @@ var AuditActions = []string{
 	AuditCaseCreated,
 	AuditLegalHoldSet,
 	AuditLegalHoldLifted,
+	AuditCaseStateChanged,
+	AuditCaseMemberAdded,
+	AuditCaseMemberChanged,
+	AuditCaseMemberRemoved,
+	AuditCaseUserExcluded,
+	AuditCaseExclusionLifted,
 	AuditIntegrityFailure,
 	AuditChangeRefused,
 	AuditLockoutLifted,

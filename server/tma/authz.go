@@ -19,10 +19,16 @@ var (
 	PermAuditRead     = Permission{"audit", "read"}
 	PermCasesRead     = Permission{"cases", "read"}
 	PermCasesWrite    = Permission{"cases", "write"}
+	PermCasesCreate   = Permission{"cases", "create"}
 )
 
 // Authorizer decides whether a user may take an action. It is deny by
 // default: an unknown permission or a user without roles is refused.
 type Authorizer interface {
 	Can(u *User, p Permission) bool
+	// CanCase reports whether u may take p (a tenant permission such as
+	// PermCasesWrite) and cp (a case permission such as CasePermManage) on
+	// a case where u holds caseRoles (CaseAccess.Roles). Both must allow,
+	// and CaseExcluded among caseRoles denies everything.
+	CanCase(u *User, caseRoles []CaseRole, p, cp Permission) bool
 }

@@ -5,15 +5,6 @@ import (
 	"time"
 )
 
-// Case is the minimal core of a case folder: enough to own a case key and a
-// legal hold. Later capabilities extend it.
-type Case struct {
-	ID        string
-	TenantID  string
-	Reference string // human reference shown in lists, e.g. "TM-2026-0042"
-	LegalHold bool
-}
-
 // KEKRef names one version of a key-encryption key.
 type KEKRef struct {
 	Provider string // "local" or "kms"

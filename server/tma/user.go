@@ -7,7 +7,7 @@ import (
 )
 
 // Role is a tenant role. Roles decide which actions a user may take; case
-// membership (a later capability) decides on which cases.
+// membership (CaseRole) decides on which cases.
 type Role string
 
 // The roles every tenant has.
@@ -18,10 +18,12 @@ const (
 	RoleCompliance    Role = "compliance"
 	RoleAuditor       Role = "auditor"
 	RoleAdmin         Role = "admin"
+	// RoleEmployee may file reports and follow their own, nothing else.
+	RoleEmployee Role = "employee"
 )
 
 // Roles lists every role in display order.
-var Roles = []Role{RoleThreatManager, RoleLegal, RoleHR, RoleCompliance, RoleAuditor, RoleAdmin}
+var Roles = []Role{RoleThreatManager, RoleLegal, RoleHR, RoleCompliance, RoleEmployee, RoleAuditor, RoleAdmin}
 
 // Valid reports whether r is one of Roles.
 func (r Role) Valid() bool { return slices.Contains(Roles, r) }

@@ -24,12 +24,13 @@ import (
 )
 
 const (
-	localPrincipal = "tma.principal"
-	localLogger    = "tma.logger"
-	localLocale    = "tma.locale"
-	localRequestID = "tma.rid"
-	localClientIP  = "tma.ip"
-	localExpired   = "tma.expired" // the request carried a dead session cookie
+	localPrincipal  = "tma.principal"
+	localLogger     = "tma.logger"
+	localLocale     = "tma.locale"
+	localRequestID  = "tma.rid"
+	localClientIP   = "tma.ip"
+	localExpired    = "tma.expired" // the request carried a dead session cookie
+	localCaseAccess = "tma.case"    // the user's access to the case in the URL
 
 	preCookie = "tma_pre" // pre-session CSRF secret for the login form
 	csrfField = "_csrf"
@@ -402,8 +403,41 @@ func (s *Server) authorize(r rule) fiber.Handler {
 			s.recordDenied(c, tma.AuditAccessDenied, r.perm.String()+" "+c.Path())
 			return tma.Errorf(tma.EFORBIDDEN, "You do not have permission to do this.")
 		}
+		if r.access == accessCase {
+			return s.authorizeCase(c, p, r)
+		}
 		return c.Next()
 	}
+}
+
+// authorizeCase loads the user's access to the case in the URL (from the
+// session cache or with one statement) and lets the enforcer judge it with
+// the tenant roles. A case the user may not see, for whatever reason (no
+// membership, an expired one, an exclusion, another tenant's case), gets
+// the same answer as a case that does not exist, after the same work.
+func (s *Server) authorizeCase(c *fiber.Ctx, p *tma.Principal, r rule) error {
+	a, err := s.deps.Cases.Access(c.UserContext(), p.Tenant.ID, p.User.ID, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	roles := a.Roles(time.Now())
+	if !s.deps.Authz.CanCase(p.User, roles, r.perm, r.casePerm) {
+		s.recordDenied(c, tma.AuditAccessDenied, r.casePerm.String()+" "+c.Path())
+		if s.deps.Authz.CanCase(p.User, roles, tma.PermCasesRead, tma.CasePermRead) {
+			// A member who sees the case but may not do this.
+			return tma.Errorf(tma.EFORBIDDEN, "You do not have permission to do this.")
+		}
+		return tma.Errorf(tma.ENOTFOUND, "No such case.")
+	}
+	c.Locals(localCaseAccess, a)
+	return c.Next()
+}
+
+// caseAccess is the access to the case in the URL that authorizeCase
+// loaded for this request.
+func caseAccess(c *fiber.Ctx) tma.CaseAccess {
+	a, _ := c.Locals(localCaseAccess).(tma.CaseAccess)
+	return a
 }
 
 // recordDenied audits a refused request of a signed-in user (the actor of

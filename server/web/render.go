@@ -90,6 +90,9 @@ func (p *pages) funcs() template.FuncMap {
 		"hasRole":      func(u *tma.User, r string) bool { return u != nil && u.HasRole(tma.Role(r)) },
 		"roles":        func() []tma.Role { return tma.Roles },
 		"auditActions": func() []string { return tma.AuditActions },
+		"caseStatuses": func() []tma.CaseStatus { return tma.CaseStatuses },
+		"riskLevels":   func() []tma.RiskLevel { return tma.RiskLevels },
+		"caseRoles":    func() []tma.CaseRole { return tma.CaseRoles },
 	}
 }
 
@@ -188,6 +191,7 @@ func negotiateLocale(header string) string {
 type view struct {
 	Locale    string
 	Title     string
+	TitleArg  string // formatted into Title's text, e.g. a case reference
 	TitleText string // Title translated, filled in by render
 	Nav       string // the active navigation item
 	Principal *tma.Principal
@@ -249,6 +253,15 @@ func (v *view) Date(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04") + " UTC"
 }
 
+// Day formats an expiry as the date input shows it: the last day the
+// membership lasts (ParseExpiry stores the end of that day). "" for none.
+func (v *view) Day(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+}
+
 // Can reports whether the signed-in user has the permission "object:action";
 // the navigation shows only what the user may open.
 func (v *view) Can(perm string) bool { return v.can != nil && v.can(perm) }
@@ -283,7 +296,11 @@ func (s *Server) render(c *fiber.Ctx, status int, page string, v *view) error {
 	if !ok {
 		return fmt.Errorf("web: no template %q", page)
 	}
-	v.TitleText = v.T(v.Title)
+	if v.TitleArg != "" {
+		v.TitleText = v.T(v.Title, v.TitleArg)
+	} else {
+		v.TitleText = v.T(v.Title)
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
 		return fmt.Errorf("web: render %s: %w", page, err)

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tma-portal/tma/server/tma"
@@ -24,18 +26,26 @@ const (
 	accessEnrol
 	// accessPermission routes need a complete session and the permission.
 	accessPermission
+	// accessCase routes are about the case in the URL parameter :id. They
+	// need a complete session, the tenant permission perm, and the case
+	// permission casePerm from the user's role in that case (membership
+	// current, no exclusion), loaded with the request. A case the user may
+	// not see answers exactly like a case that does not exist.
+	accessCase
 )
 
 type rule struct {
-	access access
-	perm   tma.Permission
+	access   access
+	perm     tma.Permission
+	casePerm tma.Permission // accessCase only
 }
 
 // RouteRule describes the authorization of one route, for tests and docs.
 type RouteRule struct {
 	Method, Path string
 	Public       bool
-	Rule         string
+	Rule         string // "public", "session", "pending-mfa" or the tenant permission
+	CaseRule     string // for case-scoped routes, the case permission
 }
 
 // routes is the whole HTTP surface of TMA, readable on one screen.
@@ -87,6 +97,23 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodGet, "/admin/settings", tenant, s.handleSettingsPage)
 	s.handle(fiber.MethodPost, "/admin/settings", tenant, s.handleSettingsChange)
 
+	// Case folders. The list shows only the user's own cases; every route
+	// with a case id is case-scoped.
+	casesRead := rule{access: accessPermission, perm: tma.PermCasesRead}
+	casesCreate := rule{access: accessPermission, perm: tma.PermCasesCreate}
+	caseRead := rule{access: accessCase, perm: tma.PermCasesRead, casePerm: tma.CasePermRead}
+	caseManage := rule{access: accessCase, perm: tma.PermCasesWrite, casePerm: tma.CasePermManage}
+	s.handle(fiber.MethodGet, "/cases", casesRead, s.handleCasesPage)
+	s.handle(fiber.MethodGet, "/cases/new", casesCreate, s.handleCaseNewPage)
+	s.handle(fiber.MethodPost, "/cases", casesCreate, s.handleCaseCreate)
+	s.handle(fiber.MethodGet, "/cases/:id", caseRead, s.handleCasePage)
+	s.handle(fiber.MethodPost, "/cases/:id/state", caseManage, s.handleCaseState)
+	s.handle(fiber.MethodPost, "/cases/:id/members", caseManage, s.handleCaseMemberAdd)
+	s.handle(fiber.MethodPost, "/cases/:id/members/:user", caseManage, s.handleCaseMemberChange)
+	s.handle(fiber.MethodPost, "/cases/:id/members/:user/remove", caseManage, s.handleCaseMemberRemove)
+	s.handle(fiber.MethodPost, "/cases/:id/exclusions", caseManage, s.handleCaseExclude)
+	s.handle(fiber.MethodPost, "/cases/:id/exclusions/:user/remove", caseManage, s.handleCaseExclusionLift)
+
 	// Audit log: auditors only.
 	audit := rule{access: accessPermission, perm: tma.PermAuditRead}
 	s.handle(fiber.MethodGet, "/audit", audit, s.handleAuditPage)
@@ -108,6 +135,9 @@ func (s *Server) routes() {
 func (s *Server) handle(method, path string, r rule, h fiber.Handler) {
 	if r.access == 0 || (r.access >= accessEnrol && r.perm == (tma.Permission{})) {
 		panic("web: route " + method + " " + path + " has no authorization rule")
+	}
+	if (r.access == accessCase) != (r.casePerm != (tma.Permission{})) || (r.access == accessCase && !strings.Contains(path, "/:id")) {
+		panic("web: route " + method + " " + path + ": a case-scoped route needs a case permission and a :id, and only it")
 	}
 	s.rules[method+" "+path] = r
 	s.app.Add(method, path, s.authorize(r), h)
@@ -137,6 +167,9 @@ func (s *Server) Rule(method, path string) (RouteRule, bool) {
 		rr.Rule = "pending-mfa"
 	default:
 		rr.Rule = r.perm.String()
+	}
+	if r.access == accessCase {
+		rr.CaseRule = r.casePerm.String()
 	}
 	return rr, true
 }

@@ -40,6 +40,7 @@ type Deps struct {
 	Users   tma.UserService
 	Tenants tma.TenantService
 	Audit   tma.AuditService
+	Cases   tma.CaseService
 	Authz   tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.

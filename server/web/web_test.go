@@ -104,6 +104,8 @@ func TestPagesRender(t *testing.T) {
 	u := &tma.User{ID: tma.NewID(), TenantID: tma.NewID(), Email: "a@b.example", DisplayName: "Ada", Roles: []tma.Role{tma.RoleAdmin}, CreatedAt: now}
 	pr := &tma.Principal{User: u, Tenant: &tma.Tenant{ID: u.TenantID, Slug: "acme", Name: "Acme"}, Session: &tma.Session{ID: "s1", CreatedAt: now, LastSeenAt: now, UserAgent: "Mozilla/5.0 (Windows NT 10.0) Firefox/128.0"}}
 	sessions := []*tma.Session{pr.Session}
+	kase := &tma.Case{ID: tma.NewID(), TenantID: u.TenantID, Reference: "TM-2026-0042", Title: "Threats at the depot",
+		Status: tma.StatusAssessing, Risk: tma.RiskModerate, Labels: []string{"stalking", "site B"}, LegalHold: true, CreatedAt: now, UpdatedAt: now}
 	data := map[string]any{
 		"login":     loginData{Tenant: "acme"},
 		"mfa":       loginData{},
@@ -114,6 +116,15 @@ func TestPagesRender(t *testing.T) {
 		"user":      userData{User: u, Sessions: sessions},
 		"settings":  pr.Tenant,
 		"audit":     &auditData{Events: []*tma.AuditEvent{{Seq: 1, At: now, Action: "logout"}}, Verify: &verifyResult{Broken: &tma.ChainError{Seq: 3}}},
+		"cases":     casesData{Cases: []*tma.Case{kase}, CanCreate: true},
+		"case_new":  caseNewData{Form: tma.NewCase{Title: "Threats", Risk: tma.RiskHigh}, Labels: "a, b"},
+		"case": caseData{Case: kase, Role: tma.CaseLead, Manage: true, Now: now,
+			Members: []*tma.CaseMember{
+				{UserID: u.ID, DisplayName: "Ada", Email: "a@b.example", Role: tma.CaseLead},
+				{UserID: tma.NewID(), DisplayName: "Bo", Email: "b@b.example", Role: tma.CaseExpert, ExpiresAt: now.Add(-time.Hour)},
+				{UserID: tma.NewID(), DisplayName: "Cy", Email: "c@b.example", Role: tma.CaseReadOnly, ExpiresAt: now.Add(48 * time.Hour)},
+			},
+			Exclusions: []*tma.CaseExclusion{{UserID: tma.NewID(), DisplayName: "Dee", Email: "d@b.example", CreatedAt: now}}},
 		"error": struct {
 			Status    int
 			RequestID string

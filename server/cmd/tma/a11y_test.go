@@ -94,6 +94,23 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A case led by the threat manager, with long names among its members,
+	// labels, an expiring membership and an exclusion, for the case pages.
+	mctx := tma.NewContextWithActor(ctx, tma.Actor{UserID: manager.ID, TenantID: tn.ID, Label: manager.Email})
+	cases := postgres.NewCaseService(srv.DB)
+	kase, err := cases.CreateCase(mctx, tn.ID, tma.NewCase{Title: "Drohungen gegenüber der Personalabteilung am Standort Süd", Risk: tma.RiskHigh,
+		Labels: []string{"stalking", "direct leaking", "Standort Süd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cases.AddMember(mctx, tn.ID, kase.ID, tma.NewMember{Email: "maximiliane.alexandrina.von-hohenzollern-sigmaringen@personalentwicklung.acme.example",
+		Role: tma.CaseExpert, ExpiresAt: time.Now().AddDate(0, 1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cases.Exclude(mctx, tn.ID, kase.ID, admin.Email); err != nil {
+		t.Fatal(err)
+	}
+
 	// Every GET page of the router, with the user who may see it.
 	enforcer, err := authz.New()
 	if err != nil {
@@ -110,6 +127,9 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 			t.Fatalf("route %s has no rule", r.Path)
 		}
 		path := strings.ReplaceAll(r.Path, ":id", manager.ID)
+		if strings.HasPrefix(r.Path, "/cases/") {
+			path = strings.ReplaceAll(r.Path, ":id", kase.ID)
+		}
 		switch {
 		case rule.Public:
 			pages = append(pages, page{path, ""})
@@ -118,14 +138,14 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		default:
 			obj, act, _ := strings.Cut(rule.Rule, ":")
 			who := ""
-			for _, u := range []*tma.User{admin, auditor} {
+			for _, u := range []*tma.User{admin, auditor, manager} {
 				if enforcer.Can(u, tma.Permission{Object: obj, Action: act}) {
 					who = u.Email
 					break
 				}
 			}
 			if who == "" {
-				t.Fatalf("route %s (%s): neither the admin nor the auditor may see it; add a user who may", r.Path, rule.Rule)
+				t.Fatalf("route %s (%s): neither the admin, the auditor nor the threat manager may see it; add a user who may", r.Path, rule.Rule)
 			}
 			pages = append(pages, page{path, who})
 		}
@@ -136,7 +156,7 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	}
 	t.Logf("%d pages: %v", len(pages), pages)
 	// Sign in once per user: anonymous first, then each user in turn.
-	order := []string{"", mfaUser.Email, admin.Email, auditor.Email}
+	order := []string{"", mfaUser.Email, admin.Email, auditor.Email, manager.Email}
 	slices.SortStableFunc(pages, func(a, b page) int { return slices.Index(order, a.as) - slices.Index(order, b.as) })
 
 	b := newBrowser(t, "en")

@@ -226,6 +226,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Users:   postgres.NewUserService(db),
 		Tenants: postgres.NewTenantService(db),
 		Audit:   postgres.NewAuditService(db),
+		Cases:   postgres.NewCaseService(db),
 		Authz:   enforcer,
 		Ready:   m.ready,
 		Logger:  m.Logger,

@@ -1,0 +1,152 @@
+package web
+
+import (
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+type casesData struct {
+	Cases     []*tma.Case
+	CanCreate bool
+}
+
+// handleCasesPage lists the user's own cases: only cases of which they are
+// a current member and from which they are not excluded.
+func (s *Server) handleCasesPage(c *fiber.Ctx) error {
+	p := principal(c)
+	cases, err := s.deps.Cases.MyCases(c.UserContext(), p.Tenant.ID, p.User.ID)
+	if err != nil {
+		return err
+	}
+	v := s.newView(c, "cases.title", "cases", casesData{Cases: cases, CanCreate: s.deps.Authz.Can(p.User, tma.PermCasesCreate)})
+	return s.render(c, fiber.StatusOK, "cases", v)
+}
+
+type caseNewData struct {
+	Form   tma.NewCase
+	Labels string
+}
+
+func (s *Server) handleCaseNewPage(c *fiber.Ctx) error {
+	return s.render(c, fiber.StatusOK, "case_new", s.newView(c, "case.new.title", "cases", caseNewData{}))
+}
+
+func (s *Server) handleCaseCreate(c *fiber.Ctx) error {
+	nc := tma.NewCase{Title: bodyValue(c, "title"), Risk: tma.RiskLevel(bodyValue(c, "risk")), Labels: tma.ParseLabels(bodyValue(c, "labels"))}
+	created, err := s.deps.Cases.CreateCase(c.UserContext(), principal(c).Tenant.ID, nc)
+	if err == nil {
+		return c.Redirect("/cases/"+created.ID, fiber.StatusSeeOther)
+	}
+	v := s.newView(c, "case.new.title", "cases", caseNewData{Form: nc, Labels: bodyValue(c, "labels")})
+	return s.outcome(c, v, "case_new", err, "")
+}
+
+type caseData struct {
+	Case       *tma.Case
+	Members    []*tma.CaseMember
+	Exclusions []*tma.CaseExclusion
+	Role       tma.CaseRole // the viewer's case role
+	Manage     bool         // the viewer may change status, risk, members and exclusions
+	Now        time.Time
+}
+
+// caseView loads the case in the URL, which authorizeCase let through.
+func (s *Server) caseView(c *fiber.Ctx) (*view, error) {
+	p := principal(c)
+	ctx, tenantID, caseID := c.UserContext(), p.Tenant.ID, c.Params("id")
+	kase, err := s.deps.Cases.FindCase(ctx, tenantID, caseID)
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.deps.Cases.Members(ctx, tenantID, caseID)
+	if err != nil {
+		return nil, err
+	}
+	exclusions, err := s.deps.Cases.Exclusions(ctx, tenantID, caseID)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	a := caseAccess(c)
+	d := caseData{Case: kase, Members: members, Exclusions: exclusions, Role: a.Role, Now: now,
+		Manage: s.deps.Authz.CanCase(p.User, a.Roles(now), tma.PermCasesWrite, tma.CasePermManage)}
+	v := s.newView(c, "case.title", "cases", d)
+	v.TitleArg = kase.Reference
+	return v, nil
+}
+
+func (s *Server) handleCasePage(c *fiber.Ctx) error {
+	v, err := s.caseView(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, fiber.StatusOK, "case", v)
+}
+
+// caseAction runs act on the case in the URL and shows the case page with
+// the outcome. A case that vanished meanwhile is not found.
+func (s *Server) caseAction(c *fiber.Ctx, notice string, act func(tenantID, caseID string) error) error {
+	aerr := act(principal(c).Tenant.ID, c.Params("id"))
+	if tma.ErrorCode(aerr) == tma.ENOTFOUND {
+		return aerr
+	}
+	v, err := s.caseView(c)
+	if err != nil {
+		return err
+	}
+	return s.outcome(c, v, "case", aerr, notice)
+}
+
+func (s *Server) handleCaseState(c *fiber.Ctx) error {
+	status, risk := tma.CaseStatus(bodyValue(c, "status")), tma.RiskLevel(bodyValue(c, "risk"))
+	return s.caseAction(c, "case.state.saved", func(tenantID, caseID string) error {
+		return s.deps.Cases.SetState(c.UserContext(), tenantID, caseID, status, risk)
+	})
+}
+
+// formMember reads a member form: role and an expiry date.
+func formMember(c *fiber.Ctx) (tma.NewMember, error) {
+	expires, err := tma.ParseExpiry(bodyValue(c, "expires"))
+	return tma.NewMember{Email: bodyValue(c, "email"), UserID: c.Params("user"), Role: tma.CaseRole(bodyValue(c, "role")), ExpiresAt: expires}, err
+}
+
+func (s *Server) handleCaseMemberAdd(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.member.added", func(tenantID, caseID string) error {
+		m, err := formMember(c)
+		if err != nil {
+			return err
+		}
+		return s.deps.Cases.AddMember(c.UserContext(), tenantID, caseID, m)
+	})
+}
+
+func (s *Server) handleCaseMemberChange(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.member.changed", func(tenantID, caseID string) error {
+		m, err := formMember(c)
+		if err != nil {
+			return err
+		}
+		return s.deps.Cases.ChangeMember(c.UserContext(), tenantID, caseID, m)
+	})
+}
+
+func (s *Server) handleCaseMemberRemove(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.member.removed", func(tenantID, caseID string) error {
+		return s.deps.Cases.RemoveMember(c.UserContext(), tenantID, caseID, c.Params("user"))
+	})
+}
+
+func (s *Server) handleCaseExclude(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.excluded", func(tenantID, caseID string) error {
+		return s.deps.Cases.Exclude(c.UserContext(), tenantID, caseID, bodyValue(c, "email"))
+	})
+}
+
+func (s *Server) handleCaseExclusionLift(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.exclusion.lifted", func(tenantID, caseID string) error {
+		return s.deps.Cases.LiftExclusion(c.UserContext(), tenantID, caseID, c.Params("user"))
+	})
+}
