@@ -425,6 +425,12 @@ func (s *ReportService) mailbox(ctx context.Context, tenantID, code, client stri
 	if err := tma.CheckText("code", code); err != nil {
 		return nil, err
 	}
+	norm := tma.NormalizeReceiptCode(code)
+	if norm == "" {
+		// Not even the shape of a code: no report can match, and no hash
+		// is computed, so it costs no attempt.
+		return nil, tma.Errorf(tma.EINVALID, "Enter the receipt code you were given: 20 letters and digits.")
+	}
 	keys := []throttleKey{
 		{"receipt:" + tenantID + ":" + client, s.throttle.AccountFailures},
 		{"receipt:" + tenantID, wrongCodesPerTenant},
@@ -436,12 +442,9 @@ func (s *ReportService) mailbox(ctx context.Context, tenantID, code, client stri
 	if wait > 0 {
 		return nil, reportThrottled(wait)
 	}
-	var r *reportRow
-	if norm := tma.NormalizeReceiptCode(code); norm != "" {
-		r, err = s.find(ctx, s.db.Pool, `r.receipt_hash = $2`, tenantID, receiptHash(tenantID, norm), false)
-		if err != nil && tma.ErrorCode(err) != tma.ENOTFOUND {
-			return nil, dbError("ReportService.Mailbox", err)
-		}
+	r, err := s.find(ctx, s.db.Pool, `r.receipt_hash = $2`, tenantID, receiptHash(tenantID, norm), false)
+	if err != nil && tma.ErrorCode(err) != tma.ENOTFOUND {
+		return nil, dbError("ReportService.Mailbox", err)
 	}
 	var locked bool
 	err = s.db.inTx(ctx, "ReportService.Mailbox", func(tx pgx.Tx) error {
