@@ -41,40 +41,14 @@ func (s *CaseService) CreateCase(ctx context.Context, tenantID string, nc tma.Ne
 	now := s.db.now()
 	var c *tma.Case
 	err := s.db.inTx(ctx, "CaseService.CreateCase", func(tx pgx.Tx) error {
-		// A reference typed by hand (CaseKeyService.CreateCase) may hold
-		// the next number already: skip it, inside a savepoint.
-		for range 100 {
-			var n int
-			err := tx.QueryRow(ctx, `INSERT INTO case_counters (tenant_id, year, last) VALUES ($1, $2, 1)
-				ON CONFLICT (tenant_id, year) DO UPDATE SET last = case_counters.last + 1 RETURNING last`,
-				tenantID, now.Year()).Scan(&n)
-			if isForeignKeyViolation(err) {
-				return tma.Errorf(tma.ENOTFOUND, "No such tenant.")
-			} else if err != nil {
-				return err
-			}
-			sp, err := tx.Begin(ctx)
-			if err != nil {
-				return err
-			}
-			c, err = scanCase(sp.QueryRow(ctx, `INSERT INTO cases AS c (tenant_id, reference, title, risk, labels, created_at, updated_at)
+		var err error
+		c, err = allocateCase(ctx, tx, tenantID, now, func(sp pgx.Tx, ref string) (*tma.Case, error) {
+			return scanCase(sp.QueryRow(ctx, `INSERT INTO cases AS c (tenant_id, reference, title, risk, labels, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING `+caseColumns,
-				tenantID, tma.FormatReference(now.Year(), n), nc.Title, nc.Risk, nc.Labels, now))
-			if isUniqueViolation(err) {
-				if err := sp.Rollback(ctx); err != nil {
-					return err
-				}
-				continue
-			} else if err != nil {
-				return err
-			}
-			if err := sp.Commit(ctx); err != nil {
-				return err
-			}
-			break
-		}
-		if c == nil {
-			return errors.New("no free case reference")
+				tenantID, ref, nc.Title, nc.Risk, nc.Labels, now))
+		})
+		if err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO case_members (tenant_id, case_id, user_id, role, added_at) VALUES ($1, $2, $3, 'lead', $4)`,
 			tenantID, c.ID, actor.UserID, now); err != nil {
@@ -86,6 +60,39 @@ func (s *CaseService) CreateCase(ctx context.Context, tenantID string, nc tma.Ne
 		return nil, err
 	}
 	return c, nil
+}
+
+// allocateCase gives a case the next reference of the tenant and year:
+// write inserts (or promotes) the case row with ref, inside a savepoint.
+// A reference typed by hand (CaseKeyService.CreateCase) may hold the next
+// number already; it is skipped.
+func allocateCase(ctx context.Context, tx pgx.Tx, tenantID string, now time.Time, write func(sp pgx.Tx, ref string) (*tma.Case, error)) (*tma.Case, error) {
+	for range 100 {
+		var n int
+		err := tx.QueryRow(ctx, `INSERT INTO case_counters (tenant_id, year, last) VALUES ($1, $2, 1)
+			ON CONFLICT (tenant_id, year) DO UPDATE SET last = case_counters.last + 1 RETURNING last`,
+			tenantID, now.Year()).Scan(&n)
+		if isForeignKeyViolation(err) {
+			return nil, tma.Errorf(tma.ENOTFOUND, "No such tenant.")
+		} else if err != nil {
+			return nil, err
+		}
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c, err := write(sp, tma.FormatReference(now.Year(), n))
+		if isUniqueViolation(err) {
+			if err := sp.Rollback(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		return c, sp.Commit(ctx)
+	}
+	return nil, errors.New("no free case reference")
 }
 
 // FindCase returns ENOTFOUND if the case does not exist in the tenant.

@@ -116,9 +116,24 @@ type reservation struct {
 // account must not lock out colleagues behind the same address. Keys are
 // locked in sorted order, so concurrent reservations never deadlock.
 func (s *AuthService) reserve(ctx context.Context, tenantID string, keys ...throttleKey) (*reservation, error) {
+	res, wait, err := s.db.reserveAttempt(ctx, s.throttle, tenantID, tma.AuditLoginThrottled, keys...)
+	if err != nil {
+		return nil, err
+	}
+	if wait > 0 {
+		return nil, throttled(wait)
+	}
+	return res, nil
+}
+
+// reserveAttempt is reserve for any counter of login_throttle (sign-ins,
+// anonymous reports and receipt codes): it counts an attempt against every
+// key under row locks, or, if a key is locked, counts nothing, audits
+// action in the tenant (if known) and returns how long the lock lasts.
+func (db *DB) reserveAttempt(ctx context.Context, policy tma.ThrottlePolicy, tenantID, action string, keys ...throttleKey) (*reservation, time.Duration, error) {
 	keys = slices.Clone(keys)
 	slices.SortFunc(keys, func(a, b throttleKey) int { return strings.Compare(a.key, b.key) })
-	now := s.db.now()
+	now := db.now()
 	res := &reservation{keys: keys, counts: make([]int, len(keys))}
 	type state struct {
 		failures int
@@ -126,7 +141,7 @@ func (s *AuthService) reserve(ctx context.Context, tenantID string, keys ...thro
 	}
 	states := make([]state, len(keys))
 	var lockedUntil time.Time
-	err := s.db.inTx(ctx, "AuthService.reserve", func(tx pgx.Tx) error {
+	err := db.inTx(ctx, "reserveAttempt", func(tx pgx.Tx) error {
 		for i, k := range keys {
 			var until *time.Time
 			err := tx.QueryRow(ctx, `INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 0, $2)
@@ -143,18 +158,18 @@ func (s *AuthService) reserve(ctx context.Context, tenantID string, keys ...thro
 			if tenantID == "" {
 				return nil
 			}
-			return s.db.audit(ctx, tx, tenantID, tma.AuditLoginThrottled, "", "", "")
+			return db.audit(ctx, tx, tenantID, action, "", "", "")
 		}
 		for i, k := range keys {
 			st := states[i]
-			if now.Sub(st.start) > s.throttle.Window {
+			if now.Sub(st.start) > policy.Window {
 				st = state{0, now}
 			}
 			st.failures++
 			var err error
 			if st.failures > k.limit {
 				// The limit was reached by attempts still in flight.
-				t := now.Add(s.throttle.Lockout)
+				t := now.Add(policy.Lockout)
 				lockedUntil = maxTime(lockedUntil, t)
 				_, err = tx.Exec(ctx, `UPDATE login_throttle SET failures = 0, window_start = $2, locked_until = $2 WHERE key = $1`, k.key, t)
 			} else {
@@ -168,12 +183,12 @@ func (s *AuthService) reserve(ctx context.Context, tenantID string, keys ...thro
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if !lockedUntil.IsZero() {
-		return nil, throttled(lockedUntil.Sub(now))
+		return nil, max(lockedUntil.Sub(now), time.Second), nil
 	}
-	return res, nil
+	return res, 0, nil
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -44,6 +44,13 @@ const (
 	AuditIntegrityFailure    = "integrity.failure"
 	AuditChangeRefused       = "user.change_refused"
 	AuditLockoutLifted       = "user.lockout_lifted"
+	AuditReportFiled         = "report.filed"
+	AuditReportMessage       = "report.message"
+	AuditReportOpened        = "report.opened"
+	AuditReportMerged        = "report.merged"
+	AuditReportDismissed     = "report.dismissed"
+	AuditReportCodeRefused   = "report.code_refused"
+	AuditReportThrottled     = "report.throttled"
 )
 
 // AuditActions lists every action, for filters and their labels.
@@ -84,6 +91,13 @@ var AuditActions = []string{
 	AuditIntegrityFailure,
 	AuditChangeRefused,
 	AuditLockoutLifted,
+	AuditReportFiled,
+	AuditReportMessage,
+	AuditReportOpened,
+	AuditReportMerged,
+	AuditReportDismissed,
+	AuditReportCodeRefused,
+	AuditReportThrottled,
 }
 
 // AuditEvent is one row of a tenant's append-only, hash-chained audit log.

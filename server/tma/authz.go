@@ -20,6 +20,8 @@ var (
 	PermCasesRead     = Permission{"cases", "read"}
 	PermCasesWrite    = Permission{"cases", "write"}
 	PermCasesCreate   = Permission{"cases", "create"}
+	PermReportsFile   = Permission{"reports", "file"}   // file reports, follow one's own
+	PermReportsTriage = Permission{"reports", "triage"} // the intake queue and its decisions
 )
 
 // Authorizer decides whether a user may take an action. It is deny by

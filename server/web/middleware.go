@@ -31,6 +31,7 @@ const (
 	localClientIP   = "tma.ip"
 	localExpired    = "tma.expired" // the request carried a dead session cookie
 	localCaseAccess = "tma.case"    // the user's access to the case in the URL
+	localAnonymous  = "tma.anon"    // an anonymous report page: no session, no cookie
 
 	preCookie = "tma_pre" // pre-session CSRF secret for the login form
 	csrfField = "_csrf"

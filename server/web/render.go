@@ -93,6 +93,9 @@ func (p *pages) funcs() template.FuncMap {
 		"caseStatuses": func() []tma.CaseStatus { return tma.CaseStatuses },
 		"riskLevels":   func() []tma.RiskLevel { return tma.RiskLevels },
 		"caseRoles":    func() []tma.CaseRole { return tma.CaseRoles },
+		"urgencies":    func() []tma.Urgency { return tma.Urgencies },
+		"categories":   func() []tma.Category { return tma.Categories },
+		"hasCategory":  func(cs []tma.Category, c tma.Category) bool { return slices.Contains(cs, c) },
 	}
 }
 
@@ -118,10 +121,22 @@ func (p *pages) parseTemplates(loc string, pre bool) (map[string]*template.Templ
 	if err != nil {
 		return nil, fmt.Errorf("web: layout: %w", err)
 	}
+	// Files named "part_….html" are parts that several pages share: they are
+	// parsed with the layout, and are no pages of their own.
+	for _, name := range names {
+		if strings.HasPrefix(path.Base(name), "part_") {
+			if src, err = read(name); err != nil {
+				return nil, err
+			}
+			if _, err := layout.New(path.Base(name)).Parse(src); err != nil {
+				return nil, fmt.Errorf("web: template %s: %w", name, err)
+			}
+		}
+	}
 	out := map[string]*template.Template{}
 	for _, name := range names {
 		base := path.Base(name)
-		if base == "layout.html" {
+		if base == "layout.html" || strings.HasPrefix(base, "part_") {
 			continue
 		}
 		if src, err = read(name); err != nil {
@@ -272,8 +287,8 @@ func (s *Server) newView(c *fiber.Ctx, title, nav string, data any) *view {
 		loc = locales[0]
 	}
 	v := &view{Locale: loc, Title: title, Nav: nav, Principal: principal(c), Data: data, catalog: s.pages.catalog}
-	if c.Method() != fiber.MethodHead {
-		v.CSRF = s.csrfToken(c)
+	if c.Method() != fiber.MethodHead && c.Locals(localAnonymous) == nil {
+		v.CSRF = s.csrfToken(c) // the anonymous report pages need no token, and set no cookie
 	}
 	if p := v.Principal; p != nil && !p.Session.MFAPending {
 		v.can = func(perm string) bool {
@@ -282,13 +297,14 @@ func (s *Server) newView(c *fiber.Ctx, title, nav string, data any) *view {
 		}
 		v.SignedIn, v.UserName, v.TenantName = true, p.User.DisplayName, p.Tenant.Name
 		can := func(perm tma.Permission) bool { return s.deps.Authz.Can(p.User, perm) }
-		v.Menu = menu{Cases: can(tma.PermCasesRead), Users: can(tma.PermUsersRead), Settings: can(tma.PermTenantManage), Audit: can(tma.PermAuditRead)}
+		v.Menu = menu{Cases: can(tma.PermCasesRead), Reports: can(tma.PermReportsFile), Intake: can(tma.PermReportsTriage),
+			Users: can(tma.PermUsersRead), Settings: can(tma.PermTenantManage), Audit: can(tma.PermAuditRead)}
 	}
 	return v
 }
 
 // menu says which navigation items the user may open.
-type menu struct{ Cases, Users, Settings, Audit bool }
+type menu struct{ Cases, Reports, Intake, Users, Settings, Audit bool }
 
 // render writes the page with status.
 func (s *Server) render(c *fiber.Ctx, status int, page string, v *view) error {

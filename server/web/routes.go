@@ -59,6 +59,14 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodGet, "/healthz", rule{access: accessPublic}, s.handleHealthz)
 	s.handle(fiber.MethodGet, "/readyz", rule{access: accessPublic}, s.handleReadyz)
 	s.handle(fiber.MethodGet, "/assets/:name", rule{access: accessPublic}, s.handleAsset)
+	// A tenant's anonymous report page and the reporter's mailbox. They come
+	// before the session middleware: whoever uses them is anonymous, even
+	// with a session cookie, and gets no cookie (see anonymous).
+	s.handle(fiber.MethodGet, "/r/:tenant", rule{access: accessPublic}, s.anonymous(s.handleAnonReportPage))
+	s.handle(fiber.MethodPost, "/r/:tenant", rule{access: accessPublic}, s.anonymous(s.handleAnonReportFile))
+	s.handle(fiber.MethodGet, "/r/:tenant/mailbox", rule{access: accessPublic}, s.anonymous(s.handleMailboxPage))
+	s.handle(fiber.MethodPost, "/r/:tenant/mailbox", rule{access: accessPublic}, s.anonymous(s.handleMailbox))
+	s.handle(fiber.MethodPost, "/r/:tenant/mailbox/reply", rule{access: accessPublic}, s.anonymous(s.handleMailboxReply))
 	app.Use(s.session, s.csrf)
 	s.handle(fiber.MethodGet, "/login", rule{access: accessPublic}, s.handleLoginPage)
 	s.handle(fiber.MethodPost, "/login", rule{access: accessPublic}, s.handleLogin)
@@ -113,6 +121,23 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/cases/:id/members/:user/remove", caseManage, s.handleCaseMemberRemove)
 	s.handle(fiber.MethodPost, "/cases/:id/exclusions", caseManage, s.handleCaseExclude)
 	s.handle(fiber.MethodPost, "/cases/:id/exclusions/:user/remove", caseManage, s.handleCaseExclusionLift)
+
+	// Reports (intake). Everyone files reports and follows their own; only
+	// threat managers triage. A report's :id is checked in the service: the
+	// reporter's own, or for the team one that does not name the viewer.
+	reportsFile := rule{access: accessPermission, perm: tma.PermReportsFile}
+	triage := rule{access: accessPermission, perm: tma.PermReportsTriage}
+	s.handle(fiber.MethodGet, "/reports", reportsFile, s.handleReportsPage)
+	s.handle(fiber.MethodGet, "/reports/new", reportsFile, s.handleReportNewPage)
+	s.handle(fiber.MethodPost, "/reports", reportsFile, s.handleReportFile)
+	s.handle(fiber.MethodGet, "/reports/:id", reportsFile, s.handleReportPage)
+	s.handle(fiber.MethodPost, "/reports/:id/messages", reportsFile, s.handleReportMessage)
+	s.handle(fiber.MethodGet, "/intake", triage, s.handleIntakePage)
+	s.handle(fiber.MethodGet, "/intake/:id", triage, s.handleIntakeReportPage)
+	s.handle(fiber.MethodPost, "/intake/:id/messages", triage, s.handleIntakeAsk)
+	s.handle(fiber.MethodPost, "/intake/:id/open", triage, s.handleIntakeOpen)
+	s.handle(fiber.MethodPost, "/intake/:id/merge", triage, s.handleIntakeMerge)
+	s.handle(fiber.MethodPost, "/intake/:id/dismiss", triage, s.handleIntakeDismiss)
 
 	// Audit log: auditors only.
 	audit := rule{access: accessPermission, perm: tma.PermAuditRead}

@@ -41,6 +41,7 @@ type Deps struct {
 	Tenants tma.TenantService
 	Audit   tma.AuditService
 	Cases   tma.CaseService
+	Reports tma.ReportService
 	Authz   tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.
@@ -56,6 +57,7 @@ type Server struct {
 	app   *fiber.App
 	pages *pages
 	rules map[string]rule // "METHOD /path" → rule
+	tags  senderTags      // rate-limit tags of anonymous reporters
 }
 
 // New builds the app with all routes.

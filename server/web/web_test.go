@@ -106,6 +106,10 @@ func TestPagesRender(t *testing.T) {
 	sessions := []*tma.Session{pr.Session}
 	kase := &tma.Case{ID: tma.NewID(), TenantID: u.TenantID, Reference: "TM-2026-0042", Title: "Threats at the depot",
 		Status: tma.StatusAssessing, Risk: tma.RiskModerate, Labels: []string{"stalking", "site B"}, LegalHold: true, CreatedAt: now, UpdatedAt: now}
+	rep := &tma.Report{ID: tma.NewID(), Urgency: tma.UrgencyImmediate, Categories: []tma.Category{tma.CatDirectLeaking, tma.CatViolence},
+		Content: tma.ReportContent{What: "He said he would bring a gun.\nTwice.", Where: "Depot"}, Named: []tma.NamedPerson{{DisplayName: "Eve"}},
+		Status: tma.ReportPending, CreatedAt: now}
+	msgs := []*tma.ReportMessage{{FromTeam: true, Text: "When exactly?", CreatedAt: now}, {Text: "Monday.", CreatedAt: now}}
 	data := map[string]any{
 		"login":     loginData{Tenant: "acme"},
 		"mfa":       loginData{},
@@ -125,6 +129,14 @@ func TestPagesRender(t *testing.T) {
 				{UserID: tma.NewID(), DisplayName: "Cy", Email: "c@b.example", Role: tma.CaseReadOnly, ExpiresAt: now.Add(48 * time.Hour)},
 			},
 			Exclusions: []*tma.CaseExclusion{{UserID: tma.NewID(), DisplayName: "Dee", Email: "d@b.example", CreatedAt: now}}},
+		"reports":        []*tma.Report{rep},
+		"report_new":     reportFormData{Form: tma.NewReport{Urgency: tma.UrgencyHigh, Categories: []tma.Category{tma.CatCrisis}}, People: []*tma.User{u}},
+		"report_anon":    reportFormData{Form: tma.NewReport{Urgency: tma.UrgencyLow}, Tenant: pr.Tenant},
+		"report_receipt": reportData{Code: "ABCD-EFGH-JKLM-NPQR-STUV", Tenant: pr.Tenant},
+		"report":         reportData{Report: rep, Messages: msgs},
+		"mailbox":        reportData{Report: rep, Messages: msgs, Code: "x", Tenant: pr.Tenant},
+		"intake":         []*tma.Report{rep},
+		"intake_report":  reportData{Report: rep, Messages: msgs, Cases: []*tma.Case{kase}},
 		"error": struct {
 			Status    int
 			RequestID string
@@ -138,7 +150,7 @@ func TestPagesRender(t *testing.T) {
 		}
 		for _, loc := range locales {
 			v := &view{Locale: loc, Title: name + ".title", Principal: pr, CSRF: "tok", Data: d, catalog: p.catalog,
-				can: func(string) bool { return true }, SignedIn: true, Menu: menu{true, true, true, true},
+				can: func(string) bool { return true }, SignedIn: true, Menu: menu{true, true, true, true, true, true},
 				UserName: u.DisplayName, TenantName: pr.Tenant.Name}
 			v.TitleText = v.T(v.Title)
 			var buf bytes.Buffer

@@ -16,6 +16,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/tma-portal/tma/server/authz"
+	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -111,6 +112,20 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A report of the admin (who may file one and is the first user the walk
+	// picks for /reports/:id), in the threat manager's queue, with messages.
+	reports := postgres.NewReportService(srv.DB, crypt.NewCaseRecords(srv.CaseKeys), srv.CaseKeys, tma.ThrottlePolicy{AccountFailures: 5, Window: time.Minute, Lockout: time.Minute})
+	actx := tma.NewContextWithActor(ctx, tma.Actor{UserID: admin.ID, TenantID: tn.ID, Label: admin.Email})
+	report, err := reports.File(actx, tn.ID, tma.NewReport{Urgency: tma.UrgencyImmediate, Categories: []tma.Category{tma.CatDirectLeaking, tma.CatViolence},
+		Content: tma.ReportContent{What: "Er hat angekündigt, mit einer Waffe in die Personalabteilung zu kommen.", When: "Montag, 9 Uhr", Where: "Standort Süd, Gebäude 4"},
+		Named:   []string{auditor.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reports.Ask(mctx, tn.ID, report.ID, "Wer war noch dabei?"); err != nil {
+		t.Fatal(err)
+	}
+
 	// Every GET page of the router, with the user who may see it.
 	enforcer, err := authz.New()
 	if err != nil {
@@ -130,6 +145,10 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		if strings.HasPrefix(r.Path, "/cases/") {
 			path = strings.ReplaceAll(r.Path, ":id", kase.ID)
 		}
+		if strings.HasPrefix(r.Path, "/reports/") || strings.HasPrefix(r.Path, "/intake/") {
+			path = strings.ReplaceAll(r.Path, ":id", report.ID)
+		}
+		path = strings.ReplaceAll(path, ":tenant", "acme")
 		switch {
 		case rule.Public:
 			pages = append(pages, page{path, ""})

@@ -186,6 +186,29 @@ var roleMatrix = map[string][8]int{
 	"POST /cases/:id/members/:user/remove":    {s403, s403, s200, s403, s403, s403, s403, s404},
 	"POST /cases/:id/exclusions":              {s403, s403, s400, s403, s403, s403, s403, s404},
 	"POST /cases/:id/exclusions/:user/remove": {s403, s403, s400, s403, s403, s403, s403, s404},
+	"GET /r/:tenant":                          {s200, s200, s200, s200, s200, s200, s200, s200},
+	"HEAD /r/:tenant":                         {s200, s200, s200, s200, s200, s200, s200, s200},
+	"POST /r/:tenant":                         {s400, s400, s400, s400, s400, s400, s400, s400},
+	"GET /r/:tenant/mailbox":                  {s200, s200, s200, s200, s200, s200, s200, s200},
+	"HEAD /r/:tenant/mailbox":                 {s200, s200, s200, s200, s200, s200, s200, s200},
+	"POST /r/:tenant/mailbox":                 {s400, s400, s400, s400, s400, s400, s400, s400},
+	"POST /r/:tenant/mailbox/reply":           {s400, s400, s400, s400, s400, s400, s400, s400},
+	"GET /reports":                            {s200, s200, s200, s200, s200, s200, s200, s200},
+	"HEAD /reports":                           {s200, s200, s200, s200, s200, s200, s200, s200},
+	"GET /reports/new":                        {s200, s200, s200, s200, s200, s200, s200, s200},
+	"HEAD /reports/new":                       {s200, s200, s200, s200, s200, s200, s200, s200},
+	"POST /reports":                           {s400, s400, s400, s400, s400, s400, s400, s400},
+	"GET /reports/:id":                        {s404, s404, s404, s404, s404, s404, s404, s404},
+	"HEAD /reports/:id":                       {s404, s404, s404, s404, s404, s404, s404, s404},
+	"POST /reports/:id/messages":              {s404, s404, s404, s404, s404, s404, s404, s404},
+	"GET /intake":                             {s403, s403, s200, s403, s403, s403, s403, s200},
+	"HEAD /intake":                            {s403, s403, s200, s403, s403, s403, s403, s200},
+	"GET /intake/:id":                         {s403, s403, s404, s403, s403, s403, s403, s404},
+	"HEAD /intake/:id":                        {s403, s403, s404, s403, s403, s403, s403, s404},
+	"POST /intake/:id/messages":               {s403, s403, s404, s403, s403, s403, s403, s404},
+	"POST /intake/:id/open":                   {s403, s403, s404, s403, s403, s403, s403, s404},
+	"POST /intake/:id/merge":                  {s403, s403, s404, s403, s403, s403, s403, s404},
+	"POST /intake/:id/dismiss":                {s403, s403, s404, s403, s403, s403, s403, s404},
 	"GET /admin/users":                        {s200, s403, s403, s403, s403, s403, s403, s403},
 	"HEAD /admin/users":                       {s200, s403, s403, s403, s403, s403, s403, s403},
 	"POST /admin/users":                       {s400, s403, s403, s403, s403, s403, s403, s403},
@@ -257,7 +280,7 @@ func TestRoleMatrix(t *testing.T) {
 		if strings.HasPrefix(pattern, "/cases/") {
 			id = w.kase.ID
 		}
-		path := strings.NewReplacer(":id", id, ":user", w.bystander.ID, ":name", "app.css").Replace(pattern)
+		path := strings.NewReplacer(":id", id, ":user", w.bystander.ID, ":name", "app.css", ":tenant", "acme").Replace(pattern)
 		for i, persona := range rolePersonas {
 			c := clients[persona]
 			status, body, _ := request(c, method, path)

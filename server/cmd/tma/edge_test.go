@@ -41,6 +41,15 @@ var formFields = map[string][]string{
 	"POST /cases/:id/members/:user/remove":    {"x"},
 	"POST /cases/:id/exclusions":              {"email"},
 	"POST /cases/:id/exclusions/:user/remove": {"x"},
+	"POST /r/:tenant":                         {"what", "when", "where", "who", "urgency", "categories"},
+	"POST /r/:tenant/mailbox":                 {"code"},
+	"POST /r/:tenant/mailbox/reply":           {"code", "text"},
+	"POST /reports":                           {"what", "when", "where", "who", "urgency", "categories", "named"},
+	"POST /reports/:id/messages":              {"text"},
+	"POST /intake/:id/messages":               {"text"},
+	"POST /intake/:id/open":                   {"title", "risk", "labels"},
+	"POST /intake/:id/merge":                  {"case"},
+	"POST /intake/:id/dismiss":                {"reason"},
 	"POST /api/v1/users":                      {"email", "display_name", "password", "locale", "roles"},
 	"PUT /api/v1/users/:id/roles":             {"roles"},
 }
@@ -72,7 +81,7 @@ func TestBadBytesNeverFail(t *testing.T) {
 			continue
 		}
 		seen[key] = true
-		path := strings.NewReplacer(":id", legal.ID, ":name", "app.css").Replace(r.Path)
+		path := strings.NewReplacer(":id", legal.ID, ":name", "app.css", ":tenant", "acme").Replace(r.Path)
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			for name, bad := range badValues {

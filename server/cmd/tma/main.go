@@ -192,11 +192,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	throttle := tma.ThrottlePolicy{AccountFailures: m.Config.ThrottleAccount, AddressFailures: m.Config.ThrottleAddress,
+		Window: m.Config.ThrottleWindow, Lockout: m.Config.ThrottleLockout}
 	auth := postgres.NewAuthService(db,
 		tma.SessionPolicy{Idle: m.Config.SessionIdle, Absolute: m.Config.SessionAbsolute, PendingMFA: 5 * time.Minute},
-		tma.ThrottlePolicy{AccountFailures: m.Config.ThrottleAccount, AddressFailures: m.Config.ThrottleAddress,
-			Window: m.Config.ThrottleWindow, Lockout: m.Config.ThrottleLockout},
-		"TMA", crypt.NewSecretBox(keys))
+		throttle, "TMA", crypt.NewSecretBox(keys))
 	m.Auth = auth
 	m.CaseKeys = crypt.NewKeyCache(postgres.NewCaseKeyService(db, keys), m.Config.KeyCacheTTL, 1000)
 	db.WatchCaseKeys(m.CaseKeys)
@@ -227,6 +227,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Tenants: postgres.NewTenantService(db),
 		Audit:   postgres.NewAuditService(db),
 		Cases:   postgres.NewCaseService(db),
+		Reports: postgres.NewReportService(db, crypt.NewCaseRecords(m.CaseKeys), m.CaseKeys, throttle),
 		Authz:   enforcer,
 		Ready:   m.ready,
 		Logger:  m.Logger,

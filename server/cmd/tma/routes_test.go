@@ -21,6 +21,15 @@ var publicRoutes = map[string]bool{
 	"GET /login":         true,
 	"HEAD /login":        true,
 	"POST /login":        true,
+	// The anonymous report page and mailbox of a tenant (issue 8): reporters
+	// have no account. Rate-limited, no cookie, no client address stored.
+	"GET /r/:tenant":                true,
+	"HEAD /r/:tenant":               true,
+	"POST /r/:tenant":               true,
+	"GET /r/:tenant/mailbox":        true,
+	"HEAD /r/:tenant/mailbox":       true,
+	"POST /r/:tenant/mailbox":       true,
+	"POST /r/:tenant/mailbox/reply": true,
 }
 
 func TestEveryRouteIsAuthorized(t *testing.T) {
