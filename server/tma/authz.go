@@ -20,6 +20,12 @@ var (
 	PermCasesRead     = Permission{"cases", "read"}
 	PermCasesWrite    = Permission{"cases", "write"}
 	PermCasesCreate   = Permission{"cases", "create"}
+	// PermCasesContribute writes notes and actions on cases one is a
+	// member of (with CasePermContribute).
+	PermCasesContribute = Permission{"cases", "contribute"}
+	// PermRestrictedRead reads restricted (Art. 9/10) notes of cases one
+	// can read: legal; see CanReadRestricted.
+	PermRestrictedRead = Permission{"notes", "restricted"}
 )
 
 // Authorizer decides whether a user may take an action. It is deny by

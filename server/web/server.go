@@ -41,6 +41,8 @@ type Deps struct {
 	Tenants tma.TenantService
 	Audit   tma.AuditService
 	Cases   tma.CaseService
+	Notes   tma.NoteService
+	Actions tma.ActionService
 	Authz   tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.

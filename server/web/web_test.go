@@ -124,7 +124,19 @@ func TestPagesRender(t *testing.T) {
 				{UserID: tma.NewID(), DisplayName: "Bo", Email: "b@b.example", Role: tma.CaseExpert, ExpiresAt: now.Add(-time.Hour)},
 				{UserID: tma.NewID(), DisplayName: "Cy", Email: "c@b.example", Role: tma.CaseReadOnly, ExpiresAt: now.Add(48 * time.Hour)},
 			},
-			Exclusions: []*tma.CaseExclusion{{UserID: tma.NewID(), DisplayName: "Dee", Email: "d@b.example", CreatedAt: now}}},
+			Exclusions: []*tma.CaseExclusion{{UserID: tma.NewID(), DisplayName: "Dee", Email: "d@b.example", CreatedAt: now}},
+			Contribute: true, UserID: u.ID,
+			Notes: []*tma.Note{{ID: tma.NewID(), Title: "First talk", Version: 2, Versions: 2, AuthorName: "Ada", SavedAt: now},
+				{ID: tma.NewID(), Restricted: true, Hidden: true, Version: 1, Versions: 1, SavedAt: now}},
+			Actions: []*tma.Action{{ID: tma.NewID(), Title: "Talk to HR", OwnerID: u.ID, OwnerName: "Ada", Due: now.AddDate(0, 0, -3), Status: tma.ActionOpen, Outcome: "pending"}},
+			Approvals: []*tma.Approval{{ID: tma.NewID(), RequestedBy: tma.NewID(), RequesterName: "Bo", FromStatus: tma.StatusDefusing, FromRisk: tma.RiskHigh,
+				Status: tma.StatusClosed, Risk: tma.RiskHigh, CreatedAt: now}}},
+		"note": noteData{caseData: caseData{Case: kase, Contribute: true, Now: now},
+			Note: &tma.Note{ID: tma.NewID(), Title: "First talk", Body: "**bold**", Version: 1, Versions: 2, Restricted: true, SavedAt: now},
+			HTML: renderMarkdown("**bold**"), Versions: []int{2, 1}, Form: tma.NoteInput{Title: "First talk", Body: "**bold**", Version: 2}},
+		"tasks": tasksData{Now: now, Tasks: []*tma.Action{{ID: tma.NewID(), CaseID: kase.ID, Reference: kase.Reference, Title: "Talk to HR", Due: now.AddDate(0, 0, -1), Status: tma.ActionInProgress}}},
+		"timeline": timelineData{Case: kase, Kind: "notes", Events: []*tma.TimelineEvent{{At: now, ActorLabel: "a@b.example", Action: tma.AuditNoteAdded, Kind: "notes", NoteID: tma.NewID()},
+			{At: now, ActorLabel: "a@b.example", Action: tma.AuditCaseStateChanged, Kind: "state", Detail: "status new→assessing"}}},
 		"error": struct {
 			Status    int
 			RequestID string

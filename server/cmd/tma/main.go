@@ -217,6 +217,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	sealer := crypt.NewRecordSealer(m.CaseKeys)
 	c := m.Config
 	m.Web, err = web.New(web.Config{
 		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, ReadTimeout: c.ReadTimeout,
@@ -227,6 +228,8 @@ func (m *Main) Open(ctx context.Context) error {
 		Tenants: postgres.NewTenantService(db),
 		Audit:   postgres.NewAuditService(db),
 		Cases:   postgres.NewCaseService(db),
+		Notes:   postgres.NewNoteService(db, sealer),
+		Actions: postgres.NewActionService(db, sealer),
 		Authz:   enforcer,
 		Ready:   m.ready,
 		Logger:  m.Logger,
