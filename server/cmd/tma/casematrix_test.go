@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -22,6 +23,35 @@ type caseWorld struct {
 	users     map[string]*tma.User // persona → user
 	kase      *tma.Case
 	bystander *tma.User // a member that routes with :user name
+	note      string    // a note on kase, for :note
+	action    string    // an action on kase, for :action
+	approval  string    // a pending request of the lead on kase, for :approval
+}
+
+// work puts a note, an action owned by lead and a four-eyes request of
+// lead (to close the case) on the case, for routes that name them.
+func (w *caseWorld) work(t *testing.T, lead *tma.User) {
+	t.Helper()
+	ctx := tma.NewContextWithActor(context.Background(), tma.Actor{UserID: lead.ID, TenantID: w.tenant.ID, Label: lead.Email})
+	sealer := crypt.NewRecordSealer(w.srv.CaseKeys)
+	n, err := postgres.NewNoteService(w.srv.DB, sealer).AddNote(ctx, w.tenant.ID, w.kase.ID, tma.NoteInput{Title: "First talk", Body: "Went *well*."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := postgres.NewActionService(w.srv.DB, sealer).AddAction(ctx, w.tenant.ID, w.kase.ID, tma.ActionInput{Title: "Talk to HR", OwnerID: lead.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := postgres.NewCaseService(w.srv.DB).SetState(ctx, w.tenant.ID, w.kase.ID, tma.StatusClosed, w.kase.Risk)
+	if err != nil || ap == nil {
+		t.Fatalf("close request: %v, %v", ap, err)
+	}
+	w.note, w.action, w.approval = n.ID, a.ID, ap.ID
+}
+
+// replacer fills a case route's parameters with the world's objects.
+func (w *caseWorld) replacer(caseID string) *strings.Replacer {
+	return strings.NewReplacer(":id", caseID, ":user", w.bystander.ID, ":note", w.note, ":action", w.action, ":approval", w.approval, ":name", "app.css")
 }
 
 // newCaseWorld creates tenant acme with a user for each of the personas
@@ -186,32 +216,44 @@ var roleMatrix = map[string][8]int{
 	"POST /cases/:id/members/:user/remove":    {s403, s403, s200, s403, s403, s403, s403, s404},
 	"POST /cases/:id/exclusions":              {s403, s403, s400, s403, s403, s403, s403, s404},
 	"POST /cases/:id/exclusions/:user/remove": {s403, s403, s400, s403, s403, s403, s403, s404},
-	"GET /admin/users":                        {s200, s403, s403, s403, s403, s403, s403, s403},
-	"HEAD /admin/users":                       {s200, s403, s403, s403, s403, s403, s403, s403},
-	"POST /admin/users":                       {s400, s403, s403, s403, s403, s403, s403, s403},
-	"GET /admin/users/:id":                    {s200, s403, s403, s403, s403, s403, s403, s403},
-	"HEAD /admin/users/:id":                   {s200, s403, s403, s403, s403, s403, s403, s403},
-	"POST /admin/users/:id/roles":             {s400, s403, s403, s403, s403, s403, s403, s403},
-	"POST /admin/users/:id/password":          {s400, s403, s403, s403, s403, s403, s403, s403},
-	"POST /admin/users/:id/sessions/revoke":   {s200, s403, s403, s403, s403, s403, s403, s403},
-	"POST /admin/users/:id/status":            {s200, s403, s403, s403, s403, s403, s403, s403},
-	"POST /admin/users/:id/unlock":            {s200, s403, s403, s403, s403, s403, s403, s403},
-	"GET /admin/settings":                     {s200, s403, s403, s403, s403, s403, s403, s403},
-	"HEAD /admin/settings":                    {s200, s403, s403, s403, s403, s403, s403, s403},
-	"POST /admin/settings":                    {s200, s403, s403, s403, s403, s403, s403, s403},
-	"GET /audit":                              {s403, s200, s403, s403, s403, s403, s403, s403},
-	"HEAD /audit":                             {s403, s200, s403, s403, s403, s403, s403, s403},
-	"POST /audit/verify":                      {s403, s200, s403, s403, s403, s403, s403, s403},
-	"GET /api/v1/me":                          {s200, s200, s200, s200, s200, s200, s200, s200},
-	"HEAD /api/v1/me":                         {s200, s200, s200, s200, s200, s200, s200, s200},
-	"GET /api/v1/users":                       {s200, s403, s403, s403, s403, s403, s403, s403},
-	"HEAD /api/v1/users":                      {s200, s403, s403, s403, s403, s403, s403, s403},
-	"POST /api/v1/users":                      {s400, s403, s403, s403, s403, s403, s403, s403},
-	"GET /api/v1/users/:id":                   {s200, s403, s403, s403, s403, s403, s403, s403},
-	"HEAD /api/v1/users/:id":                  {s200, s403, s403, s403, s403, s403, s403, s403},
-	"PUT /api/v1/users/:id/roles":             {s400, s403, s403, s403, s403, s403, s403, s403},
-	"GET /api/v1/audit":                       {s403, s200, s403, s403, s403, s403, s403, s403},
-	"HEAD /api/v1/audit":                      {s403, s200, s403, s403, s403, s403, s403, s403},
+	"POST /cases/:id/approvals/:approval/approve": {s403, s403, s403, s403, s403, s403, s403, s404},
+	"POST /cases/:id/approvals/:approval/reject":  {s403, s403, s200, s403, s403, s403, s403, s404},
+	"GET /cases/:id/timeline":                     {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /cases/:id/timeline":                    {s403, s403, s200, s200, s200, s200, s403, s404},
+	"POST /cases/:id/notes":                       {s403, s403, s400, s400, s403, s403, s403, s404},
+	"GET /cases/:id/notes/:note":                  {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /cases/:id/notes/:note":                 {s403, s403, s200, s200, s200, s200, s403, s404},
+	"POST /cases/:id/notes/:note":                 {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/actions":                     {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/actions/:action":             {s403, s403, s400, s400, s403, s403, s403, s404},
+	"GET /tasks":                                  {s403, s403, s200, s200, s200, s200, s403, s200},
+	"HEAD /tasks":                                 {s403, s403, s200, s200, s200, s200, s403, s200},
+	"GET /admin/users":                            {s200, s403, s403, s403, s403, s403, s403, s403},
+	"HEAD /admin/users":                           {s200, s403, s403, s403, s403, s403, s403, s403},
+	"POST /admin/users":                           {s400, s403, s403, s403, s403, s403, s403, s403},
+	"GET /admin/users/:id":                        {s200, s403, s403, s403, s403, s403, s403, s403},
+	"HEAD /admin/users/:id":                       {s200, s403, s403, s403, s403, s403, s403, s403},
+	"POST /admin/users/:id/roles":                 {s400, s403, s403, s403, s403, s403, s403, s403},
+	"POST /admin/users/:id/password":              {s400, s403, s403, s403, s403, s403, s403, s403},
+	"POST /admin/users/:id/sessions/revoke":       {s200, s403, s403, s403, s403, s403, s403, s403},
+	"POST /admin/users/:id/status":                {s200, s403, s403, s403, s403, s403, s403, s403},
+	"POST /admin/users/:id/unlock":                {s200, s403, s403, s403, s403, s403, s403, s403},
+	"GET /admin/settings":                         {s200, s403, s403, s403, s403, s403, s403, s403},
+	"HEAD /admin/settings":                        {s200, s403, s403, s403, s403, s403, s403, s403},
+	"POST /admin/settings":                        {s200, s403, s403, s403, s403, s403, s403, s403},
+	"GET /audit":                                  {s403, s200, s403, s403, s403, s403, s403, s403},
+	"HEAD /audit":                                 {s403, s200, s403, s403, s403, s403, s403, s403},
+	"POST /audit/verify":                          {s403, s200, s403, s403, s403, s403, s403, s403},
+	"GET /api/v1/me":                              {s200, s200, s200, s200, s200, s200, s200, s200},
+	"HEAD /api/v1/me":                             {s200, s200, s200, s200, s200, s200, s200, s200},
+	"GET /api/v1/users":                           {s200, s403, s403, s403, s403, s403, s403, s403},
+	"HEAD /api/v1/users":                          {s200, s403, s403, s403, s403, s403, s403, s403},
+	"POST /api/v1/users":                          {s400, s403, s403, s403, s403, s403, s403, s403},
+	"GET /api/v1/users/:id":                       {s200, s403, s403, s403, s403, s403, s403, s403},
+	"HEAD /api/v1/users/:id":                      {s200, s403, s403, s403, s403, s403, s403, s403},
+	"PUT /api/v1/users/:id/roles":                 {s400, s403, s403, s403, s403, s403, s403, s403},
+	"GET /api/v1/audit":                           {s403, s200, s403, s403, s403, s403, s403, s403},
+	"HEAD /api/v1/audit":                          {s403, s200, s403, s403, s403, s403, s403, s403},
 }
 
 // TestRoleMatrix walks every route of the router as every persona and
@@ -228,6 +270,7 @@ func TestRoleMatrix(t *testing.T) {
 	w.member(t, w.users["hr"], tma.CaseReadOnly, nil)
 	w.member(t, w.users["compliance"], tma.CaseReadOnly, nil)
 	w.member(t, w.bystander, tma.CaseExpert, nil)
+	w.work(t, w.users["threat manager"])
 	spare := w.users["spare"]
 	delete(w.users, "spare")
 	clients := w.signIn(t)
@@ -253,11 +296,10 @@ func TestRoleMatrix(t *testing.T) {
 			continue
 		}
 		method, pattern, _ := strings.Cut(key, " ")
-		id := spare.ID
+		path := strings.NewReplacer(":id", spare.ID, ":name", "app.css").Replace(pattern)
 		if strings.HasPrefix(pattern, "/cases/") {
-			id = w.kase.ID
+			path = w.replacer(w.kase.ID).Replace(pattern)
 		}
-		path := strings.NewReplacer(":id", id, ":user", w.bystander.ID, ":name", "app.css").Replace(pattern)
 		for i, persona := range rolePersonas {
 			c := clients[persona]
 			status, body, _ := request(c, method, path)
@@ -285,14 +327,24 @@ var needPersonas = []string{"lead", "expert", "read-only", "tm expert", "expired
 // win); admin and auditor are even leads of the case.
 var needMatrix = map[string][10]int{
 	//                                          lead  expert ro   tmexp expired excl nonmem admin aud  other
-	"GET /cases/:id":                          {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"HEAD /cases/:id":                         {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/state":                   {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/members":                 {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/members/:user":           {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/members/:user/remove":    {s200, s403, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/exclusions":              {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/exclusions/:user/remove": {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id":                              {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id":                             {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/state":                       {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/members":                     {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/members/:user":               {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/members/:user/remove":        {s200, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/exclusions":                  {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/exclusions/:user/remove":     {s400, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/approvals/:approval/approve": {s403, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/approvals/:approval/reject":  {s200, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id/timeline":                     {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id/timeline":                    {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/notes":                       {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id/notes/:note":                  {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id/notes/:note":                 {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/notes/:note":                 {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/actions":                     {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/actions/:action":             {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
 }
 
 var ridAndTokens = regexp.MustCompile(`(name="_csrf" value=")[^"]*(")`)
@@ -326,6 +378,7 @@ func TestNeedToKnowMatrix(t *testing.T) {
 	w.member(t, w.users["admin"], tma.CaseLead, nil)
 	w.member(t, w.users["auditor"], tma.CaseLead, nil)
 	w.member(t, w.bystander, tma.CaseExpert, nil)
+	w.work(t, w.users["lead"])
 	clients := w.signIn(t)
 
 	var keys []string
@@ -356,9 +409,7 @@ func TestNeedToKnowMatrix(t *testing.T) {
 			continue
 		}
 		method, pattern, _ := strings.Cut(key, " ")
-		path := func(caseID string) string {
-			return strings.NewReplacer(":id", caseID, ":user", w.bystander.ID).Replace(pattern)
-		}
+		path := func(caseID string) string { return w.replacer(caseID).Replace(pattern) }
 		for i, persona := range needPersonas {
 			c := clients[persona]
 			status, body, h := request(c, method, path(w.kase.ID))
