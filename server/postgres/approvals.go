@@ -82,6 +82,21 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 		if approve && own {
 			return tma.Errorf(tma.EFORBIDDEN, msgOwnApproval)
 		}
+		if approve {
+			// The route lets only threat managers with manage rights on the
+			// case through; the service checks the case half again, so a
+			// weakened route rule cannot let an expert approve.
+			var lead bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_members m WHERE m.tenant_id = $1 AND m.case_id = $2 AND m.user_id = $3
+				AND m.role = 'lead' AND (m.expires_at IS NULL OR m.expires_at > $4)
+				AND NOT EXISTS (SELECT 1 FROM case_exclusions x WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id))`,
+				tenantID, caseID, actor.UserID, s.db.now()).Scan(&lead); err != nil {
+				return err
+			}
+			if !lead {
+				return tma.Errorf(tma.EFORBIDDEN, "You do not have permission to do this.")
+			}
+		}
 		if approve && (c.Status != a.FromStatus || c.Risk != a.FromRisk) {
 			return tma.Errorf(tma.ECONFLICT, msgApprovalStale)
 		}
