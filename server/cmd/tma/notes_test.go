@@ -269,3 +269,86 @@ func TestFourEyesClose(t *testing.T) {
 		t.Errorf("audit trail:\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestNoteTextNeverInClear writes notes (two versions, one restricted) and
+// an action with an outcome through the pages, then searches every column
+// of every table for their text, as TestNoPlaintextDigestInClear does for
+// digests: it must be sealed everywhere, the audit log included.
+func TestNoteTextNeverInClear(t *testing.T) {
+	srv := startServer(t, nil)
+	w := newCaseWorld(t, srv, map[string]tma.Role{"lead": tma.RoleThreatManager})
+	w.kase = w.createCase(t, w.users["lead"])
+	c := w.signIn(t)["lead"]
+	caseURL := "/cases/" + w.kase.ID
+	secrets := []string{"Wombat-Titel-4711", "Okapi-Befund-0815", "Narwal-Version-2", "Gnu-Massnahme-42", "Tapir-Ergebnis-99"}
+	id := addNote(t, c, w.kase.ID, secrets[0], "Text with "+secrets[1], true)
+	c.get(caseURL + "/notes/" + id)
+	if status, _ := c.post(caseURL+"/notes/"+id, url.Values{"title": {secrets[0]}, "body": {secrets[2]}, "version": {"1"}}); status != http.StatusSeeOther {
+		t.Fatalf("edit: status %d", status)
+	}
+	c.get(caseURL)
+	if status, _ := c.post(caseURL+"/actions", url.Values{"title": {secrets[3]}, "owner": {w.users["lead"].ID}, "due": {"2020-01-01"}}); status != http.StatusOK {
+		t.Fatalf("add action: status %d", status)
+	}
+	ctx := context.Background()
+	var actionID string
+	if err := srv.DB.Pool.QueryRow(ctx, `SELECT id::text FROM case_actions WHERE tenant_id = $1`, w.tenant.ID).Scan(&actionID); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := c.post(caseURL+"/actions/"+actionID, url.Values{"title": {secrets[3]}, "owner": {w.users["lead"].ID}, "status": {"done"}, "outcome": {secrets[4]}}); status != http.StatusOK {
+		t.Fatalf("change action: status %d", status)
+	}
+	// The lead reads all of it back, and the overdue mark went with "done".
+	_, page := c.get(caseURL)
+	_, notePage := c.get(caseURL + "/notes/" + id + "?v=1")
+	for _, s := range []string{secrets[0], secrets[3], secrets[4]} {
+		if !strings.Contains(page, s) {
+			t.Errorf("the case page lacks %q", s)
+		}
+	}
+	if !strings.Contains(notePage, secrets[1]) {
+		t.Errorf("version 1 lacks its text")
+	}
+
+	rows, err := srv.DB.Pool.Query(ctx, `
+		SELECT c.table_schema, c.table_name, c.column_name, c.data_type
+		FROM information_schema.columns c
+		JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
+		WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
+		ORDER BY 1, 2, 3`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type column struct{ schema, table, name, typ string }
+	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
+		var c column
+		return c, r.Scan(&c.schema, &c.table, &c.name, &c.typ)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := map[string]bool{}
+	for _, col := range cols {
+		tables[col.schema+"."+col.table] = true
+		ident := pgx.Identifier{col.schema, col.table}.Sanitize()
+		name := pgx.Identifier{col.name}.Sanitize()
+		cond := fmt.Sprintf(`strpos(lower(%[1]s::text), lower($1)) > 0`, name)
+		if col.typ == "bytea" {
+			cond += fmt.Sprintf(` OR position(convert_to($1, 'UTF8') IN %[1]s) > 0`, name)
+		}
+		for _, s := range secrets {
+			var n int
+			if err := srv.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM `+ident+` WHERE `+cond, s).Scan(&n); err != nil {
+				t.Fatalf("%s.%s: %v", ident, name, err)
+			}
+			if n > 0 {
+				t.Errorf("%s.%s: %d rows hold %q in clear", ident, name, n, s)
+			}
+		}
+	}
+	for _, want := range []string{"public.case_notes", "public.case_note_versions", "public.case_actions", "public.audit_events"} {
+		if !tables[want] {
+			t.Errorf("the scan did not reach %s", want)
+		}
+	}
+}
