@@ -164,25 +164,47 @@ func (s *CaseService) Access(ctx context.Context, tenantID, userID, caseID strin
 }
 
 // SetState changes status and risk level by hand; the one place that does.
-func (s *CaseService) SetState(ctx context.Context, tenantID, caseID string, status tma.CaseStatus, risk tma.RiskLevel) error {
+// Closing a case and lowering its risk become a four-eyes request instead
+// (approvals.go); a closed case only changes by being reopened.
+func (s *CaseService) SetState(ctx context.Context, tenantID, caseID string, status tma.CaseStatus, risk tma.RiskLevel) (*tma.Approval, error) {
 	if err := tma.ValidateCaseState(status, risk); err != nil {
-		return err
+		return nil, err
 	}
 	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) {
-		return tma.Errorf(tma.ENOTFOUND, msgNoCase)
+		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
 	}
-	return s.db.inTx(ctx, "CaseService.SetState", func(tx pgx.Tx) error {
+	var pending *tma.Approval
+	err := s.db.inTx(ctx, "CaseService.SetState", func(tx pgx.Tx) error {
 		c, err := findCase(ctx, tx, `id = $2`, tenantID, caseID, true)
 		if err != nil || (c.Status == status && c.Risk == risk) {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE cases SET status = $3, risk = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2`,
-			tenantID, caseID, status, risk, s.db.now()); err != nil {
+		if c.Status == tma.StatusClosed && status == tma.StatusClosed {
+			return c.CheckOpen()
+		}
+		if tma.NeedsApproval(c.Status, c.Risk, status, risk) {
+			pending, err = s.requestApproval(ctx, tx, c, status, risk)
 			return err
 		}
-		detail := "status " + string(c.Status) + "→" + string(status) + ", risk " + string(c.Risk) + "→" + string(risk)
-		return s.db.audit(ctx, tx, tenantID, tma.AuditCaseStateChanged, "case", caseID, detail)
+		return s.applyState(ctx, tx, c, status, risk)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return pending, nil
+}
+
+// applyState writes a state change and its audit event.
+func (s *CaseService) applyState(ctx context.Context, tx pgx.Tx, c *tma.Case, status tma.CaseStatus, risk tma.RiskLevel) error {
+	if _, err := tx.Exec(ctx, `UPDATE cases SET status = $3, risk = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2`,
+		c.TenantID, c.ID, status, risk, s.db.now()); err != nil {
+		return err
+	}
+	return s.db.audit(ctx, tx, c.TenantID, tma.AuditCaseStateChanged, "case", c.ID, stateDetail(c.Status, c.Risk, status, risk))
+}
+
+func stateDetail(fromStatus tma.CaseStatus, fromRisk tma.RiskLevel, status tma.CaseStatus, risk tma.RiskLevel) string {
+	return "status " + string(fromStatus) + "→" + string(status) + ", risk " + string(fromRisk) + "→" + string(risk)
 }
 
 // Members lists the case's members, leads first, then by name.
@@ -220,6 +242,9 @@ func (s *CaseService) AddMember(ctx context.Context, tenantID, caseID string, m 
 		if err != nil {
 			return err
 		}
+		if err := c.CheckOpen(); err != nil {
+			return err
+		}
 		var excluded bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_exclusions WHERE tenant_id = $1 AND case_id = $2 AND user_id = $3)`,
 			tenantID, caseID, userID).Scan(&excluded); err != nil {
@@ -250,6 +275,9 @@ func (s *CaseService) ChangeMember(ctx context.Context, tenantID, caseID string,
 	return s.db.inTx(ctx, "CaseService.ChangeMember", func(tx pgx.Tx) error {
 		c, err := findCase(ctx, tx, `id = $2`, tenantID, caseID, true)
 		if err != nil {
+			return err
+		}
+		if err := c.CheckOpen(); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE case_members SET role = $4, expires_at = $5 WHERE tenant_id = $1 AND case_id = $2 AND user_id = $3`,

@@ -41,6 +41,13 @@ const (
 	AuditCaseMemberRemoved   = "case.member_removed"
 	AuditCaseUserExcluded    = "case.user_excluded"
 	AuditCaseExclusionLifted = "case.exclusion_lifted"
+	AuditNoteAdded           = "case.note_added"
+	AuditNoteEdited          = "case.note_edited"
+	AuditActionAdded         = "case.action_added"
+	AuditActionChanged       = "case.action_changed"
+	AuditApprovalRequested   = "case.approval_requested"
+	AuditApprovalGranted     = "case.approval_granted"
+	AuditApprovalRejected    = "case.approval_rejected"
 	AuditIntegrityFailure    = "integrity.failure"
 	AuditChangeRefused       = "user.change_refused"
 	AuditLockoutLifted       = "user.lockout_lifted"
@@ -88,6 +95,13 @@ var AuditActions = []string{
 	AuditCaseMemberRemoved,
 	AuditCaseUserExcluded,
 	AuditCaseExclusionLifted,
+	AuditNoteAdded,
+	AuditNoteEdited,
+	AuditActionAdded,
+	AuditActionChanged,
+	AuditApprovalRequested,
+	AuditApprovalGranted,
+	AuditApprovalRejected,
 	AuditIntegrityFailure,
 	AuditChangeRefused,
 	AuditLockoutLifted,

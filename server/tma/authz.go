@@ -22,6 +22,12 @@ var (
 	PermCasesCreate   = Permission{"cases", "create"}
 	PermReportsFile   = Permission{"reports", "file"}   // file reports, follow one's own
 	PermReportsTriage = Permission{"reports", "triage"} // the intake queue and its decisions
+	// PermCasesContribute writes notes and actions on cases one is a
+	// member of (with CasePermContribute).
+	PermCasesContribute = Permission{"cases", "contribute"}
+	// PermRestrictedRead reads restricted (Art. 9/10) notes of cases one
+	// can read: legal; see CanReadRestricted.
+	PermRestrictedRead = Permission{"notes", "restricted"}
 )
 
 // Authorizer decides whether a user may take an action. It is deny by

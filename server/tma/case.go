@@ -89,6 +89,10 @@ func (r CaseRole) Valid() bool { return slices.Contains(CaseRoles, r) }
 var (
 	CasePermRead   = Permission{"case", "read"}   // open the case
 	CasePermManage = Permission{"case", "manage"} // status, risk, members, exclusions
+	// CasePermContribute writes notes and actions.
+	CasePermContribute = Permission{"case", "contribute"}
+	// CasePermRestricted reads restricted notes: the lead; see CanReadRestricted.
+	CasePermRestricted = Permission{"case", "restricted"}
 )
 
 // CaseMember is a user's membership of a case.
@@ -322,8 +326,20 @@ type CaseService interface {
 	// with ENOTFOUND, so that both look the same to the caller.
 	Access(ctx context.Context, tenantID, userID, caseID string) (CaseAccess, error)
 	// SetState changes status and risk level. It is the one place that
-	// does (four-eyes approval will hook in here).
-	SetState(ctx context.Context, tenantID, caseID string, status CaseStatus, risk RiskLevel) error
+	// does. A change that NeedsApproval is not made: it becomes a pending
+	// Approval, which SetState returns (nil when the change was made).
+	// ECONFLICT if such a request is pending already, and for a change to
+	// a closed case other than reopening it.
+	SetState(ctx context.Context, tenantID, caseID string, status CaseStatus, risk RiskLevel) (*Approval, error)
+	// Approvals lists the case's pending four-eyes requests.
+	Approvals(ctx context.Context, tenantID, caseID string) ([]*Approval, error)
+	// DecideApproval approves (the change is made) or rejects a pending
+	// request. EFORBIDDEN for the requester's own request; ECONFLICT if the
+	// case changed since the request; ENOTFOUND for no such pending request.
+	DecideApproval(ctx context.Context, tenantID, caseID, approvalID string, approve bool) error
+	// Timeline lists the case's events, oldest first, of kind (one of
+	// TimelineKinds, "" for all).
+	Timeline(ctx context.Context, tenantID, caseID, kind string) ([]*TimelineEvent, error)
 	// Members lists the members, expired ones included, leads first.
 	Members(ctx context.Context, tenantID, caseID string) ([]*CaseMember, error)
 	// AddMember adds the tenant's user with m.Email. EINVALID if there is

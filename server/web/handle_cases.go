@@ -48,9 +48,26 @@ type caseData struct {
 	Case       *tma.Case
 	Members    []*tma.CaseMember
 	Exclusions []*tma.CaseExclusion
+	Notes      []*tma.Note
+	Actions    []*tma.Action
+	Approvals  []*tma.Approval
 	Role       tma.CaseRole // the viewer's case role
 	Manage     bool         // the viewer may change status, risk, members and exclusions
+	Contribute bool         // the viewer may write notes and actions
+	Restricted bool         // the viewer may read restricted (Art. 9/10) notes
+	Closed     bool         // the case is read-only until reopened
+	UserID     string       // the viewer
 	Now        time.Time
+}
+
+// caseRights fills what the viewer may do on the case in the URL.
+func (s *Server) caseRights(c *fiber.Ctx, d *caseData) {
+	p := principal(c)
+	roles := caseAccess(c).Roles(d.Now)
+	d.Role, d.UserID = caseAccess(c).Role, p.User.ID
+	d.Manage = s.deps.Authz.CanCase(p.User, roles, tma.PermCasesWrite, tma.CasePermManage)
+	d.Contribute = s.deps.Authz.CanCase(p.User, roles, tma.PermCasesContribute, tma.CasePermContribute)
+	d.Restricted = tma.CanReadRestricted(s.deps.Authz, p.User, roles)
 }
 
 // caseView loads the case in the URL, which authorizeCase let through.
@@ -69,10 +86,17 @@ func (s *Server) caseView(c *fiber.Ctx) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	a := caseAccess(c)
-	d := caseData{Case: kase, Members: members, Exclusions: exclusions, Role: a.Role, Now: now,
-		Manage: s.deps.Authz.CanCase(p.User, a.Roles(now), tma.PermCasesWrite, tma.CasePermManage)}
+	d := caseData{Case: kase, Members: members, Exclusions: exclusions, Now: time.Now(), Closed: kase.Status == tma.StatusClosed}
+	s.caseRights(c, &d)
+	if d.Notes, err = s.deps.Notes.Notes(ctx, tenantID, caseID, d.Restricted); err != nil {
+		return nil, err
+	}
+	if d.Actions, err = s.deps.Actions.Actions(ctx, tenantID, caseID); err != nil {
+		return nil, err
+	}
+	if d.Approvals, err = s.deps.Cases.Approvals(ctx, tenantID, caseID); err != nil {
+		return nil, err
+	}
 	v := s.newView(c, "case.title", "cases", d)
 	v.TitleArg = kase.Reference
 	return v, nil
@@ -100,10 +124,34 @@ func (s *Server) caseAction(c *fiber.Ctx, notice string, act func(tenantID, case
 	return s.outcome(c, v, "case", aerr, notice)
 }
 
+// handleCaseState changes status and risk, or files a four-eyes request
+// when the change closes the case or lowers its risk.
 func (s *Server) handleCaseState(c *fiber.Ctx) error {
 	status, risk := tma.CaseStatus(bodyValue(c, "status")), tma.RiskLevel(bodyValue(c, "risk"))
-	return s.caseAction(c, "case.state.saved", func(tenantID, caseID string) error {
-		return s.deps.Cases.SetState(c.UserContext(), tenantID, caseID, status, risk)
+	pending, aerr := s.deps.Cases.SetState(c.UserContext(), principal(c).Tenant.ID, c.Params("id"), status, risk)
+	if tma.ErrorCode(aerr) == tma.ENOTFOUND {
+		return aerr
+	}
+	v, err := s.caseView(c)
+	if err != nil {
+		return err
+	}
+	notice := "case.state.saved"
+	if pending != nil {
+		notice = "case.state.requested"
+	}
+	return s.outcome(c, v, "case", aerr, notice)
+}
+
+func (s *Server) handleApprovalApprove(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.approval.approved", func(tenantID, caseID string) error {
+		return s.deps.Cases.DecideApproval(c.UserContext(), tenantID, caseID, c.Params("approval"), true)
+	})
+}
+
+func (s *Server) handleApprovalReject(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.approval.rejected", func(tenantID, caseID string) error {
+		return s.deps.Cases.DecideApproval(c.UserContext(), tenantID, caseID, c.Params("approval"), false)
 	})
 }
 

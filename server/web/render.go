@@ -87,15 +87,17 @@ func (p *pages) funcs() template.FuncMap {
 			}
 			return "/assets/" + name + "?v=" + f.hash
 		},
-		"hasRole":      func(u *tma.User, r string) bool { return u != nil && u.HasRole(tma.Role(r)) },
-		"roles":        func() []tma.Role { return tma.Roles },
-		"auditActions": func() []string { return tma.AuditActions },
-		"caseStatuses": func() []tma.CaseStatus { return tma.CaseStatuses },
-		"riskLevels":   func() []tma.RiskLevel { return tma.RiskLevels },
-		"caseRoles":    func() []tma.CaseRole { return tma.CaseRoles },
-		"urgencies":    func() []tma.Urgency { return tma.Urgencies },
-		"categories":   func() []tma.Category { return tma.Categories },
-		"hasCategory":  func(cs []tma.Category, c tma.Category) bool { return slices.Contains(cs, c) },
+		"hasRole":        func(u *tma.User, r string) bool { return u != nil && u.HasRole(tma.Role(r)) },
+		"roles":          func() []tma.Role { return tma.Roles },
+		"auditActions":   func() []string { return tma.AuditActions },
+		"caseStatuses":   func() []tma.CaseStatus { return tma.CaseStatuses },
+		"riskLevels":     func() []tma.RiskLevel { return tma.RiskLevels },
+		"caseRoles":      func() []tma.CaseRole { return tma.CaseRoles },
+		"urgencies":      func() []tma.Urgency { return tma.Urgencies },
+		"categories":     func() []tma.Category { return tma.Categories },
+		"hasCategory":    func(cs []tma.Category, c tma.Category) bool { return slices.Contains(cs, c) },
+		"actionStatuses": func() []tma.ActionStatus { return tma.ActionStatuses },
+		"timelineKinds":  func() []string { return tma.TimelineKinds },
 	}
 }
 

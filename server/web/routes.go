@@ -121,6 +121,19 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/cases/:id/members/:user/remove", caseManage, s.handleCaseMemberRemove)
 	s.handle(fiber.MethodPost, "/cases/:id/exclusions", caseManage, s.handleCaseExclude)
 	s.handle(fiber.MethodPost, "/cases/:id/exclusions/:user/remove", caseManage, s.handleCaseExclusionLift)
+	s.handle(fiber.MethodPost, "/cases/:id/approvals/:approval/approve", caseManage, s.handleApprovalApprove)
+	s.handle(fiber.MethodPost, "/cases/:id/approvals/:approval/reject", caseManage, s.handleApprovalReject)
+	s.handle(fiber.MethodGet, "/cases/:id/timeline", caseRead, s.handleTimelinePage)
+
+	// Case work: notes (restricted ones readable by lead and legal only,
+	// decided in the handler with tma.CanReadRestricted) and action plans.
+	caseContribute := rule{access: accessCase, perm: tma.PermCasesContribute, casePerm: tma.CasePermContribute}
+	s.handle(fiber.MethodPost, "/cases/:id/notes", caseContribute, s.handleNoteAdd)
+	s.handle(fiber.MethodGet, "/cases/:id/notes/:note", caseRead, s.handleNotePage)
+	s.handle(fiber.MethodPost, "/cases/:id/notes/:note", caseContribute, s.handleNoteEdit)
+	s.handle(fiber.MethodPost, "/cases/:id/actions", caseContribute, s.handleActionAdd)
+	s.handle(fiber.MethodPost, "/cases/:id/actions/:action", caseContribute, s.handleActionChange)
+	s.handle(fiber.MethodGet, "/tasks", casesRead, s.handleTasksPage)
 
 	// Reports (intake). Everyone files reports and follows their own; only
 	// threat managers triage. A report's :id is checked in the service: the

@@ -42,6 +42,8 @@ type Deps struct {
 	Audit   tma.AuditService
 	Cases   tma.CaseService
 	Reports tma.ReportService
+	Notes   tma.NoteService
+	Actions tma.ActionService
 	Authz   tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.

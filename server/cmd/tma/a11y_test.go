@@ -111,6 +111,28 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	if err := cases.Exclude(mctx, tn.ID, kase.ID, admin.Email); err != nil {
 		t.Fatal(err)
 	}
+	// Notes (one restricted, one with two versions), an overdue action and
+	// a pending four-eyes request, for the note, timeline and task pages.
+	sealer := crypt.NewCaseRecords(srv.CaseKeys)
+	notes := postgres.NewNoteService(srv.DB, sealer)
+	note, err := notes.AddNote(mctx, tn.ID, kase.ID, tma.NoteInput{Title: "Gespräch mit der Führungskraft am Standort Süd",
+		Body: "## Verlauf\n\n- **ruhig**, sachlich\n- [Leitfaden](https://example.org/leitfaden)\n\n| Punkt | Stand |\n|---|---|\n| Zugang | gesperrt |"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := notes.EditNote(mctx, tn.ID, kase.ID, note.ID, tma.NoteInput{Title: note.Title, Body: note.Body + "\n\nErgänzt.", Version: 1}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := notes.AddNote(mctx, tn.ID, kase.ID, tma.NoteInput{Title: "Befund", Body: "Art. 9", Restricted: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.NewActionService(srv.DB, sealer).AddAction(mctx, tn.ID, kase.ID, tma.ActionInput{
+		Title: "Hausverbot prüfen und mit der Rechtsabteilung abstimmen", OwnerID: manager.ID, Due: time.Now().AddDate(0, 0, -3).Truncate(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cases.SetState(mctx, tn.ID, kase.ID, tma.StatusClosed, kase.Risk); err != nil {
+		t.Fatal(err)
+	}
 
 	// A report of the admin (who may file one and is the first user the walk
 	// picks for /reports/:id), in the threat manager's queue, with messages.
@@ -143,7 +165,7 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		}
 		path := strings.ReplaceAll(r.Path, ":id", manager.ID)
 		if strings.HasPrefix(r.Path, "/cases/") {
-			path = strings.ReplaceAll(r.Path, ":id", kase.ID)
+			path = strings.NewReplacer(":id", kase.ID, ":note", note.ID).Replace(r.Path)
 		}
 		if strings.HasPrefix(r.Path, "/reports/") || strings.HasPrefix(r.Path, "/intake/") {
 			path = strings.ReplaceAll(r.Path, ":id", report.ID)

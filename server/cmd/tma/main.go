@@ -217,6 +217,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	sealer := crypt.NewCaseRecords(m.CaseKeys)
 	c := m.Config
 	m.Web, err = web.New(web.Config{
 		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, ReadTimeout: c.ReadTimeout,
@@ -227,7 +228,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Tenants: postgres.NewTenantService(db),
 		Audit:   postgres.NewAuditService(db),
 		Cases:   postgres.NewCaseService(db),
-		Reports: postgres.NewReportService(db, crypt.NewCaseRecords(m.CaseKeys), m.CaseKeys, throttle),
+		Reports: postgres.NewReportService(db, sealer, m.CaseKeys, throttle),
+		Notes:   postgres.NewNoteService(db, sealer),
+		Actions: postgres.NewActionService(db, sealer),
 		Authz:   enforcer,
 		Ready:   m.ready,
 		Logger:  m.Logger,

@@ -1,0 +1,73 @@
+package tma
+
+import (
+	"slices"
+	"time"
+)
+
+// Approval is a four-eyes request: a change that one threat manager asked
+// for and a second one, with manage rights on the case, must approve before
+// it takes effect. Nobody decides their own request.
+type Approval struct {
+	ID            string
+	CaseID        string
+	RequestedBy   string
+	RequesterName string
+	FromStatus    CaseStatus
+	FromRisk      RiskLevel
+	Status        CaseStatus // the state asked for
+	Risk          RiskLevel
+	CreatedAt     time.Time
+}
+
+// NeedsApproval reports whether changing a case from status/risk to
+// status/risk needs a second threat manager: closing it, or lowering its
+// risk level.
+func NeedsApproval(fromStatus CaseStatus, fromRisk RiskLevel, status CaseStatus, risk RiskLevel) bool {
+	closing := status == StatusClosed && fromStatus != StatusClosed
+	lowering := slices.Index(RiskLevels, risk) < slices.Index(RiskLevels, fromRisk)
+	return closing || lowering
+}
+
+// Closed is the error of a change to a closed case.
+func errCaseClosed() error {
+	return Errorf(ECONFLICT, "This case is closed and can only be read. Reopen it first.")
+}
+
+// CheckOpen returns ECONFLICT if the case is closed: closed cases are
+// read-only until their lead reopens them.
+func (c *Case) CheckOpen() error {
+	if c.Status == StatusClosed {
+		return errCaseClosed()
+	}
+	return nil
+}
+
+// TimelineEvent is one event of a case's timeline, built from the tenant's
+// audit events about the case. Details never hold case content.
+type TimelineEvent struct {
+	At         time.Time
+	ActorLabel string
+	Action     string
+	Kind       string // one of TimelineKinds
+	Detail     string
+	NoteID     string // for note events: the note, to link to
+}
+
+// TimelineKinds are the filters of the timeline.
+var TimelineKinds = []string{"notes", "actions", "members", "state"}
+
+// TimelineKind is the kind of an audit action on a case, "" for none.
+func TimelineKind(action string) string {
+	switch action {
+	case AuditNoteAdded, AuditNoteEdited:
+		return "notes"
+	case AuditActionAdded, AuditActionChanged:
+		return "actions"
+	case AuditCaseMemberAdded, AuditCaseMemberChanged, AuditCaseMemberRemoved, AuditCaseUserExcluded, AuditCaseExclusionLifted:
+		return "members"
+	case AuditCaseCreated, AuditCaseStateChanged, AuditApprovalRequested, AuditApprovalGranted, AuditApprovalRejected, AuditLegalHoldSet, AuditLegalHoldLifted:
+		return "state"
+	}
+	return ""
+}
