@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/list"
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,8 @@ func (c *KeyCache) CaseKey(ctx context.Context, tenantID, caseID string) ([]byte
 	// A Forget while we fetched may be a shred that our fetch raced with:
 	// the key is then returned once but not kept.
 	if _, ok := c.entries[id]; !ok && epoch == c.epoch && !c.off {
+		// The key outlives the request: own copies of its strings.
+		id = cacheKey{strings.Clone(tenantID), strings.Clone(caseID)}
 		c.add(id, bytes.Clone(key))
 	}
 	return key, nil

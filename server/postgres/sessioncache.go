@@ -212,7 +212,9 @@ func (c *sessionCache) putAccess(tenantID, userID, caseID string, gen uint64, a 
 	if c == nil {
 		return
 	}
-	k := accessKey{tenantID, userID, caseID}
+	// Keys outlive the request: own copies, whatever the caller's strings
+	// point into.
+	k := accessKey{strings.Clone(tenantID), strings.Clone(userID), strings.Clone(caseID)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.live || c.gen != gen {

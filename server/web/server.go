@@ -89,6 +89,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		// The router is built once; the route table in routes.go is the
 		// whole surface.
 		StrictRouting: true,
+		// Every value read from a request is a copy. By default fasthttp
+		// hands out strings that point into its buffers, which the next
+		// request on the connection overwrites: a case id kept as a cache
+		// key changed under the cache (seen: a named person's stale case
+		// access survived its invalidation, because the key had become
+		// another case's id). Correctness first, in every handler.
+		Immutable: true,
 		// Room for the request line and headers up to the limits that
 		// requestContext enforces (and answers in the user's language),
 		// with some to spare; beyond it fasthttp refuses the request.
