@@ -159,6 +159,21 @@ func (s *Server) handleLogout(c *fiber.Ctx) error {
 	return c.Redirect("/login?ended=1", fiber.StatusSeeOther)
 }
 
+// dashboardData is what the dashboard shows, already in the reader's
+// language: plain fields keep the template cheap.
+type dashboardData struct {
+	Heading string
+	Roles   []string
+	MFA     bool
+}
+
 func (s *Server) handleDashboard(c *fiber.Ctx) error {
-	return s.render(c, fiber.StatusOK, "dashboard", s.newView(c, "dashboard.title", "dashboard", nil))
+	v := s.newView(c, "dashboard.title", "dashboard", nil)
+	u := v.Principal.User
+	d := dashboardData{Heading: v.T("dashboard.heading", u.DisplayName), MFA: u.MFAEnabled}
+	for _, r := range u.Roles {
+		d.Roles = append(d.Roles, v.T("role."+string(r)))
+	}
+	v.Data = d
+	return s.render(c, fiber.StatusOK, "dashboard", v)
 }

@@ -219,12 +219,15 @@ type view struct {
 	SignedIn             bool
 	Menu                 menu
 	UserName, TenantName string
-	CSRF                 string
-	Error                string
-	Notice               string
-	Data                 any
-	catalog              map[string]map[string]string
-	can                  func(perm string) bool
+	// NavHTML is the navigation, rendered by render once per language,
+	// page and menu, and then reused (navCache).
+	NavHTML template.HTML
+	CSRF    string
+	Error   string
+	Notice  string
+	Data    any
+	catalog map[string]map[string]string
+	can     func(perm string) bool
 }
 
 // T translates key into the view's language, falling back to English and
@@ -298,15 +301,57 @@ func (s *Server) newView(c *fiber.Ctx, title, nav string, data any) *view {
 			return s.deps.Authz.Can(p.User, tma.Permission{Object: obj, Action: act})
 		}
 		v.SignedIn, v.UserName, v.TenantName = true, p.User.DisplayName, p.Tenant.Name
-		can := func(perm tma.Permission) bool { return s.deps.Authz.Can(p.User, perm) }
-		v.Menu = menu{Cases: can(tma.PermCasesRead), Reports: can(tma.PermReportsFile), Intake: can(tma.PermReportsTriage),
-			Users: can(tma.PermUsersRead), Settings: can(tma.PermTenantManage), Audit: can(tma.PermAuditRead)}
+		v.Menu = s.menuOf(p.User)
 	}
 	return v
 }
 
+// menuOf is the menu of u, decided once per set of roles (the policy is
+// fixed, so the menu depends on nothing else).
+func (s *Server) menuOf(u *tma.User) menu {
+	var k strings.Builder
+	for _, r := range u.Roles {
+		k.WriteString(string(r))
+		k.WriteByte('|')
+	}
+	if u.Disabled {
+		return menu{}
+	}
+	if m, ok := s.menus.Load(k.String()); ok {
+		return m.(menu)
+	}
+	can := func(perm tma.Permission) bool { return s.deps.Authz.Can(u, perm) }
+	m := menu{Cases: can(tma.PermCasesRead), Reports: can(tma.PermReportsFile), Intake: can(tma.PermReportsTriage),
+		Users: can(tma.PermUsersRead), Settings: can(tma.PermTenantManage), Audit: can(tma.PermAuditRead)}
+	s.menus.Store(k.String(), m)
+	return m
+}
+
 // menu says which navigation items the user may open.
 type menu struct{ Cases, Reports, Intake, Users, Settings, Audit bool }
+
+// navKey names one rendering of the navigation: it depends on nothing else.
+type navKey struct {
+	locale, nav string
+	menu        menu
+}
+
+// nav returns the navigation for v, rendered once per navKey: a dozen
+// template actions that are the same for everyone with the same menu on the
+// same page.
+func (s *Server) nav(t *template.Template, v *view) (template.HTML, error) {
+	k := navKey{v.Locale, v.Nav, v.Menu}
+	if h, ok := s.navCache.Load(k); ok {
+		return h.(template.HTML), nil
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "nav", v); err != nil {
+		return "", fmt.Errorf("web: render nav: %w", err)
+	}
+	h := template.HTML(buf.String()) // rendered and escaped by html/template just now
+	s.navCache.Store(k, h)
+	return h, nil
+}
 
 // render writes the page with status.
 func (s *Server) render(c *fiber.Ctx, status int, page string, v *view) error {
@@ -318,6 +363,13 @@ func (s *Server) render(c *fiber.Ctx, status int, page string, v *view) error {
 		v.TitleText = v.T(v.Title, v.TitleArg)
 	} else {
 		v.TitleText = v.T(v.Title)
+	}
+	if v.SignedIn {
+		nav, err := s.nav(t, v)
+		if err != nil {
+			return err
+		}
+		v.NavHTML = nav
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -60,6 +61,11 @@ type Server struct {
 	pages *pages
 	rules map[string]rule // "METHOD /path" → rule
 	tags  senderTags      // rate-limit tags of anonymous reporters
+	// navCache holds the rendered navigation by navKey: a few dozen
+	// entries (languages × pages × menus).
+	navCache sync.Map
+	// menus holds the menu by set of roles (menuOf).
+	menus sync.Map
 }
 
 // New builds the app with all routes.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	stdhtml "html"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -113,7 +114,7 @@ func TestPagesRender(t *testing.T) {
 	data := map[string]any{
 		"login":     loginData{Tenant: "acme"},
 		"mfa":       loginData{},
-		"dashboard": nil,
+		"dashboard": dashboardData{Heading: "Welcome, Ada", Roles: []string{"Administrator"}},
 		"account":   accountData{Sessions: sessions, Current: "s1"},
 		"mfa_enrol": mfaEnrolData{Secret: "ABC", QR: "data:image/png;base64,AA=="},
 		"users":     usersData{Users: []*tma.User{u}},
@@ -165,6 +166,12 @@ func TestPagesRender(t *testing.T) {
 				can: func(string) bool { return true }, SignedIn: true, Menu: menu{true, true, true, true, true, true},
 				UserName: u.DisplayName, TenantName: pr.Tenant.Name}
 			v.TitleText = v.T(v.Title)
+			// The navigation, as render caches it.
+			var nav bytes.Buffer
+			if err := p.tmpl[loc][name].ExecuteTemplate(&nav, "nav", v); err != nil {
+				t.Fatal(err)
+			}
+			v.NavHTML = template.HTML(nav.String())
 			var buf bytes.Buffer
 			if err := p.tmpl[loc][name].ExecuteTemplate(&buf, "layout.html", v); err != nil {
 				t.Errorf("%s/%s: %v", name, loc, err)
@@ -177,8 +184,13 @@ func TestPagesRender(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want bytes.Buffer
-			if err := plain[name].ExecuteTemplate(&want, "layout.html", v); err != nil {
+			var want, plainNav bytes.Buffer
+			if err := plain[name].ExecuteTemplate(&plainNav, "nav", v); err != nil {
+				t.Fatal(err)
+			}
+			pv := *v
+			pv.NavHTML = template.HTML(plainNav.String())
+			if err := plain[name].ExecuteTemplate(&want, "layout.html", &pv); err != nil {
 				t.Fatal(err)
 			}
 			if got, want := stdhtml.UnescapeString(html), stdhtml.UnescapeString(want.String()); got != want {
