@@ -27,7 +27,7 @@ func (s *CaseService) requestApproval(ctx context.Context, tx pgx.Tx, c *tma.Cas
 	if !tma.ValidID(actor.UserID) {
 		return nil, tma.Errorf(tma.EFORBIDDEN, "You do not have permission to do this.")
 	}
-	a := &tma.Approval{ID: tma.NewID(), CaseID: c.ID, RequestedBy: actor.UserID, FromStatus: c.Status, FromRisk: c.Risk,
+	a := &tma.Approval{ID: tma.NewID(), Kind: tma.ApprovalState, CaseID: c.ID, RequestedBy: actor.UserID, FromStatus: c.Status, FromRisk: c.Risk,
 		Status: status, Risk: risk, CreatedAt: s.db.now()}
 	_, err := tx.Exec(ctx, `INSERT INTO case_approvals (tenant_id, id, case_id, requested_by, from_status, from_risk, status, risk, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, c.TenantID, a.ID, c.ID, a.RequestedBy, a.FromStatus, a.FromRisk, a.Status, a.Risk, a.CreatedAt)
@@ -45,7 +45,7 @@ func (s *CaseService) Approvals(ctx context.Context, tenantID, caseID string) ([
 	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) {
 		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT a.id::text, a.case_id::text, a.requested_by::text, COALESCE(u.display_name, ''),
+	rows, err := s.db.Pool.Query(ctx, `SELECT a.id::text, a.kind, a.case_id::text, a.requested_by::text, COALESCE(u.display_name, ''),
 		a.from_status, a.from_risk, a.status, a.risk, a.created_at
 		FROM case_approvals a LEFT JOIN users u ON u.tenant_id = a.tenant_id AND u.id = a.requested_by
 		WHERE a.tenant_id = $1 AND a.case_id = $2 AND a.decided_at IS NULL ORDER BY a.created_at`, tenantID, caseID)
@@ -54,7 +54,7 @@ func (s *CaseService) Approvals(ctx context.Context, tenantID, caseID string) ([
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tma.Approval, error) {
 		var a tma.Approval
-		return &a, r.Scan(&a.ID, &a.CaseID, &a.RequestedBy, &a.RequesterName, &a.FromStatus, &a.FromRisk, &a.Status, &a.Risk, &a.CreatedAt)
+		return &a, r.Scan(&a.ID, &a.Kind, &a.CaseID, &a.RequestedBy, &a.RequesterName, &a.FromStatus, &a.FromRisk, &a.Status, &a.Risk, &a.CreatedAt)
 	})
 	return out, dbError("CaseService.Approvals", err)
 }
@@ -72,9 +72,9 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 			return err
 		}
 		var a tma.Approval
-		err = tx.QueryRow(ctx, `SELECT id::text, requested_by::text, from_status, from_risk, status, risk FROM case_approvals
+		err = tx.QueryRow(ctx, `SELECT id::text, kind, requested_by::text, from_status, from_risk, status, risk FROM case_approvals
 			WHERE tenant_id = $1 AND case_id = $2 AND id = $3 AND decided_at IS NULL FOR UPDATE`, tenantID, caseID, approvalID).
-			Scan(&a.ID, &a.RequestedBy, &a.FromStatus, &a.FromRisk, &a.Status, &a.Risk)
+			Scan(&a.ID, &a.Kind, &a.RequestedBy, &a.FromStatus, &a.FromRisk, &a.Status, &a.Risk)
 		if err != nil {
 			return notFound(err, msgNoApproval)
 		}
@@ -82,7 +82,11 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 		if approve && own {
 			return tma.Errorf(tma.EFORBIDDEN, msgOwnApproval)
 		}
-		if approve {
+		if approve && a.Kind == tma.ApprovalHandover {
+			if err := s.checkHandover(ctx, tx, c, &a, actor.UserID); err != nil {
+				return err
+			}
+		} else if approve {
 			// The route lets only threat managers with manage rights on the
 			// case through; the service checks the case half again, so a
 			// weakened route rule cannot let an expert approve.
@@ -97,7 +101,7 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 				return tma.Errorf(tma.EFORBIDDEN, "You do not have permission to do this.")
 			}
 		}
-		if approve && (c.Status != a.FromStatus || c.Risk != a.FromRisk) {
+		if approve && a.Kind == tma.ApprovalState && (c.Status != a.FromStatus || c.Risk != a.FromRisk) {
 			return tma.Errorf(tma.ECONFLICT, msgApprovalStale)
 		}
 		// The requester withdrawing their own request leaves decided_by
@@ -111,6 +115,12 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 			return err
 		}
 		detail := "request " + a.ID + " of user " + a.RequestedBy + " " + stateDetail(a.FromStatus, a.FromRisk, a.Status, a.Risk)
+		if a.Kind == tma.ApprovalHandover {
+			detail = "request " + a.ID + " of user " + a.RequestedBy + " handover"
+			if approve {
+				detail += " to user " + actor.UserID
+			}
+		}
 		if !approve {
 			if own {
 				detail += " withdrawn"
@@ -120,6 +130,138 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 		if err := s.db.audit(ctx, tx, tenantID, tma.AuditApprovalGranted, "case", caseID, detail); err != nil {
 			return err
 		}
+		if a.Kind == tma.ApprovalHandover {
+			return s.applyHandover(ctx, tx, c, a.RequestedBy, actor.UserID)
+		}
 		return s.applyState(ctx, tx, c, a.Status, a.Risk)
 	})
+}
+
+const (
+	msgHandoverNotLead = "Only a current lead of the case can hand it over."
+	msgHandoverPending = "A hand-over of this case is waiting for approval already."
+	msgHandoverTaker   = "Only a threat manager who is a current member of the case can take it over."
+	msgNotHandover     = "This request is not a hand-over."
+	msgHandoverStale   = "The requester is no longer a lead of this case. Reject the request."
+)
+
+// currentMember reports whether user is a current, unexcluded member (a
+// lead, if leadOnly) of the locked case.
+func (s *CaseService) currentMember(ctx context.Context, tx pgx.Tx, tenantID, caseID, userID string, leadOnly bool) (bool, error) {
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_members m WHERE m.tenant_id = $1 AND m.case_id = $2 AND m.user_id = $3
+		AND (m.role = 'lead' OR NOT $5) AND (m.expires_at IS NULL OR m.expires_at > $4)
+		AND NOT EXISTS (SELECT 1 FROM case_exclusions x WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id))`,
+		tenantID, caseID, userID, s.db.now(), leadOnly).Scan(&ok)
+	return ok, err
+}
+
+// RequestHandover files a hand-over request of the actor, a current lead.
+func (s *CaseService) RequestHandover(ctx context.Context, tenantID, caseID string) (*tma.Approval, error) {
+	actor := tma.ActorFromContext(ctx)
+	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) {
+		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
+	}
+	if !tma.ValidID(actor.UserID) {
+		return nil, tma.Errorf(tma.EFORBIDDEN, "You do not have permission to do this.")
+	}
+	var a *tma.Approval
+	err := s.db.inTx(ctx, "CaseService.RequestHandover", func(tx pgx.Tx) error {
+		c, err := findCase(ctx, tx, `id = $2`, tenantID, caseID, true)
+		if err != nil {
+			return err
+		}
+		if err := c.CheckOpen(); err != nil {
+			return err
+		}
+		lead, err := s.currentMember(ctx, tx, tenantID, caseID, actor.UserID, true)
+		if err != nil {
+			return err
+		}
+		if !lead {
+			return tma.Errorf(tma.ECONFLICT, msgHandoverNotLead)
+		}
+		a = &tma.Approval{ID: tma.NewID(), Kind: tma.ApprovalHandover, CaseID: caseID, RequestedBy: actor.UserID,
+			FromStatus: c.Status, FromRisk: c.Risk, Status: c.Status, Risk: c.Risk, CreatedAt: s.db.now()}
+		_, err = tx.Exec(ctx, `INSERT INTO case_approvals (tenant_id, id, kind, case_id, requested_by, from_status, from_risk, status, risk, created_at)
+			VALUES ($1, $2, 'handover', $3, $4, $5, $6, $5, $6, $7)`, tenantID, a.ID, caseID, a.RequestedBy, c.Status, c.Risk, a.CreatedAt)
+		if isUniqueViolation(err) {
+			return tma.Errorf(tma.ECONFLICT, msgHandoverPending)
+		} else if err != nil {
+			return err
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditApprovalRequested, "case", caseID, "request "+a.ID+" handover")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// AcceptHandover approves a pending hand-over request, and nothing else: the
+// route that leads here lets members who may not approve state changes
+// through. Any other request, pending or decided, is EINVALID.
+func (s *CaseService) AcceptHandover(ctx context.Context, tenantID, caseID, approvalID string) error {
+	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) || !tma.ValidID(approvalID) {
+		return tma.Errorf(tma.ENOTFOUND, msgNoApproval)
+	}
+	var kind string
+	err := s.db.Pool.QueryRow(ctx, `SELECT kind FROM case_approvals WHERE tenant_id = $1 AND case_id = $2 AND id = $3`,
+		tenantID, caseID, approvalID).Scan(&kind)
+	if err != nil {
+		return dbError("CaseService.AcceptHandover", notFound(err, msgNoApproval))
+	}
+	if tma.ApprovalKind(kind) != tma.ApprovalHandover {
+		return tma.Errorf(tma.EINVALID, msgNotHandover)
+	}
+	return s.DecideApproval(ctx, tenantID, caseID, approvalID, true)
+}
+
+// checkHandover checks the approval of a hand-over by taker on the locked
+// case: the case is open, the requester still a current lead, and the
+// taker a threat manager and a current member. The service checks the
+// tenant role itself, so a weakened route rule cannot let an expert of
+// another profession take the lead.
+func (s *CaseService) checkHandover(ctx context.Context, tx pgx.Tx, c *tma.Case, a *tma.Approval, taker string) error {
+	if err := c.CheckOpen(); err != nil {
+		return err
+	}
+	var tm bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM user_roles WHERE tenant_id = $1 AND user_id = $2 AND role = $3)`,
+		c.TenantID, taker, tma.RoleThreatManager).Scan(&tm); err != nil {
+		return err
+	}
+	member, err := s.currentMember(ctx, tx, c.TenantID, c.ID, taker, false)
+	if err != nil {
+		return err
+	}
+	if !tm || !member {
+		return tma.Errorf(tma.EFORBIDDEN, msgHandoverTaker)
+	}
+	lead, err := s.currentMember(ctx, tx, c.TenantID, c.ID, a.RequestedBy, true)
+	if err != nil {
+		return err
+	}
+	if !lead {
+		return tma.Errorf(tma.ECONFLICT, msgHandoverStale)
+	}
+	return nil
+}
+
+// applyHandover makes taker lead (no expiry) and removes the requester.
+func (s *CaseService) applyHandover(ctx context.Context, tx pgx.Tx, c *tma.Case, requester, taker string) error {
+	if _, err := tx.Exec(ctx, `UPDATE case_members SET role = 'lead', expires_at = NULL WHERE tenant_id = $1 AND case_id = $2 AND user_id = $3`,
+		c.TenantID, c.ID, taker); err != nil {
+		return err
+	}
+	if err := s.touchAndAudit(ctx, tx, c, tma.AuditCaseMemberChanged, taker, "role lead (handover)"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM case_members WHERE tenant_id = $1 AND case_id = $2 AND user_id = $3`, c.TenantID, c.ID, requester); err != nil {
+		return err
+	}
+	if err := s.checkLead(ctx, tx, c.TenantID, c.ID); err != nil {
+		return err
+	}
+	return s.touchAndAudit(ctx, tx, c, tma.AuditCaseMemberRemoved, requester, "(handover)")
 }

@@ -431,6 +431,15 @@ func (s *CaseService) touchAndAudit(ctx context.Context, tx pgx.Tx, c *tma.Case,
 	return s.db.audit(ctx, tx, c.TenantID, action, "case", c.ID, d)
 }
 
+// touchAndAuditDetail marks the case as changed and records the event with
+// detail as it is (which must name no person).
+func (s *CaseService) touchAndAuditDetail(ctx context.Context, tx pgx.Tx, c *tma.Case, action, detail string) error {
+	if _, err := tx.Exec(ctx, `UPDATE cases SET updated_at = $3 WHERE tenant_id = $1 AND id = $2`, c.TenantID, c.ID, s.db.now()); err != nil {
+		return err
+	}
+	return s.db.audit(ctx, tx, c.TenantID, action, "case", c.ID, detail)
+}
+
 func memberDetail(m tma.NewMember) string {
 	d := "role " + string(m.Role)
 	if !m.ExpiresAt.IsZero() {

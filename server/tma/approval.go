@@ -10,6 +10,7 @@ import (
 // it takes effect. Nobody decides their own request.
 type Approval struct {
 	ID            string
+	Kind          ApprovalKind
 	CaseID        string
 	RequestedBy   string
 	RequesterName string
@@ -19,6 +20,21 @@ type Approval struct {
 	Risk          RiskLevel
 	CreatedAt     time.Time
 }
+
+// ApprovalKind is what a four-eyes request asks for.
+type ApprovalKind string
+
+// The kinds of four-eyes requests.
+const (
+	// ApprovalState changes status and risk (Status, Risk).
+	ApprovalState ApprovalKind = "state"
+	// ApprovalHandover hands the case over: the requester, a lead, leaves
+	// the case, and the approver, a threat manager who is a current
+	// member of the case (any case role), becomes its lead. This is how
+	// the last lead leaves; removing, demoting or excluding the last lead
+	// directly stays refused.
+	ApprovalHandover ApprovalKind = "handover"
+)
 
 // NeedsApproval reports whether changing a case from status/risk to
 // status/risk needs a second threat manager: closing it, or lowering its
@@ -64,7 +80,7 @@ func TimelineKind(action string) string {
 		return "notes"
 	case AuditActionAdded, AuditActionChanged:
 		return "actions"
-	case AuditCaseMemberAdded, AuditCaseMemberChanged, AuditCaseMemberRemoved, AuditCaseUserExcluded, AuditCaseExclusionLifted:
+	case AuditCasePersonAdded, AuditCasePersonRemoved, AuditCaseMemberAdded, AuditCaseMemberChanged, AuditCaseMemberRemoved, AuditCaseUserExcluded, AuditCaseExclusionLifted:
 		return "members"
 	case AuditCaseCreated, AuditCaseStateChanged, AuditApprovalRequested, AuditApprovalGranted, AuditApprovalRejected, AuditLegalHoldSet, AuditLegalHoldLifted:
 		return "state"

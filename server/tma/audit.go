@@ -48,6 +48,8 @@ const (
 	AuditApprovalRequested   = "case.approval_requested"
 	AuditApprovalGranted     = "case.approval_granted"
 	AuditApprovalRejected    = "case.approval_rejected"
+	AuditCasePersonAdded     = "case.person_added"
+	AuditCasePersonRemoved   = "case.person_removed"
 	AuditIntegrityFailure    = "integrity.failure"
 	AuditChangeRefused       = "user.change_refused"
 	AuditLockoutLifted       = "user.lockout_lifted"
@@ -102,6 +104,8 @@ var AuditActions = []string{
 	AuditApprovalRequested,
 	AuditApprovalGranted,
 	AuditApprovalRejected,
+	AuditCasePersonAdded,
+	AuditCasePersonRemoved,
 	AuditIntegrityFailure,
 	AuditChangeRefused,
 	AuditLockoutLifted,

@@ -337,6 +337,16 @@ type CaseService interface {
 	// request. EFORBIDDEN for the requester's own request; ECONFLICT if the
 	// case changed since the request; ENOTFOUND for no such pending request.
 	DecideApproval(ctx context.Context, tenantID, caseID, approvalID string, approve bool) error
+	// RequestHandover files a pending ApprovalHandover for the actor, a
+	// current lead of the case. Approving it (DecideApproval) needs a
+	// threat manager other than the requester who is a current member of
+	// the case; the approver becomes lead and the requester is removed
+	// from the case. ECONFLICT on a closed case, if such a request is
+	// pending already, and for an actor who is not a current lead.
+	RequestHandover(ctx context.Context, tenantID, caseID string) (*Approval, error)
+	// AcceptHandover is DecideApproval(approve) for a hand-over request
+	// only: EINVALID for a request of another kind.
+	AcceptHandover(ctx context.Context, tenantID, caseID, approvalID string) error
 	// Timeline lists the case's events, oldest first, of kind (one of
 	// TimelineKinds, "" for all).
 	Timeline(ctx context.Context, tenantID, caseID, kind string) ([]*TimelineEvent, error)

@@ -51,9 +51,11 @@ type caseData struct {
 	Notes      []*tma.Note
 	Actions    []*tma.Action
 	Approvals  []*tma.Approval
+	Persons    []*tma.Person
 	Role       tma.CaseRole // the viewer's case role
 	Manage     bool         // the viewer may change status, risk, members and exclusions
 	Contribute bool         // the viewer may write notes and actions
+	TakeOver   bool         // the viewer may take over the case from a lead who hands it over
 	Restricted bool         // the viewer may read restricted (Art. 9/10) notes
 	Closed     bool         // the case is read-only until reopened
 	UserID     string       // the viewer
@@ -67,6 +69,7 @@ func (s *Server) caseRights(c *fiber.Ctx, d *caseData) {
 	d.Role, d.UserID = caseAccess(c).Role, p.User.ID
 	d.Manage = s.deps.Authz.CanCase(p.User, roles, tma.PermCasesWrite, tma.CasePermManage)
 	d.Contribute = s.deps.Authz.CanCase(p.User, roles, tma.PermCasesContribute, tma.CasePermContribute)
+	d.TakeOver = s.deps.Authz.CanCase(p.User, roles, tma.PermCasesWrite, tma.CasePermRead)
 	d.Restricted = tma.CanReadRestricted(s.deps.Authz, p.User, roles)
 }
 
@@ -95,6 +98,9 @@ func (s *Server) caseView(c *fiber.Ctx) (*view, error) {
 		return nil, err
 	}
 	if d.Approvals, err = s.deps.Cases.Approvals(ctx, tenantID, caseID); err != nil {
+		return nil, err
+	}
+	if d.Persons, err = s.deps.Persons.Persons(ctx, tenantID, caseID); err != nil {
 		return nil, err
 	}
 	v := s.newView(c, "case.title", "cases", d)
@@ -152,6 +158,33 @@ func (s *Server) handleApprovalApprove(c *fiber.Ctx) error {
 func (s *Server) handleApprovalReject(c *fiber.Ctx) error {
 	return s.caseAction(c, "case.approval.rejected", func(tenantID, caseID string) error {
 		return s.deps.Cases.DecideApproval(c.UserContext(), tenantID, caseID, c.Params("approval"), false)
+	})
+}
+
+func (s *Server) handleHandoverRequest(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.handover.requested", func(tenantID, caseID string) error {
+		_, err := s.deps.Cases.RequestHandover(c.UserContext(), tenantID, caseID)
+		return err
+	})
+}
+
+func (s *Server) handleHandoverAccept(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.handover.accepted", func(tenantID, caseID string) error {
+		return s.deps.Cases.AcceptHandover(c.UserContext(), tenantID, caseID, c.Params("approval"))
+	})
+}
+
+func (s *Server) handlePersonAdd(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.person.added", func(tenantID, caseID string) error {
+		in := tma.PersonInput{Kind: tma.PersonKind(bodyValue(c, "kind")), Name: bodyValue(c, "name"), Note: bodyValue(c, "note"), Email: bodyValue(c, "email")}
+		_, err := s.deps.Persons.AddPerson(c.UserContext(), tenantID, caseID, in)
+		return err
+	})
+}
+
+func (s *Server) handlePersonRemove(c *fiber.Ctx) error {
+	return s.caseAction(c, "case.person.removed", func(tenantID, caseID string) error {
+		return s.deps.Persons.RemovePerson(c.UserContext(), tenantID, caseID, c.Params("person"))
 	})
 }
 

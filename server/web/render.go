@@ -93,6 +93,7 @@ func (p *pages) funcs() template.FuncMap {
 		"caseStatuses":   func() []tma.CaseStatus { return tma.CaseStatuses },
 		"riskLevels":     func() []tma.RiskLevel { return tma.RiskLevels },
 		"caseRoles":      func() []tma.CaseRole { return tma.CaseRoles },
+		"personKinds":    func() []tma.PersonKind { return tma.PersonKinds },
 		"urgencies":      func() []tma.Urgency { return tma.Urgencies },
 		"categories":     func() []tma.Category { return tma.Categories },
 		"hasCategory":    func(cs []tma.Category, c tma.Category) bool { return slices.Contains(cs, c) },

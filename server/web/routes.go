@@ -123,6 +123,12 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/cases/:id/exclusions/:user/remove", caseManage, s.handleCaseExclusionLift)
 	s.handle(fiber.MethodPost, "/cases/:id/approvals/:approval/approve", caseManage, s.handleApprovalApprove)
 	s.handle(fiber.MethodPost, "/cases/:id/approvals/:approval/reject", caseManage, s.handleApprovalReject)
+	// The last lead hands the case over: a lead asks, and a threat manager
+	// who is a member of the case in any role takes it (the service checks
+	// both again; see CaseService.RequestHandover).
+	caseTakeOver := rule{access: accessCase, perm: tma.PermCasesWrite, casePerm: tma.CasePermRead}
+	s.handle(fiber.MethodPost, "/cases/:id/handover", caseManage, s.handleHandoverRequest)
+	s.handle(fiber.MethodPost, "/cases/:id/handover/:approval/accept", caseTakeOver, s.handleHandoverAccept)
 	s.handle(fiber.MethodGet, "/cases/:id/timeline", caseRead, s.handleTimelinePage)
 
 	// Case work: notes (restricted ones readable by lead and legal only,
@@ -133,6 +139,8 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/cases/:id/notes/:note", caseContribute, s.handleNoteEdit)
 	s.handle(fiber.MethodPost, "/cases/:id/actions", caseContribute, s.handleActionAdd)
 	s.handle(fiber.MethodPost, "/cases/:id/actions/:action", caseContribute, s.handleActionChange)
+	s.handle(fiber.MethodPost, "/cases/:id/persons", caseContribute, s.handlePersonAdd)
+	s.handle(fiber.MethodPost, "/cases/:id/persons/:person/remove", caseContribute, s.handlePersonRemove)
 	s.handle(fiber.MethodGet, "/tasks", casesRead, s.handleTasksPage)
 
 	// Reports (intake). Everyone files reports and follows their own; only

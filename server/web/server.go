@@ -45,6 +45,7 @@ type Deps struct {
 	Reports tma.ReportService
 	Notes   tma.NoteService
 	Actions tma.ActionService
+	Persons tma.PersonService
 	Authz   tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.

@@ -231,6 +231,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Reports: postgres.NewReportService(db, sealer, m.CaseKeys, throttle),
 		Notes:   postgres.NewNoteService(db, sealer),
 		Actions: postgres.NewActionService(db, sealer),
+		Persons: postgres.NewPersonService(db, sealer),
 		Authz:   enforcer,
 		Ready:   m.ready,
 		Logger:  m.Logger,
