@@ -319,28 +319,9 @@ func TestNoteTextNeverInClear(t *testing.T) {
 func assertNotInClear(t *testing.T, srv *testServer, secrets []string, want ...string) {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := srv.DB.Pool.Query(ctx, `
-		SELECT c.table_schema, c.table_name, c.column_name, c.data_type
-		FROM information_schema.columns c
-		JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
-		WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
-		ORDER BY 1, 2, 3`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type column struct{ schema, table, name, typ string }
-	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
-		var c column
-		return c, r.Scan(&c.schema, &c.table, &c.name, &c.typ)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables := map[string]bool{}
+	cols, tables := clearColumns(t, srv.DB)
 	for _, col := range cols {
-		tables[col.schema+"."+col.table] = true
-		ident := pgx.Identifier{col.schema, col.table}.Sanitize()
-		name := pgx.Identifier{col.name}.Sanitize()
+		ident, name := col.ident, col.column
 		cond := fmt.Sprintf(`strpos(lower(%[1]s::text), lower($1)) > 0`, name)
 		if col.typ == "bytea" {
 			cond += fmt.Sprintf(` OR position(convert_to($1, 'UTF8') IN %[1]s) > 0`, name)

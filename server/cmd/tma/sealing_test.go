@@ -93,28 +93,9 @@ func TestNoPlaintextDigestInClear(t *testing.T) {
 	// case), in base64 and as raw bytes, in text and in bytea values.
 	lowerHex := hex.EncodeToString(sum[:])
 	b64 := base64.StdEncoding.EncodeToString(sum[:])
-	rows, err := db.Pool.Query(ctx, `
-		SELECT c.table_schema, c.table_name, c.column_name, c.data_type
-		FROM information_schema.columns c
-		JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
-		WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
-		ORDER BY 1, 2, 3`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type column struct{ schema, table, name, typ string }
-	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
-		var c column
-		return c, r.Scan(&c.schema, &c.table, &c.name, &c.typ)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables := map[string]bool{}
+	cols, tables := clearColumns(t, db)
 	for _, col := range cols {
-		tables[col.schema+"."+col.table] = true
-		ident := pgx.Identifier{col.schema, col.table}.Sanitize()
-		name := pgx.Identifier{col.name}.Sanitize()
+		ident, name := col.ident, col.column
 		// text form: bytea shows as \x<hex>, so the hex check covers bytes too.
 		cond := fmt.Sprintf(`strpos(lower(%[1]s::text), $1) > 0 OR strpos(%[1]s::text, $2) > 0 OR position($3 IN convert_to(%[1]s::text, 'UTF8')) > 0`, name)
 		if col.typ == "bytea" {
@@ -133,6 +114,38 @@ func TestNoPlaintextDigestInClear(t *testing.T) {
 			t.Errorf("the scan did not reach %s (tables: %s)", want, strings.Join(keysOf(tables), ", "))
 		}
 	}
+}
+
+// dbColumn is a column of a table, with its table and its own name quoted
+// for SQL.
+type dbColumn struct{ ident, column, typ string }
+
+// clearColumns lists every column of every table, where a plaintext could
+// hide, and the set of tables ("schema.table") it covers.
+func clearColumns(t *testing.T, db *postgres.DB) ([]dbColumn, map[string]bool) {
+	t.Helper()
+	rows, err := db.Pool.Query(context.Background(), `
+		SELECT c.table_schema, c.table_name, c.column_name, c.data_type
+		FROM information_schema.columns c
+		JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
+		WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
+		ORDER BY 1, 2, 3`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := map[string]bool{}
+	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dbColumn, error) {
+		var schema, table, name, typ string
+		if err := r.Scan(&schema, &table, &name, &typ); err != nil {
+			return dbColumn{}, err
+		}
+		tables[schema+"."+table] = true
+		return dbColumn{pgx.Identifier{schema, table}.Sanitize(), pgx.Identifier{name}.Sanitize(), typ}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cols, tables
 }
 
 func keysOf(m map[string]bool) []string {
