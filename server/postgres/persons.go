@@ -89,6 +89,19 @@ func (s *PersonService) AddPerson(ctx context.Context, tenantID, caseID string, 
 		if p.UserID == actor.UserID {
 			return tma.Errorf(tma.ECONFLICT, "You cannot exclude yourself from a case.")
 		}
+		// Linking a user as person of concern or affected person walls them
+		// off the case: that is managing its members, which only a lead may
+		// do (an expert could otherwise push out a lead).
+		var lead bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_members m
+			WHERE m.tenant_id = $1 AND m.case_id = $2 AND m.user_id = $3 AND m.role = 'lead' AND (m.expires_at IS NULL OR m.expires_at > $4)
+			  AND NOT EXISTS (SELECT 1 FROM case_exclusions x WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id))`,
+			tenantID, caseID, actor.UserID, s.db.now()).Scan(&lead); err != nil {
+			return err
+		}
+		if !lead {
+			return tma.Errorf(tma.EFORBIDDEN, "Only a lead of the case can link a user as person of concern or affected person, because that excludes them from the case. Add the person without the e-mail address, or ask a lead.")
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM case_members WHERE tenant_id = $1 AND case_id = $2 AND user_id = $3`, tenantID, caseID, p.UserID); err != nil {
 			return err
 		}
