@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,9 +32,7 @@ const (
 
 // actionRecords are where an action revision's title and outcome are sealed.
 func actionRecords(actionID string, revision int) (title, outcome *tma.Record) {
-	row := actionID + "@" + strconv.Itoa(revision)
-	return &tma.Record{Table: "case_actions", RowID: row, Field: "title"},
-		&tma.Record{Table: "case_actions", RowID: row, Field: "outcome"}
+	return versionRecords("case_actions", actionID, revision, "title", "outcome")
 }
 
 // seal seals title and outcome (nil for none) for one revision, outside any
@@ -55,11 +52,7 @@ func (s *ActionService) seal(ctx context.Context, tenantID, caseID, actionID str
 
 // checkOwner refuses an owner who is not a current, unexcluded member.
 func checkOwner(ctx context.Context, tx pgx.Tx, tenantID, caseID, userID string, now time.Time) error {
-	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_members m WHERE m.tenant_id = $1 AND m.case_id = $2 AND m.user_id = $3
-		AND (m.expires_at IS NULL OR m.expires_at > $4)
-		AND NOT EXISTS (SELECT 1 FROM case_exclusions x WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id))`,
-		tenantID, caseID, userID, now).Scan(&ok)
+	ok, err := currentMember(ctx, tx, tenantID, caseID, userID, now, false)
 	if err == nil && !ok {
 		return tma.Errorf(tma.EINVALID, msgNotOwner)
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -90,11 +91,8 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 			// The route lets only threat managers with manage rights on the
 			// case through; the service checks the case half again, so a
 			// weakened route rule cannot let an expert approve.
-			var lead bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_members m WHERE m.tenant_id = $1 AND m.case_id = $2 AND m.user_id = $3
-				AND m.role = 'lead' AND (m.expires_at IS NULL OR m.expires_at > $4)
-				AND NOT EXISTS (SELECT 1 FROM case_exclusions x WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id))`,
-				tenantID, caseID, actor.UserID, s.db.now()).Scan(&lead); err != nil {
+			lead, err := currentMember(ctx, tx, tenantID, caseID, actor.UserID, s.db.now(), true)
+			if err != nil {
 				return err
 			}
 			if !lead {
@@ -145,14 +143,15 @@ const (
 	msgHandoverStale   = "The requester is no longer a lead of this case. Reject the request."
 )
 
-// currentMember reports whether user is a current, unexcluded member (a
-// lead, if leadOnly) of the locked case.
-func (s *CaseService) currentMember(ctx context.Context, tx pgx.Tx, tenantID, caseID, userID string, leadOnly bool) (bool, error) {
+// currentMember reports whether user is a current (not expired), unexcluded
+// member of the case at now, and a lead if leadOnly: the membership that
+// every service decision about a case rests on.
+func currentMember(ctx context.Context, q querier, tenantID, caseID, userID string, now time.Time, leadOnly bool) (bool, error) {
 	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_members m WHERE m.tenant_id = $1 AND m.case_id = $2 AND m.user_id = $3
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_members m WHERE m.tenant_id = $1 AND m.case_id = $2 AND m.user_id = $3
 		AND (m.role = 'lead' OR NOT $5) AND (m.expires_at IS NULL OR m.expires_at > $4)
 		AND NOT EXISTS (SELECT 1 FROM case_exclusions x WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id))`,
-		tenantID, caseID, userID, s.db.now(), leadOnly).Scan(&ok)
+		tenantID, caseID, userID, now, leadOnly).Scan(&ok)
 	return ok, err
 }
 
@@ -174,7 +173,7 @@ func (s *CaseService) RequestHandover(ctx context.Context, tenantID, caseID stri
 		if err := c.CheckOpen(); err != nil {
 			return err
 		}
-		lead, err := s.currentMember(ctx, tx, tenantID, caseID, actor.UserID, true)
+		lead, err := currentMember(ctx, tx, tenantID, caseID, actor.UserID, s.db.now(), true)
 		if err != nil {
 			return err
 		}
@@ -231,14 +230,14 @@ func (s *CaseService) checkHandover(ctx context.Context, tx pgx.Tx, c *tma.Case,
 		c.TenantID, taker, tma.RoleThreatManager).Scan(&tm); err != nil {
 		return err
 	}
-	member, err := s.currentMember(ctx, tx, c.TenantID, c.ID, taker, false)
+	member, err := currentMember(ctx, tx, c.TenantID, c.ID, taker, s.db.now(), false)
 	if err != nil {
 		return err
 	}
 	if !tm || !member {
 		return tma.Errorf(tma.EFORBIDDEN, msgHandoverTaker)
 	}
-	lead, err := s.currentMember(ctx, tx, c.TenantID, c.ID, a.RequestedBy, true)
+	lead, err := currentMember(ctx, tx, c.TenantID, c.ID, a.RequestedBy, s.db.now(), true)
 	if err != nil {
 		return err
 	}

@@ -29,11 +29,17 @@ const (
 	msgNoteChanged = "Someone else saved this note meanwhile. Open it again to see their version, then make your change."
 )
 
+// versionRecords are where two fields of one version of a row are sealed,
+// bound to "<id>@<version>": a sealing of one version never opens as
+// another's.
+func versionRecords(table, id string, version int, first, second string) (*tma.Record, *tma.Record) {
+	row := id + "@" + strconv.Itoa(version)
+	return &tma.Record{Table: table, RowID: row, Field: first}, &tma.Record{Table: table, RowID: row, Field: second}
+}
+
 // noteRecords are where a note version's title and body are sealed.
 func noteRecords(noteID string, version int) (title, body *tma.Record) {
-	row := noteID + "@" + strconv.Itoa(version)
-	return &tma.Record{Table: "case_note_versions", RowID: row, Field: "title"},
-		&tma.Record{Table: "case_note_versions", RowID: row, Field: "body"}
+	return versionRecords("case_note_versions", noteID, version, "title", "body")
 }
 
 // sealNote seals title and body for one version, outside any transaction:

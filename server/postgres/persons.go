@@ -92,11 +92,8 @@ func (s *PersonService) AddPerson(ctx context.Context, tenantID, caseID string, 
 		// Linking a user as person of concern or affected person walls them
 		// off the case: that is managing its members, which only a lead may
 		// do (an expert could otherwise push out a lead).
-		var lead bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_members m
-			WHERE m.tenant_id = $1 AND m.case_id = $2 AND m.user_id = $3 AND m.role = 'lead' AND (m.expires_at IS NULL OR m.expires_at > $4)
-			  AND NOT EXISTS (SELECT 1 FROM case_exclusions x WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id))`,
-			tenantID, caseID, actor.UserID, s.db.now()).Scan(&lead); err != nil {
+		lead, err := currentMember(ctx, tx, tenantID, caseID, actor.UserID, s.db.now(), true)
+		if err != nil {
 			return err
 		}
 		if !lead {

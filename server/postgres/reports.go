@@ -256,11 +256,8 @@ func (s *ReportService) forTeam(ctx context.Context, q querier, tenantID, report
 	// unexcluded members of that case see it (as authorizeCase decides for
 	// the case's own pages), whatever they saw in the queue before.
 	if r.Status == tma.ReportOpened || r.Status == tma.ReportMerged {
-		var member bool
-		if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM case_members m
-			WHERE m.tenant_id = $1 AND m.case_id = $2 AND m.user_id = $3 AND (m.expires_at IS NULL OR m.expires_at > $4)
-			  AND NOT EXISTS (SELECT 1 FROM case_exclusions x WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id))`,
-			tenantID, r.CaseID, actor.UserID, s.db.now()).Scan(&member); err != nil {
+		member, err := currentMember(ctx, q, tenantID, r.CaseID, actor.UserID, s.db.now(), false)
+		if err != nil {
 			return nil, err
 		}
 		if !member {

@@ -150,11 +150,10 @@ func cmdKeysRotate(ctx context.Context, c *Config, args []string, w io.Writer) e
 		return err
 	}
 	defer db.Close()
-	kp, err := keyProvider(ctx, c)
+	keys, err := keyService(ctx, c, db)
 	if err != nil {
 		return err
 	}
-	keys := postgres.NewCaseKeyService(db, kp).WithSecrets(crypt.NewSecretBox(kp))
 	pending, err := keys.PendingRotation(ctx, t.ID)
 	if err != nil {
 		return err
@@ -179,6 +178,17 @@ func cmdKeysRotate(ctx context.Context, c *Config, args []string, w io.Writer) e
 	return nil
 }
 
+// keyService is the case-key service of the key commands: the configured
+// key provider, with sealed secrets (TOTP seeds) handled by rotation and
+// retirement.
+func keyService(ctx context.Context, c *Config, db *postgres.DB) (*postgres.CaseKeyService, error) {
+	kp, err := keyProvider(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return postgres.NewCaseKeyService(db, kp).WithSecrets(crypt.NewSecretBox(kp)), nil
+}
+
 // cmdKeysRetire destroys the tenant's old KEK versions that nothing live
 // uses and that were replaced longer ago than the backup retention. It
 // completes a shred epoch: backups that still hold a shredded case key can
@@ -198,11 +208,10 @@ func cmdKeysRetire(ctx context.Context, c *Config, args []string, w io.Writer) e
 		return err
 	}
 	defer db.Close()
-	kp, err := keyProvider(ctx, c)
+	keys, err := keyService(ctx, c, db)
 	if err != nil {
 		return err
 	}
-	keys := postgres.NewCaseKeyService(db, kp).WithSecrets(crypt.NewSecretBox(kp))
 	rep, err := keys.RetireTenant(systemCtx(ctx, t.ID), t.ID, c.BackupRetention)
 	if rep != nil {
 		for _, r := range rep.Retired {
@@ -232,11 +241,10 @@ func retireShared(ctx context.Context, c *Config, w io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	kp, err := keyProvider(ctx, c)
+	keys, err := keyService(ctx, c, db)
 	if err != nil {
 		return err
 	}
-	keys := postgres.NewCaseKeyService(db, kp).WithSecrets(crypt.NewSecretBox(kp))
 	rep, err := keys.RetireShared(systemCtx(ctx, ""), c.BackupRetention)
 	if rep != nil {
 		for _, r := range rep.Retired {
