@@ -18,7 +18,11 @@ type Approval struct {
 	FromRisk      RiskLevel
 	Status        CaseStatus // the state asked for
 	Risk          RiskLevel
-	CreatedAt     time.Time
+	// DocumentID and Version name the version that an
+	// ApprovalDocumentDelete deletes.
+	DocumentID string
+	Version    int
+	CreatedAt  time.Time
 }
 
 // ApprovalKind is what a four-eyes request asks for.
@@ -34,6 +38,10 @@ const (
 	// the last lead leaves; removing, demoting or excluding the last lead
 	// directly stays refused.
 	ApprovalHandover ApprovalKind = "handover"
+	// ApprovalDocumentDelete deletes one version of a document
+	// (DocumentID, Version): its content, name and digest go, and its blob
+	// is left to blob GC. The row stays, marked deleted.
+	ApprovalDocumentDelete ApprovalKind = "document_delete"
 )
 
 // NeedsApproval reports whether changing a case from status/risk to
@@ -71,7 +79,7 @@ type TimelineEvent struct {
 }
 
 // TimelineKinds are the filters of the timeline.
-var TimelineKinds = []string{"notes", "actions", "members", "state"}
+var TimelineKinds = []string{"notes", "actions", "documents", "members", "state"}
 
 // TimelineKind is the kind of an audit action on a case, "" for none.
 func TimelineKind(action string) string {
@@ -80,6 +88,8 @@ func TimelineKind(action string) string {
 		return "notes"
 	case AuditActionAdded, AuditActionChanged:
 		return "actions"
+	case AuditDocumentUploaded, AuditDocumentDeleted, AuditCaseExported:
+		return "documents"
 	case AuditCasePersonAdded, AuditCasePersonRemoved, AuditCaseMemberAdded, AuditCaseMemberChanged, AuditCaseMemberRemoved, AuditCaseUserExcluded, AuditCaseExclusionLifted:
 		return "members"
 	case AuditCaseCreated, AuditCaseStateChanged, AuditApprovalRequested, AuditApprovalGranted, AuditApprovalRejected, AuditLegalHoldSet, AuditLegalHoldLifted:

@@ -60,6 +60,10 @@ const (
 	AuditReportDismissed     = "report.dismissed"
 	AuditReportCodeRefused   = "report.code_refused"
 	AuditReportThrottled     = "report.throttled"
+	AuditDocumentUploaded    = "case.document_uploaded"
+	AuditDocumentRead        = "case.document_read" // detail: download or preview
+	AuditDocumentDeleted     = "case.document_deleted"
+	AuditCaseExported        = "case.exported"
 )
 
 // AuditActions lists every action, for filters and their labels.
@@ -116,6 +120,10 @@ var AuditActions = []string{
 	AuditReportDismissed,
 	AuditReportCodeRefused,
 	AuditReportThrottled,
+	AuditDocumentUploaded,
+	AuditDocumentRead,
+	AuditDocumentDeleted,
+	AuditCaseExported,
 }
 
 // AuditEvent is one row of a tenant's append-only, hash-chained audit log.

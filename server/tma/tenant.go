@@ -11,7 +11,10 @@ type Tenant struct {
 	Slug       string // short name typed at login, e.g. "acme"
 	Name       string
 	RequireMFA bool // users must enrol TOTP before they can use the portal
-	CreatedAt  time.Time
+	// DocumentTypes is the allow-list of sniffed media types for case
+	// documents; empty means DefaultDocumentTypes.
+	DocumentTypes []string
+	CreatedAt     time.Time
 }
 
 // TenantService manages tenants.
