@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type docEnv struct {
 	cases  *postgres.CaseService
 	keys   *crypt.KeyCache
 	store  *blob.FS
+	ranges *countingStore // store, counting range opens; the service's
 	root   string
 	docs   *postgres.DocumentService
 	tenant *tma.Tenant
@@ -54,7 +56,8 @@ func newDocEnv(t *testing.T) *docEnv {
 	}
 	d := &docEnv{env: e, cases: postgres.NewCaseService(e.db), store: store, root: root,
 		keys: crypt.NewKeyCache(postgres.NewCaseKeyService(e.db, kp), time.Minute, 100)}
-	d.docs = postgres.NewDocumentService(e.db, crypt.NewCaseRecords(d.keys), crypt.NewDocuments(d.keys), store)
+	d.ranges = &countingStore{FS: store}
+	d.docs = postgres.NewDocumentService(e.db, crypt.NewCaseRecords(d.keys), crypt.NewDocuments(d.keys), d.ranges)
 	d.tenant, d.lead, d.lead2, d.expert = d.newTenant(t, "acme")
 	if d.kase, err = d.cases.CreateCase(actorCtx(d.lead), d.tenant.ID, tma.NewCase{Title: "Threats at the depot"}); err != nil {
 		t.Fatal(err)
@@ -64,6 +67,17 @@ func newDocEnv(t *testing.T) *docEnv {
 }
 
 // newTenant creates a tenant with two threat managers and a legal expert.
+// countingStore counts the range reads of a blob store.
+type countingStore struct {
+	*blob.FS
+	opens atomic.Int64
+}
+
+func (c *countingStore) OpenRange(ctx context.Context, id string, off, n int64) (io.ReadCloser, error) {
+	c.opens.Add(1)
+	return c.FS.OpenRange(ctx, id, off, n)
+}
+
 func (d *docEnv) newTenant(t *testing.T, slug string) (tn *tma.Tenant, lead, lead2, expert *tma.User) {
 	t.Helper()
 	ctx := context.Background()
@@ -243,12 +257,24 @@ func TestDocumentRoundTrip(t *testing.T) {
 		})
 	}
 
+	// A read asks the store once for the header and the segments after it,
+	// and once more for a range that starts later: never once per segment.
+	for _, tc := range []struct {
+		off, n int64
+		opens  int64
+	}{{0, -1, 1}, {5 * seg, 3 * seg, 2}} {
+		d.ranges.opens.Store(0)
+		if _, err := d.read(t, doc, 2, tc.off, tc.n); err != nil || d.ranges.opens.Load() != tc.opens {
+			t.Errorf("read [%d, +%d): %d range opens (%v), want %d", tc.off, tc.n, d.ranges.opens.Load(), err, tc.opens)
+		}
+	}
+
 	// The audit log names documents, versions and blobs, never a file name.
 	if n := len(d.events(t, tma.AuditDocumentUploaded)); n != 4 {
 		t.Errorf("%d upload events, want 4", n)
 	}
 	reads := d.events(t, tma.AuditDocumentRead)
-	if len(reads) != 8 || !strings.Contains(reads[0].Detail, "document "+doc+" version 2 download") {
+	if len(reads) != 10 || !strings.Contains(reads[0].Detail, "document "+doc+" version 2 download") {
 		t.Errorf("read events: %d, newest %+v", len(reads), reads[0])
 	}
 	for _, e := range d.events(t, "") {
