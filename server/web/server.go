@@ -46,7 +46,9 @@ type Deps struct {
 	Notes   tma.NoteService
 	Actions tma.ActionService
 	Persons tma.PersonService
-	Authz   tma.Authorizer
+	// Documents keeps the files of case folders.
+	Documents tma.DocumentService
+	Authz     tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.
 	Ready  func(context.Context) error
