@@ -44,11 +44,17 @@ type CaseFile struct {
 	Date func(time.Time) string
 }
 
-// AddNote appends a note that the viewer may read, and counts one they may
-// not: a Hidden note, and a restricted one for a viewer without the right,
-// whatever the note service handed out.
+// MayRead reports whether the viewer may read n: not a Hidden note, and
+// not a restricted one for a viewer without the right, whatever the note
+// service handed out.
+func (f *CaseFile) MayRead(n *Note) bool {
+	return !n.Hidden && (!n.Restricted || f.Restricted)
+}
+
+// AddNote appends a note that the viewer may read (MayRead), and only
+// counts one they may not.
 func (f *CaseFile) AddNote(n *Note) {
-	if n.Hidden || (n.Restricted && !f.Restricted) {
+	if !f.MayRead(n) {
 		f.WithheldNotes++
 		return
 	}

@@ -46,7 +46,12 @@ type Deps struct {
 	Notes   tma.NoteService
 	Actions tma.ActionService
 	Persons tma.PersonService
-	Authz   tma.Authorizer
+	// Documents may be nil while no document store is wired: the
+	// case-file export then lists no documents.
+	Documents tma.DocumentService
+	// CaseFiles renders the case-file export (GET /cases/:id/export.pdf).
+	CaseFiles tma.CaseFileRenderer
+	Authz     tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.
 	Ready  func(context.Context) error

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tma-portal/tma/server/authz"
 	"github.com/tma-portal/tma/server/crypt"
+	"github.com/tma-portal/tma/server/pdf"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
 	"github.com/tma-portal/tma/server/web"
@@ -223,18 +224,19 @@ func (m *Main) Open(ctx context.Context) error {
 		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, ReadTimeout: c.ReadTimeout,
 		DefaultTenant: c.DefaultTenant, TrustProxy: c.TrustProxy,
 	}, web.Deps{
-		Auth:    auth,
-		Users:   postgres.NewUserService(db),
-		Tenants: postgres.NewTenantService(db),
-		Audit:   postgres.NewAuditService(db),
-		Cases:   postgres.NewCaseService(db),
-		Reports: postgres.NewReportService(db, sealer, m.CaseKeys, throttle),
-		Notes:   postgres.NewNoteService(db, sealer),
-		Actions: postgres.NewActionService(db, sealer),
-		Persons: postgres.NewPersonService(db, sealer),
-		Authz:   enforcer,
-		Ready:   m.ready,
-		Logger:  m.Logger,
+		Auth:      auth,
+		Users:     postgres.NewUserService(db),
+		Tenants:   postgres.NewTenantService(db),
+		Audit:     postgres.NewAuditService(db),
+		Cases:     postgres.NewCaseService(db),
+		Reports:   postgres.NewReportService(db, sealer, m.CaseKeys, throttle),
+		Notes:     postgres.NewNoteService(db, sealer),
+		Actions:   postgres.NewActionService(db, sealer),
+		Persons:   postgres.NewPersonService(db, sealer),
+		CaseFiles: pdf.New(),
+		Authz:     enforcer,
+		Ready:     m.ready,
+		Logger:    m.Logger,
 	})
 	if err != nil {
 		return err
