@@ -130,6 +130,9 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/cases/:id/handover", caseManage, s.handleHandoverRequest)
 	s.handle(fiber.MethodPost, "/cases/:id/handover/:approval/accept", caseTakeOver, s.handleHandoverAccept)
 	s.handle(fiber.MethodGet, "/cases/:id/timeline", caseRead, s.handleTimelinePage)
+	// The case file as a PDF: what the case page shows the viewer, with the
+	// note texts they may read; audited.
+	s.handle(fiber.MethodGet, "/cases/:id/export.pdf", caseRead, s.handleCaseExport)
 
 	// Case work: notes (restricted ones readable by lead and legal only,
 	// decided in the handler with tma.CanReadRestricted) and action plans.

@@ -48,6 +48,8 @@ type Deps struct {
 	Persons tma.PersonService
 	// Documents keeps the files of case folders.
 	Documents tma.DocumentService
+	// CaseFiles renders the case-file export (GET /cases/:id/export.pdf).
+	CaseFiles tma.CaseFileRenderer
 	Authz     tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tma-portal/tma/server/authz"
 	"github.com/tma-portal/tma/server/crypt"
+	"github.com/tma-portal/tma/server/pdf"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
 	"github.com/tma-portal/tma/server/web"
@@ -238,6 +239,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Actions:   postgres.NewActionService(db, sealer),
 		Persons:   postgres.NewPersonService(db, sealer),
 		Documents: postgres.NewDocumentService(db, sealer, crypt.NewDocuments(m.CaseKeys), m.Blobs),
+		CaseFiles: pdf.New(),
 		Authz:     enforcer,
 		Ready:     m.ready,
 		Logger:    m.Logger,
