@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -65,6 +67,15 @@ func TestCaseExportPDF(t *testing.T) {
 	if _, err := notes.AddNote(ctx, w.tenant.ID, w.kase.ID, tma.NoteInput{Title: "Diagnosis Axolotl", Body: "Treated since 2019. Narwhal-5", Restricted: true}); err != nil {
 		t.Fatal(err)
 	}
+	// A document: its name and the SHA-256 of its bytes (printed in two
+	// halves) belong in the case file.
+	docBytes := []byte("%PDF-1.4\nStatement of the witness\n%%EOF\n")
+	docs := postgres.NewDocumentService(srv.DB, sealer, crypt.NewDocuments(srv.CaseKeys), srv.Blobs)
+	if _, err := docs.Upload(ctx, w.tenant.ID, w.kase.ID, tma.Upload{Name: "Aussage Zeugin Böhm.pdf", ContentType: "application/pdf", Body: bytes.NewReader(docBytes)}); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(docBytes)
+	digest := hex.EncodeToString(sum[:])
 	clients := w.signIn(t)
 	export := "/cases/" + w.kase.ID + "/export.pdf"
 
@@ -81,7 +92,7 @@ func TestCaseExportPDF(t *testing.T) {
 		}
 		text := pdfText(t, body)
 		for _, want := range []string{"Exported by " + u.DisplayName + " <" + u.Email + ">", w.kase.Reference, w.kase.Title, person, "Größe 1,90 m",
-			"First talk Hummingbird", "Okapi-3", "Case file", "Notes"} {
+			"First talk Hummingbird", "Okapi-3", "Case file", "Notes", "Aussage Zeugin Böhm.pdf", digest[:32], digest[32:]} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%s: the PDF lacks %q", persona, want)
 			}
