@@ -22,6 +22,8 @@ require (
 	golang.org/x/term v0.47.0
 )
 
+require github.com/gabriel-vasile/mimetype v1.4.16 // indirect
+
 require (
 	github.com/RoaringBitmap/roaring/v2 v2.14.5 // indirect
 	github.com/andybalholm/brotli v1.1.0 // indirect
