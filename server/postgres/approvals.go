@@ -47,7 +47,7 @@ func (s *CaseService) Approvals(ctx context.Context, tenantID, caseID string) ([
 		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
 	}
 	rows, err := s.db.Pool.Query(ctx, `SELECT a.id::text, a.kind, a.case_id::text, a.requested_by::text, COALESCE(u.display_name, ''),
-		a.from_status, a.from_risk, a.status, a.risk, a.created_at
+		a.from_status, a.from_risk, a.status, a.risk, COALESCE(a.document_id::text, ''), COALESCE(a.doc_version, 0), a.created_at
 		FROM case_approvals a LEFT JOIN users u ON u.tenant_id = a.tenant_id AND u.id = a.requested_by
 		WHERE a.tenant_id = $1 AND a.case_id = $2 AND a.decided_at IS NULL ORDER BY a.created_at`, tenantID, caseID)
 	if err != nil {
@@ -55,7 +55,8 @@ func (s *CaseService) Approvals(ctx context.Context, tenantID, caseID string) ([
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tma.Approval, error) {
 		var a tma.Approval
-		return &a, r.Scan(&a.ID, &a.Kind, &a.CaseID, &a.RequestedBy, &a.RequesterName, &a.FromStatus, &a.FromRisk, &a.Status, &a.Risk, &a.CreatedAt)
+		return &a, r.Scan(&a.ID, &a.Kind, &a.CaseID, &a.RequestedBy, &a.RequesterName, &a.FromStatus, &a.FromRisk, &a.Status, &a.Risk,
+			&a.DocumentID, &a.Version, &a.CreatedAt)
 	})
 	return out, dbError("CaseService.Approvals", err)
 }
@@ -73,9 +74,10 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 			return err
 		}
 		var a tma.Approval
-		err = tx.QueryRow(ctx, `SELECT id::text, kind, requested_by::text, from_status, from_risk, status, risk FROM case_approvals
+		err = tx.QueryRow(ctx, `SELECT id::text, kind, requested_by::text, from_status, from_risk, status, risk,
+			COALESCE(document_id::text, ''), COALESCE(doc_version, 0) FROM case_approvals
 			WHERE tenant_id = $1 AND case_id = $2 AND id = $3 AND decided_at IS NULL FOR UPDATE`, tenantID, caseID, approvalID).
-			Scan(&a.ID, &a.Kind, &a.RequestedBy, &a.FromStatus, &a.FromRisk, &a.Status, &a.Risk)
+			Scan(&a.ID, &a.Kind, &a.RequestedBy, &a.FromStatus, &a.FromRisk, &a.Status, &a.Risk, &a.DocumentID, &a.Version)
 		if err != nil {
 			return notFound(err, msgNoApproval)
 		}
@@ -102,6 +104,11 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 		if approve && a.Kind == tma.ApprovalState && (c.Status != a.FromStatus || c.Risk != a.FromRisk) {
 			return tma.Errorf(tma.ECONFLICT, msgApprovalStale)
 		}
+		if approve && a.Kind == tma.ApprovalDocumentDelete {
+			if err := c.CheckOpen(); err != nil {
+				return err
+			}
+		}
 		// The requester withdrawing their own request leaves decided_by
 		// empty: the CHECK keeps decider and requester apart.
 		var decidedBy *string
@@ -119,6 +126,9 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 				detail += " to user " + actor.UserID
 			}
 		}
+		if a.Kind == tma.ApprovalDocumentDelete {
+			detail = "request " + a.ID + " of user " + a.RequestedBy + " delete " + documentDetail(a.DocumentID, a.Version)
+		}
 		if !approve {
 			if own {
 				detail += " withdrawn"
@@ -130,6 +140,9 @@ func (s *CaseService) DecideApproval(ctx context.Context, tenantID, caseID, appr
 		}
 		if a.Kind == tma.ApprovalHandover {
 			return s.applyHandover(ctx, tx, c, a.RequestedBy, actor.UserID)
+		}
+		if a.Kind == tma.ApprovalDocumentDelete {
+			return s.applyDocumentDelete(ctx, tx, c, &a, actor.UserID)
 		}
 		return s.applyState(ctx, tx, c, a.Status, a.Risk)
 	})

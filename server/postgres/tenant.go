@@ -62,11 +62,11 @@ func (db *DB) createTenant(ctx context.Context, tx pgx.Tx, t *tma.Tenant) error 
 	return db.audit(ctx, tx, t.ID, tma.AuditTenantCreated, "tenant", t.ID, t.Slug)
 }
 
-const tenantColumns = `id, slug, name, require_mfa, created_at`
+const tenantColumns = `id, slug, name, require_mfa, document_types, created_at`
 
 func scanTenant(row pgx.Row) (*tma.Tenant, error) {
 	var t tma.Tenant
-	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.RequireMFA, &t.CreatedAt)
+	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.RequireMFA, &t.DocumentTypes, &t.CreatedAt)
 	return &t, notFound(err, "No such tenant.")
 }
 
@@ -98,6 +98,36 @@ func (s *TenantService) SetRequireMFA(ctx context.Context, tenantID string, on b
 		detail := "require_mfa=off"
 		if on {
 			detail = "require_mfa=on"
+		}
+		return s.db.audit(ctx, tx, tenantID, tma.AuditTenantSettings, "tenant", tenantID, detail)
+	})
+}
+
+// SetDocumentTypes sets the tenant's allow-list of document types; an
+// empty list is stored as NULL, the default.
+func (s *TenantService) SetDocumentTypes(ctx context.Context, tenantID string, types []string) error {
+	clean, err := tma.CleanDocumentTypes(types)
+	if err != nil {
+		return err
+	}
+	if !tma.ValidID(tenantID) {
+		return tma.Errorf(tma.ENOTFOUND, "No such tenant.")
+	}
+	var stored []string // NULL: the default
+	detail := "document_types=default"
+	if len(clean) > 0 {
+		stored, detail = clean, "document_types="+strings.Join(clean, ",")
+	}
+	if len(detail) > 1000 {
+		detail = detail[:1000] + "…"
+	}
+	return s.db.inTx(ctx, "TenantService.SetDocumentTypes", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE tenants SET document_types = $2 WHERE id = $1`, tenantID, stored)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return tma.Errorf(tma.ENOTFOUND, "No such tenant.")
 		}
 		return s.db.audit(ctx, tx, tenantID, tma.AuditTenantSettings, "tenant", tenantID, detail)
 	})

@@ -40,15 +40,16 @@ type Config struct {
 
 // Deps are the services the handlers use.
 type Deps struct {
-	Auth      tma.AuthService
-	Users     tma.UserService
-	Tenants   tma.TenantService
-	Audit     tma.AuditService
-	Cases     tma.CaseService
-	Reports   tma.ReportService
-	Notes     tma.NoteService
-	Actions   tma.ActionService
-	Persons   tma.PersonService
+	Auth    tma.AuthService
+	Users   tma.UserService
+	Tenants tma.TenantService
+	Audit   tma.AuditService
+	Cases   tma.CaseService
+	Reports tma.ReportService
+	Notes   tma.NoteService
+	Actions tma.ActionService
+	Persons tma.PersonService
+	// Documents keeps the files of case folders.
 	Documents tma.DocumentService
 	Authz     tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and

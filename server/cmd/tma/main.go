@@ -164,7 +164,9 @@ type Main struct {
 	// CaseKeys hands out case keys through a cache that the listener keeps
 	// in step with shreds on every process.
 	CaseKeys *crypt.KeyCache
-	Web      *web.Server
+	// Blobs is the blob store of document streams.
+	Blobs tma.BlobStore
+	Web   *web.Server
 	// Listener is the bound address; Open binds it, so a test can pass
 	// port 0 and read the port here.
 	Listener net.Listener
@@ -218,23 +220,27 @@ func (m *Main) Open(ctx context.Context) error {
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	sealer := crypt.NewCaseRecords(m.CaseKeys)
+	if m.Blobs, err = blobStore(ctx, m.Config); err != nil {
+		return err
+	}
 	c := m.Config
 	m.Web, err = web.New(web.Config{
 		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, UploadLimit: c.UploadLimit, ReadTimeout: c.ReadTimeout,
 		DefaultTenant: c.DefaultTenant, TrustProxy: c.TrustProxy,
 	}, web.Deps{
-		Auth:    auth,
-		Users:   postgres.NewUserService(db),
-		Tenants: postgres.NewTenantService(db),
-		Audit:   postgres.NewAuditService(db),
-		Cases:   postgres.NewCaseService(db),
-		Reports: postgres.NewReportService(db, sealer, m.CaseKeys, throttle),
-		Notes:   postgres.NewNoteService(db, sealer),
-		Actions: postgres.NewActionService(db, sealer),
-		Persons: postgres.NewPersonService(db, sealer),
-		Authz:   enforcer,
-		Ready:   m.ready,
-		Logger:  m.Logger,
+		Auth:      auth,
+		Users:     postgres.NewUserService(db),
+		Tenants:   postgres.NewTenantService(db),
+		Audit:     postgres.NewAuditService(db),
+		Cases:     postgres.NewCaseService(db),
+		Reports:   postgres.NewReportService(db, sealer, m.CaseKeys, throttle),
+		Notes:     postgres.NewNoteService(db, sealer),
+		Actions:   postgres.NewActionService(db, sealer),
+		Persons:   postgres.NewPersonService(db, sealer),
+		Documents: postgres.NewDocumentService(db, sealer, crypt.NewDocuments(m.CaseKeys), m.Blobs),
+		Authz:     enforcer,
+		Ready:     m.ready,
+		Logger:    m.Logger,
 	})
 	if err != nil {
 		return err
