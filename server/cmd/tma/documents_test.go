@@ -343,7 +343,9 @@ func TestUploadLimitHolds(t *testing.T) {
 	cookies := sessionCookies(t, srv, c)
 	upload := "POST /cases/" + kase.ID + "/documents HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n" +
 		"Content-Type: multipart/form-data; boundary=b\r\n"
-	partHead := []byte("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.txt\"\r\n\r\nsome text")
+	// fasthttp reads up to 8 KiB of a body before any handler runs; 16 KiB
+	// is more than that, and far less than what the headers announce.
+	partHead := append([]byte("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.txt\"\r\n\r\n"), bytes.Repeat([]byte("some text\n"), 1600)...)
 
 	t.Run("announced length over the limit", func(t *testing.T) {
 		resp, body := rawExchange(t, srv, upload+"Cookie: "+cookies+"\r\nX-CSRF-Token: "+c.csrf+"\r\nContent-Length: 10737418240\r\n\r\n", partHead)
@@ -391,7 +393,7 @@ func TestUploadLimitHolds(t *testing.T) {
 	})
 	t.Run("form route, announced length over the body limit", func(t *testing.T) {
 		resp, body := rawExchange(t, srv, "POST /cases/"+kase.ID+"/notes HTTP/1.1\r\nHost: x\r\nCookie: "+cookies+"\r\nX-CSRF-Token: "+c.csrf+
-			"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n\r\n", []byte("title=a&body="))
+			"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n\r\n", append([]byte("title=a&body="), bytes.Repeat([]byte("a"), 16<<10)...))
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("status %d: %.300s", resp.StatusCode, body)
 		}
