@@ -123,7 +123,7 @@ func TestPagesRender(t *testing.T) {
 		"mfa_enrol": mfaEnrolData{Secret: "ABC", QR: "data:image/png;base64,AA=="},
 		"users":     usersData{Users: []*tma.User{u}},
 		"user":      userData{User: u, Sessions: sessions},
-		"settings":  pr.Tenant,
+		"settings":  newSettingsData(pr.Tenant),
 		"audit":     &auditData{Events: []*tma.AuditEvent{{Seq: 1, At: now, Action: "logout"}}, Verify: &verifyResult{Broken: &tma.ChainError{Seq: 3}}},
 		"cases":     casesData{Cases: []*tma.Case{kase}, CanCreate: true},
 		"case_new":  caseNewData{Form: tma.NewCase{Title: "Threats", Risk: tma.RiskHigh}, Labels: "a, b"},
