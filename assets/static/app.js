@@ -22,3 +22,81 @@ window.addEventListener("pageshow", (ev) => {
   if (!ev.persisted) return;
   for (const b of document.querySelectorAll("form[method=post] button[type=submit]:disabled")) b.disabled = false;
 });
+// Uploads (forms marked data-upload): files chosen or dropped are sent one
+// request each, with a progress bar and the server's own message per file.
+// The CSRF token travels in the X-CSRF-Token header (an upload's body is
+// never read before authorization), taken from the form's hidden field.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const form of document.querySelectorAll("form[data-upload]")) {
+    const input = form.querySelector("input[type=file]");
+    const list = form.querySelector(".upload-status");
+    const zone = form.querySelector("[data-dropzone]");
+    const token = form.querySelector("input[name=_csrf]").value;
+    let pending = 0, succeeded = 0;
+    const refresh = () => {
+      // Refresh the page's lists in place, keeping the messages above.
+      fetch(window.location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+        .then((r) => r.text())
+        .then((html) => {
+          const doc = new DOMParser().parseFromString(html, "text/html");
+          for (const id of ["documents", "versions"]) {
+            const fresh = doc.getElementById(id), old = document.getElementById(id);
+            if (fresh && old) old.replaceWith(document.importNode(fresh, true));
+          }
+        })
+        .catch(() => {});
+    };
+    const send = (file) => {
+      const item = document.createElement("li");
+      const name = document.createElement("span");
+      name.textContent = file.name;
+      const bar = document.createElement("progress");
+      bar.max = 100; bar.value = 0;
+      bar.setAttribute("aria-label", file.name);
+      const status = document.createElement("span");
+      status.className = "upload-message";
+      status.textContent = form.dataset.msgUploading;
+      item.append(name, bar, status);
+      list.append(item);
+      pending++;
+      const data = new FormData();
+      data.append("file", file, file.name);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("X-CSRF-Token", token);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+      xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) bar.value = Math.round(100 * ev.loaded / ev.total); };
+      const finish = (ok, text) => {
+        status.textContent = text;
+        item.classList.add(ok ? "ok" : "failed");
+        if (ok) { bar.value = 100; succeeded++; }
+        if (--pending === 0 && succeeded > 0) refresh();
+      };
+      xhr.onload = () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+        if (xhr.status >= 200 && xhr.status < 300) finish(true, form.dataset.msgDone);
+        else finish(false, form.dataset.msgFailed + " " + ((body && body.error && body.error.message) || xhr.status));
+      };
+      xhr.onerror = () => finish(false, form.dataset.msgNetwork);
+      xhr.send(data);
+    };
+    const sendAll = (files) => {
+      for (const f of files) send(f);
+      input.value = "";
+    };
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      sendAll(input.files);
+      for (const b of form.querySelectorAll("button[type=submit]")) b.disabled = false;
+    });
+    zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
+    zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+    zone.addEventListener("drop", (ev) => {
+      ev.preventDefault();
+      zone.classList.remove("over");
+      if (ev.dataTransfer && ev.dataTransfer.files.length) sendAll(input.multiple ? ev.dataTransfer.files : [ev.dataTransfer.files[0]]);
+    });
+  }
+});

@@ -2,6 +2,8 @@ package web
 
 import (
 	"github.com/gofiber/fiber/v2"
+	"slices"
+	"strings"
 
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -130,16 +132,48 @@ func (s *Server) handleUserStatus(c *fiber.Ctx) error {
 	})
 }
 
-func (s *Server) handleSettingsPage(c *fiber.Ctx) error {
-	return s.render(c, fiber.StatusOK, "settings", s.newView(c, "settings.title", "settings", principal(c).Tenant))
+// settingsData is the settings page: the tenant, and its document type
+// allow-list as the textarea shows it (one type a line; the defaults if
+// the tenant has none of its own).
+type settingsData struct {
+	*tma.Tenant
+	DocumentTypes string
 }
 
+func newSettingsData(t *tma.Tenant) settingsData {
+	types := t.DocumentTypes
+	if len(types) == 0 {
+		types = tma.DefaultDocumentTypes
+	}
+	return settingsData{Tenant: t, DocumentTypes: strings.Join(types, "\n")}
+}
+
+func (s *Server) handleSettingsPage(c *fiber.Ctx) error {
+	return s.render(c, fiber.StatusOK, "settings", s.newView(c, "settings.title", "settings", newSettingsData(principal(c).Tenant)))
+}
+
+// handleSettingsChange saves one of the settings forms: security (the
+// default) or the document types (section=documents).
 func (s *Server) handleSettingsChange(c *fiber.Ctx) error {
 	p := principal(c)
-	on := bodyValue(c, "require_mfa") == "on"
-	err := s.deps.Tenants.SetRequireMFA(c.UserContext(), p.Tenant.ID, on)
-	if err == nil {
-		p.Tenant.RequireMFA = on
+	var err error
+	if bodyValue(c, "section") == "documents" {
+		types := strings.FieldsFunc(bodyValue(c, "document_types"), func(r rune) bool { return r == '\n' || r == '\r' || r == ',' })
+		for i := range types {
+			types[i] = strings.TrimSpace(types[i])
+		}
+		types = slices.DeleteFunc(types, func(t string) bool { return t == "" })
+		if slices.Equal(types, tma.DefaultDocumentTypes) {
+			types = nil // the defaults, and they follow future defaults
+		}
+		if err = s.deps.Tenants.SetDocumentTypes(c.UserContext(), p.Tenant.ID, types); err == nil {
+			p.Tenant.DocumentTypes = types
+		}
+	} else {
+		on := bodyValue(c, "require_mfa") == "on"
+		if err = s.deps.Tenants.SetRequireMFA(c.UserContext(), p.Tenant.ID, on); err == nil {
+			p.Tenant.RequireMFA = on
+		}
 	}
-	return s.outcome(c, s.newView(c, "settings.title", "settings", p.Tenant), "settings", err, "settings.saved")
+	return s.outcome(c, s.newView(c, "settings.title", "settings", newSettingsData(p.Tenant)), "settings", err, "settings.saved")
 }

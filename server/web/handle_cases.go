@@ -52,14 +52,17 @@ type caseData struct {
 	Actions    []*tma.Action
 	Approvals  []*tma.Approval
 	Persons    []*tma.Person
-	Role       tma.CaseRole // the viewer's case role
-	Manage     bool         // the viewer may change status, risk, members and exclusions
-	Contribute bool         // the viewer may write notes and actions
-	TakeOver   bool         // the viewer may take over the case from a lead who hands it over
-	Restricted bool         // the viewer may read restricted (Art. 9/10) notes
-	Closed     bool         // the case is read-only until reopened
-	UserID     string       // the viewer
-	Now        time.Time
+	Documents  []*tma.Document
+	// DocumentNames names the documents that pending deletions are about.
+	DocumentNames map[string]string
+	Role          tma.CaseRole // the viewer's case role
+	Manage        bool         // the viewer may change status, risk, members and exclusions
+	Contribute    bool         // the viewer may write notes and actions
+	TakeOver      bool         // the viewer may take over the case from a lead who hands it over
+	Restricted    bool         // the viewer may read restricted (Art. 9/10) notes
+	Closed        bool         // the case is read-only until reopened
+	UserID        string       // the viewer
+	Now           time.Time
 }
 
 // caseRights fills what the viewer may do on the case in the URL.
@@ -102,6 +105,15 @@ func (s *Server) caseView(c *fiber.Ctx) (*view, error) {
 	}
 	if d.Persons, err = s.deps.Persons.Persons(ctx, tenantID, caseID); err != nil {
 		return nil, err
+	}
+	if d.Documents, err = s.deps.Documents.Documents(ctx, tenantID, caseID); err != nil {
+		return nil, err
+	}
+	d.DocumentNames = map[string]string{}
+	for _, doc := range d.Documents {
+		if doc.Latest != nil {
+			d.DocumentNames[doc.ID] = doc.Latest.Name
+		}
 	}
 	v := s.newView(c, "case.title", "cases", d)
 	v.TitleArg = kase.Reference

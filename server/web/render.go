@@ -99,6 +99,13 @@ func (p *pages) funcs() template.FuncMap {
 		"hasCategory":    func(cs []tma.Category, c tma.Category) bool { return slices.Contains(cs, c) },
 		"actionStatuses": func() []tma.ActionStatus { return tma.ActionStatuses },
 		"timelineKinds":  func() []string { return tma.TimelineKinds },
+		"uploadForm": func(v *view, action string, multiple bool) uploadForm {
+			id := "version"
+			if multiple {
+				id = "documents"
+			}
+			return uploadForm{View: v, Action: action, Multiple: multiple, ID: id}
+		},
 	}
 }
 
@@ -224,11 +231,13 @@ type view struct {
 	// page and menu, and then reused (navCache).
 	NavHTML template.HTML
 	CSRF    string
-	Error   string
-	Notice  string
-	Data    any
-	catalog map[string]map[string]string
-	can     func(perm string) bool
+	// UploadLimit is the largest file, as people write it (512 MiB).
+	UploadLimit string
+	Error       string
+	Notice      string
+	Data        any
+	catalog     map[string]map[string]string
+	can         func(perm string) bool
 }
 
 // T translates key into the view's language, falling back to English and
@@ -283,6 +292,18 @@ func (v *view) Day(t time.Time) string {
 	return t.UTC().AddDate(0, 0, -1).Format(time.DateOnly)
 }
 
+// Size formats a file size: 12.5 MiB.
+func (v *view) Size(n int64) string { return formatSize(n) }
+
+// uploadForm is what part_upload.html gets: the page's view, where the
+// files go, and whether several files may be chosen.
+type uploadForm struct {
+	View     *view
+	Action   string
+	Multiple bool
+	ID       string
+}
+
 // Can reports whether the signed-in user has the permission "object:action";
 // the navigation shows only what the user may open.
 func (v *view) Can(perm string) bool { return v.can != nil && v.can(perm) }
@@ -292,7 +313,7 @@ func (s *Server) newView(c *fiber.Ctx, title, nav string, data any) *view {
 	if loc == "" {
 		loc = locales[0]
 	}
-	v := &view{Locale: loc, Title: title, Nav: nav, Principal: principal(c), Data: data, catalog: s.pages.catalog}
+	v := &view{Locale: loc, Title: title, Nav: nav, Principal: principal(c), Data: data, catalog: s.pages.catalog, UploadLimit: s.uploadLimitText}
 	if c.Method() != fiber.MethodHead && c.Locals(localAnonymous) == nil {
 		v.CSRF = s.csrfToken(c) // the anonymous report pages need no token, and set no cookie
 	}

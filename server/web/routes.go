@@ -38,6 +38,10 @@ type rule struct {
 	access   access
 	perm     tma.Permission
 	casePerm tma.Permission // accessCase only
+	// stream marks an upload route: its body is not read into memory but
+	// streamed to the handler, up to Config.UploadLimit (see limitBody);
+	// its CSRF token comes from the X-CSRF-Token header only.
+	stream bool
 }
 
 // RouteRule describes the authorization of one route, for tests and docs.
@@ -51,7 +55,7 @@ type RouteRule struct {
 // routes is the whole HTTP surface of TMA, readable on one screen.
 func (s *Server) routes() {
 	app := s.app
-	app.Use(s.requestContext, s.securityHeaders, s.checkEncoding, s.checkInput)
+	app.Use(s.requestContext, s.securityHeaders, s.checkEncoding, s.limitBody, s.checkInput)
 
 	// Public: the only routes reachable without a session. The first three
 	// come before the session middleware: they need no session, and they
@@ -146,6 +150,18 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/cases/:id/persons/:person/remove", caseContribute, s.handlePersonRemove)
 	s.handle(fiber.MethodGet, "/tasks", casesRead, s.handleTasksPage)
 
+	// Documents: uploads stream (multipart, one or more files); every read
+	// of a document's bytes is audited by DocumentService.Open. Deleting a
+	// version is a four-eyes request, decided on the case page.
+	caseUpload := caseContribute
+	caseUpload.stream = true
+	s.handle(fiber.MethodPost, "/cases/:id/documents", caseUpload, s.handleDocumentUpload)
+	s.handle(fiber.MethodGet, "/cases/:id/documents/:doc", caseRead, s.handleDocumentPage)
+	s.handle(fiber.MethodPost, "/cases/:id/documents/:doc/versions", caseUpload, s.handleDocumentVersionUpload)
+	s.handle(fiber.MethodGet, "/cases/:id/documents/:doc/versions/:v/download", caseRead, s.handleDocumentDownload)
+	s.handle(fiber.MethodGet, "/cases/:id/documents/:doc/versions/:v/preview", caseRead, s.handleDocumentPreview)
+	s.handle(fiber.MethodPost, "/cases/:id/documents/:doc/versions/:v/delete", caseManage, s.handleDocumentDeleteRequest)
+
 	// Reports (intake). Everyone files reports and follows their own; only
 	// threat managers triage. A report's :id is checked in the service: the
 	// reporter's own, or for the team one that does not name the viewer.
@@ -189,6 +205,12 @@ func (s *Server) handle(method, path string, r rule, h fiber.Handler) {
 		panic("web: route " + method + " " + path + ": a case-scoped route needs a case permission and a :id, and only it")
 	}
 	s.rules[method+" "+path] = r
+	if r.stream {
+		if method != fiber.MethodPost && method != fiber.MethodPut {
+			panic("web: route " + method + " " + path + ": only POST and PUT routes stream")
+		}
+		s.streams = append(s.streams, newStreamRoute(method, path))
+	}
 	s.app.Add(method, path, s.authorize(r), h)
 	if method == fiber.MethodGet {
 		// HEAD answers like GET; fasthttp drops the body.

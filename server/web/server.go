@@ -27,7 +27,10 @@ type Config struct {
 	// SecureCookies instead.
 	TLS           *tls.Config
 	SecureCookies bool
-	BodyLimit     int           // bytes
+	BodyLimit     int // bytes, of every request but uploads
+	// UploadLimit bounds the body of an upload route (rule.stream), whose
+	// body is streamed to the document store and never held in memory.
+	UploadLimit   int64
 	ReadTimeout   time.Duration // also bounds slow clients
 	DefaultTenant string        // pre-filled on the login page
 	// TrustProxy uses X-Forwarded-For for the client address; only set it
@@ -65,7 +68,12 @@ type Server struct {
 	app   *fiber.App
 	pages *pages
 	rules map[string]rule // "METHOD /path" → rule
-	tags  senderTags      // rate-limit tags of anonymous reporters
+	// streams are the patterns of the upload routes, which limitBody
+	// recognises before routing.
+	streams []streamRoute
+	// uploadLimitText is Config.UploadLimit as people write it.
+	uploadLimitText string
+	tags            senderTags // rate-limit tags of anonymous reporters
 	// navCache holds the rendered navigation by navKey: a few dozen
 	// entries (languages × pages × menus).
 	navCache sync.Map
@@ -78,6 +86,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 1 << 20
 	}
+	if cfg.UploadLimit <= 0 {
+		cfg.UploadLimit = DefaultUploadLimit
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 30 * time.Second
 	}
@@ -88,7 +99,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, pages: p, rules: map[string]rule{}}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, pages: p, rules: map[string]rule{}, uploadLimitText: formatSize(cfg.UploadLimit)}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "TMA",
 		BodyLimit:             cfg.BodyLimit,
@@ -111,6 +122,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		// requestContext enforces (and answers in the user's language),
 		// with some to spare; beyond it fasthttp refuses the request.
 		ReadBufferSize: readBufferSize,
+		// Request bodies are streamed: fasthttp reads only a few KiB ahead
+		// and hands the rest to the handler. BodyLimit is then no longer
+		// enforced by fasthttp; limitBody enforces it, and the upload
+		// limit, for every route before anything reads a body. Multipart
+		// bodies are never parsed before the handler (that is, before
+		// session, CSRF and authorization): fasthttp would spool their
+		// files to disk without any limit.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
 	})
 	s.routes()
 	// Fiber answers a method it does not know (FOO / HTTP/1.1) by itself,
@@ -131,6 +151,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return s, nil
 }
+
+// DefaultUploadLimit is the upload limit when Config.UploadLimit is unset.
+const DefaultUploadLimit = 512 << 20
 
 // readBufferSize bounds the request line and headers that fasthttp reads;
 // see maxHeaderSize.

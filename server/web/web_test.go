@@ -111,6 +111,10 @@ func TestPagesRender(t *testing.T) {
 		Content: tma.ReportContent{What: "He said he would bring a gun.\nTwice.", Where: "Depot"}, Named: []tma.NamedPerson{{DisplayName: "Eve"}},
 		Status: tma.ReportPending, CreatedAt: now}
 	msgs := []*tma.ReportMessage{{FromTeam: true, Text: "When exactly?", CreatedAt: now}, {Text: "Monday.", CreatedAt: now}}
+	docV2 := &tma.DocumentVersion{DocumentID: tma.NewID(), Version: 2, Name: "Gesprächsnotiz.txt", ContentType: "text/plain; charset=utf-8", Size: 12345,
+		SHA256: make([]byte, 32), UploaderName: "Ada", UploadedAt: now}
+	doc := &tma.Document{ID: docV2.DocumentID, CaseID: kase.ID, Latest: docV2, Count: 2, CreatedAt: now,
+		Versions: []*tma.DocumentVersion{docV2, {DocumentID: docV2.DocumentID, Version: 1, UploaderName: "Bo", UploadedAt: now, Deleted: true, DeletedAt: now}}}
 	data := map[string]any{
 		"login":     loginData{Tenant: "acme"},
 		"mfa":       loginData{},
@@ -119,7 +123,7 @@ func TestPagesRender(t *testing.T) {
 		"mfa_enrol": mfaEnrolData{Secret: "ABC", QR: "data:image/png;base64,AA=="},
 		"users":     usersData{Users: []*tma.User{u}},
 		"user":      userData{User: u, Sessions: sessions},
-		"settings":  pr.Tenant,
+		"settings":  newSettingsData(pr.Tenant),
 		"audit":     &auditData{Events: []*tma.AuditEvent{{Seq: 1, At: now, Action: "logout"}}, Verify: &verifyResult{Broken: &tma.ChainError{Seq: 3}}},
 		"cases":     casesData{Cases: []*tma.Case{kase}, CanCreate: true},
 		"case_new":  caseNewData{Form: tma.NewCase{Title: "Threats", Risk: tma.RiskHigh}, Labels: "a, b"},
@@ -135,7 +139,11 @@ func TestPagesRender(t *testing.T) {
 				{ID: tma.NewID(), Restricted: true, Hidden: true, Version: 1, Versions: 1, SavedAt: now}},
 			Actions: []*tma.Action{{ID: tma.NewID(), Title: "Talk to HR", OwnerID: u.ID, OwnerName: "Ada", Due: now.AddDate(0, 0, -3), Status: tma.ActionOpen, Outcome: "pending"}},
 			Approvals: []*tma.Approval{{ID: tma.NewID(), RequestedBy: tma.NewID(), RequesterName: "Bo", FromStatus: tma.StatusDefusing, FromRisk: tma.RiskHigh,
-				Status: tma.StatusClosed, Risk: tma.RiskHigh, CreatedAt: now}}},
+				Status: tma.StatusClosed, Risk: tma.RiskHigh, CreatedAt: now},
+				{ID: tma.NewID(), Kind: tma.ApprovalDocumentDelete, RequestedBy: u.ID, RequesterName: "Ada", DocumentID: doc.ID, Version: 1, CreatedAt: now}},
+			Documents: []*tma.Document{doc}, DocumentNames: map[string]string{doc.ID: doc.Latest.Name}},
+		"document": documentData{caseData: caseData{Case: kase, Contribute: true, Manage: true, Now: now}, Document: doc, Current: doc.Latest,
+			Preview: tma.PreviewText, Text: "Hello <script>", TextCut: true},
 		"note": noteData{caseData: caseData{Case: kase, Contribute: true, Now: now},
 			Note: &tma.Note{ID: tma.NewID(), Title: "First talk", Body: "**bold**", Version: 1, Versions: 2, Restricted: true, SavedAt: now},
 			HTML: renderMarkdown("**bold**"), Versions: []int{2, 1}, Form: tma.NoteInput{Title: "First talk", Body: "**bold**", Version: 2}},

@@ -130,6 +130,11 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		Title: "Hausverbot prüfen und mit der Rechtsabteilung abstimmen", OwnerID: manager.ID, Due: time.Now().AddDate(0, 0, -3).Truncate(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	// A text document, uploaded as the threat manager would, for the
+	// document page.
+	mc := srv.client(t)
+	mc.login("acme", manager.Email)
+	doc := uploadDocument(t, mc, kase.ID, "", "Gesprächsnotiz Standort Süd.txt", []byte("Verlauf: ruhig, sachlich.\nZugang gesperrt.\n"))
 	if _, err := cases.SetState(mctx, tn.ID, kase.ID, tma.StatusClosed, kase.Risk); err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +161,9 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	type page struct{ path, as string }
 	var pages []page
 	for _, r := range srv.Web.App().GetRoutes(true) {
-		// Downloads (the case-file PDF) are no pages.
-		if r.Method != "GET" || strings.HasPrefix(r.Path, "/api/") || r.Path == "/healthz" || r.Path == "/readyz" || r.Path == "/assets/:name" || strings.HasSuffix(r.Path, ".pdf") {
+		// Downloads, previews and the case-file PDF are files, not pages.
+		if r.Method != "GET" || strings.HasPrefix(r.Path, "/api/") || r.Path == "/healthz" || r.Path == "/readyz" || r.Path == "/assets/:name" ||
+			strings.HasSuffix(r.Path, "/download") || strings.HasSuffix(r.Path, "/preview") || strings.HasSuffix(r.Path, ".pdf") {
 			continue
 		}
 		rule, ok := srv.Web.Rule(r.Method, r.Path)
@@ -166,7 +172,7 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		}
 		path := strings.ReplaceAll(r.Path, ":id", manager.ID)
 		if strings.HasPrefix(r.Path, "/cases/") {
-			path = strings.NewReplacer(":id", kase.ID, ":note", note.ID).Replace(r.Path)
+			path = strings.NewReplacer(":id", kase.ID, ":note", note.ID, ":doc", doc.ID).Replace(r.Path)
 		}
 		if strings.HasPrefix(r.Path, "/reports/") || strings.HasPrefix(r.Path, "/intake/") {
 			path = strings.ReplaceAll(r.Path, ":id", report.ID)

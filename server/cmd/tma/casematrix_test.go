@@ -27,6 +27,7 @@ type caseWorld struct {
 	action    string    // an action on kase, for :action
 	approval  string    // a pending request of the lead on kase, for :approval
 	person    string    // a person involved in kase, for :person
+	document  string    // a text document on kase (version 1), for :doc and :v
 }
 
 // work puts a note, an action owned by lead and a four-eyes request of
@@ -52,11 +53,14 @@ func (w *caseWorld) work(t *testing.T, lead *tma.User) {
 		t.Fatal(err)
 	}
 	w.note, w.action, w.approval, w.person = n.ID, a.ID, ap.ID, p.ID
+	c := w.srv.client(t)
+	c.login(w.tenant.Slug, lead.Email)
+	w.document = uploadDocument(t, c, w.kase.ID, "", "notes.txt", []byte("Talked to the team lead.\n")).ID
 }
 
 // replacer fills a case route's parameters with the world's objects.
 func (w *caseWorld) replacer(caseID string) *strings.Replacer {
-	return strings.NewReplacer(":id", caseID, ":user", w.bystander.ID, ":note", w.note, ":action", w.action, ":approval", w.approval, ":person", w.person, ":name", "app.css")
+	return strings.NewReplacer(":id", caseID, ":user", w.bystander.ID, ":note", w.note, ":action", w.action, ":approval", w.approval, ":person", w.person, ":name", "app.css", ":doc", w.document, ":v", "1")
 }
 
 // newCaseWorld creates tenant acme with a user for each of the personas
@@ -275,22 +279,31 @@ var roleMatrix = map[string][8]int{
 	// The threat manager leads the case and files a hand-over request; the
 	// accept route lets threat managers who are members through, and the
 	// service answers 400 for :approval, which is a close request.
-	"POST /cases/:id/handover":                  {s403, s403, s200, s403, s403, s403, s403, s404},
-	"POST /cases/:id/handover/:approval/accept": {s403, s403, s400, s403, s403, s403, s403, s404},
-	"POST /cases/:id/persons":                   {s403, s403, s400, s400, s403, s403, s403, s404},
-	"POST /cases/:id/persons/:person/remove":    {s403, s403, s200, s400, s403, s403, s403, s404},
-	"GET /cases/:id/timeline":                   {s403, s403, s200, s200, s200, s200, s403, s404},
-	"HEAD /cases/:id/timeline":                  {s403, s403, s200, s200, s200, s200, s403, s404},
-	"GET /cases/:id/export.pdf":                 {s403, s403, s200, s200, s200, s200, s403, s404},
-	"HEAD /cases/:id/export.pdf":                {s403, s403, s200, s200, s200, s200, s403, s404},
-	"POST /cases/:id/notes":                     {s403, s403, s400, s400, s403, s403, s403, s404},
-	"GET /cases/:id/notes/:note":                {s403, s403, s200, s200, s200, s200, s403, s404},
-	"HEAD /cases/:id/notes/:note":               {s403, s403, s200, s200, s200, s200, s403, s404},
-	"POST /cases/:id/notes/:note":               {s403, s403, s400, s400, s403, s403, s403, s404},
-	"POST /cases/:id/actions":                   {s403, s403, s400, s400, s403, s403, s403, s404},
-	"POST /cases/:id/actions/:action":           {s403, s403, s400, s400, s403, s403, s403, s404},
-	"GET /tasks":                                {s403, s403, s200, s200, s200, s200, s403, s200},
-	"HEAD /tasks":                               {s403, s403, s200, s200, s200, s200, s403, s200},
+	"POST /cases/:id/handover":                            {s403, s403, s200, s403, s403, s403, s403, s404},
+	"POST /cases/:id/handover/:approval/accept":           {s403, s403, s400, s403, s403, s403, s403, s404},
+	"POST /cases/:id/persons":                             {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/persons/:person/remove":              {s403, s403, s200, s400, s403, s403, s403, s404},
+	"GET /cases/:id/timeline":                             {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /cases/:id/timeline":                            {s403, s403, s200, s200, s200, s200, s403, s404},
+	"GET /cases/:id/export.pdf":                           {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /cases/:id/export.pdf":                          {s403, s403, s200, s200, s200, s200, s403, s404},
+	"POST /cases/:id/notes":                               {s403, s403, s400, s400, s403, s403, s403, s404},
+	"GET /cases/:id/notes/:note":                          {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /cases/:id/notes/:note":                         {s403, s403, s200, s200, s200, s200, s403, s404},
+	"POST /cases/:id/notes/:note":                         {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/actions":                             {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/actions/:action":                     {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/documents":                           {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/documents/:doc/versions":             {s403, s403, s400, s400, s403, s403, s403, s404},
+	"GET /cases/:id/documents/:doc":                       {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /cases/:id/documents/:doc":                      {s403, s403, s200, s200, s200, s200, s403, s404},
+	"GET /cases/:id/documents/:doc/versions/:v/download":  {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /cases/:id/documents/:doc/versions/:v/download": {s403, s403, s200, s200, s200, s200, s403, s404},
+	"GET /cases/:id/documents/:doc/versions/:v/preview":   {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /cases/:id/documents/:doc/versions/:v/preview":  {s403, s403, s200, s200, s200, s200, s403, s404},
+	"POST /cases/:id/documents/:doc/versions/:v/delete":   {s403, s403, s200, s403, s403, s403, s403, s404},
+	"GET /tasks":  {s403, s403, s200, s200, s200, s200, s403, s200},
+	"HEAD /tasks": {s403, s403, s200, s200, s200, s200, s403, s200},
 }
 
 // TestRoleMatrix walks every route of the router as every persona and
@@ -377,20 +390,29 @@ var needMatrix = map[string][10]int{
 	// The lead files a hand-over; whoever the accept route lets through
 	// (threat managers who are members, any case role) gets the service's
 	// 400 for :approval, a close request, and not a 403.
-	"POST /cases/:id/handover":                  {s200, s403, s403, s403, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/handover/:approval/accept": {s400, s403, s403, s400, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/persons":                   {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/persons/:person/remove":    {s200, s400, s403, s400, s404, s404, s404, s403, s403, s404},
-	"GET /cases/:id/timeline":                   {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"HEAD /cases/:id/timeline":                  {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"GET /cases/:id/export.pdf":                 {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"HEAD /cases/:id/export.pdf":                {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/notes":                     {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
-	"GET /cases/:id/notes/:note":                {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"HEAD /cases/:id/notes/:note":               {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/notes/:note":               {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/actions":                   {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
-	"POST /cases/:id/actions/:action":           {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/handover":                            {s200, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/handover/:approval/accept":           {s400, s403, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/persons":                             {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/persons/:person/remove":              {s200, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id/timeline":                             {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id/timeline":                            {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id/export.pdf":                           {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id/export.pdf":                          {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/notes":                               {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id/notes/:note":                          {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id/notes/:note":                         {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/notes/:note":                         {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/actions":                             {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/actions/:action":                     {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/documents":                           {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/documents/:doc/versions":             {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id/documents/:doc":                       {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id/documents/:doc":                      {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id/documents/:doc/versions/:v/download":  {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id/documents/:doc/versions/:v/download": {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id/documents/:doc/versions/:v/preview":   {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id/documents/:doc/versions/:v/preview":  {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/documents/:doc/versions/:v/delete":   {s200, s403, s403, s403, s404, s404, s404, s403, s403, s404},
 }
 
 var ridAndTokens = regexp.MustCompile(`(name="_csrf" value=")[^"]*(")`)

@@ -30,7 +30,8 @@ type Config struct {
 	TLSKey          string        `env:"TLS_KEY" help:"private key file"`
 	SecureCookies   bool          `env:"SECURE_COOKIES" help:"Secure cookies behind a TLS load balancer"`
 	TrustProxy      bool          `env:"TRUST_PROXY" help:"take the client address from X-Forwarded-For"`
-	BodyLimit       int           `env:"BODY_LIMIT" default:"1048576" help:"largest request body in bytes"`
+	BodyLimit       int           `env:"BODY_LIMIT" default:"1048576" help:"largest request body in bytes (uploads excepted)"`
+	UploadLimit     int64         `env:"UPLOAD_LIMIT" default:"536870912" help:"largest uploaded file (request body of an upload) in bytes"`
 	ReadTimeout     time.Duration `env:"READ_TIMEOUT" default:"30s"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" default:"30s" help:"how long SIGTERM waits for requests in flight"`
 	SessionIdle     time.Duration `env:"SESSION_IDLE" default:"30m"`
@@ -143,6 +144,12 @@ func setField(f reflect.Value, raw string) error {
 			return fmt.Errorf("want a whole number, got %q", raw)
 		}
 		f.SetInt(int64(n))
+	case int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", raw)
+		}
+		f.SetInt(n)
 	case time.Duration:
 		d, err := time.ParseDuration(raw)
 		if err != nil {
@@ -174,6 +181,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: TMA_S3_BUCKET is required with TMA_BLOB_STORE=s3")
 	case c.BodyLimit < 4096:
 		return fmt.Errorf("config: TMA_BODY_LIMIT must be at least 4096")
+	case c.UploadLimit < 4096:
+		return fmt.Errorf("config: TMA_UPLOAD_LIMIT must be at least 4096")
 	case c.SessionIdle <= 0 || c.SessionAbsolute < c.SessionIdle:
 		return fmt.Errorf("config: TMA_SESSION_IDLE must be positive and at most TMA_SESSION_ABSOLUTE")
 	case c.KeyCacheTTL <= 0:

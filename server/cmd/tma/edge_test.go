@@ -18,50 +18,59 @@ import (
 // A new form or JSON route must be added here, or TestBadBytesNeverFail
 // fails: every field is tried with bytes that no column can store.
 var formFields = map[string][]string{
-	"POST /login":                                 {"tenant", "email", "password", "next"},
-	"POST /login/mfa":                             {"code", "next"},
-	"POST /logout":                                {"x"},
-	"POST /account/password":                      {"current", "new", "confirm"},
-	"POST /account/language":                      {"locale"},
-	"POST /account/logout-everywhere":             {"x"},
-	"POST /account/mfa":                           {"password", "code"},
-	"POST /account/mfa/remove":                    {"password"},
-	"POST /admin/users":                           {"email", "name", "password", "locale", "role_legal"},
-	"POST /admin/users/:id/roles":                 {"role_legal", "role_hr"},
-	"POST /admin/users/:id/password":              {"password"},
-	"POST /admin/users/:id/sessions/revoke":       {"x"},
-	"POST /admin/users/:id/status":                {"disabled"},
-	"POST /admin/users/:id/unlock":                {"x"},
-	"POST /admin/settings":                        {"require_mfa"},
-	"POST /audit/verify":                          {"x"},
-	"POST /cases":                                 {"title", "risk", "labels"},
-	"POST /cases/:id/state":                       {"status", "risk"},
-	"POST /cases/:id/members":                     {"email", "role", "expires"},
-	"POST /cases/:id/members/:user":               {"role", "expires"},
-	"POST /cases/:id/members/:user/remove":        {"x"},
-	"POST /cases/:id/exclusions":                  {"email"},
-	"POST /cases/:id/exclusions/:user/remove":     {"x"},
-	"POST /r/:tenant":                             {"what", "when", "where", "who", "urgency", "categories"},
-	"POST /r/:tenant/mailbox":                     {"code"},
-	"POST /r/:tenant/mailbox/reply":               {"code", "text"},
-	"POST /reports":                               {"what", "when", "where", "who", "urgency", "categories", "named"},
-	"POST /reports/:id/messages":                  {"text"},
-	"POST /intake/:id/messages":                   {"text"},
-	"POST /intake/:id/open":                       {"title", "risk", "labels"},
-	"POST /intake/:id/merge":                      {"case"},
-	"POST /intake/:id/dismiss":                    {"reason"},
-	"POST /api/v1/users":                          {"email", "display_name", "password", "locale", "roles"},
-	"PUT /api/v1/users/:id/roles":                 {"roles"},
-	"POST /cases/:id/approvals/:approval/approve": {"x"},
-	"POST /cases/:id/approvals/:approval/reject":  {"x"},
-	"POST /cases/:id/notes":                       {"title", "body", "restricted"},
-	"POST /cases/:id/handover":                    {"x"},
-	"POST /cases/:id/handover/:approval/accept":   {"x"},
-	"POST /cases/:id/persons":                     {"kind", "name", "note", "email"},
-	"POST /cases/:id/persons/:person/remove":      {"x"},
-	"POST /cases/:id/notes/:note":                 {"title", "body", "restricted", "version"},
-	"POST /cases/:id/actions":                     {"title", "owner", "due"},
-	"POST /cases/:id/actions/:action":             {"title", "owner", "due", "status", "outcome"},
+	"POST /login":                                       {"tenant", "email", "password", "next"},
+	"POST /login/mfa":                                   {"code", "next"},
+	"POST /logout":                                      {"x"},
+	"POST /account/password":                            {"current", "new", "confirm"},
+	"POST /account/language":                            {"locale"},
+	"POST /account/logout-everywhere":                   {"x"},
+	"POST /account/mfa":                                 {"password", "code"},
+	"POST /account/mfa/remove":                          {"password"},
+	"POST /admin/users":                                 {"email", "name", "password", "locale", "role_legal"},
+	"POST /admin/users/:id/roles":                       {"role_legal", "role_hr"},
+	"POST /admin/users/:id/password":                    {"password"},
+	"POST /admin/users/:id/sessions/revoke":             {"x"},
+	"POST /admin/users/:id/status":                      {"disabled"},
+	"POST /admin/users/:id/unlock":                      {"x"},
+	"POST /admin/settings":                              {"require_mfa"},
+	"POST /audit/verify":                                {"x"},
+	"POST /cases":                                       {"title", "risk", "labels"},
+	"POST /cases/:id/state":                             {"status", "risk"},
+	"POST /cases/:id/members":                           {"email", "role", "expires"},
+	"POST /cases/:id/members/:user":                     {"role", "expires"},
+	"POST /cases/:id/members/:user/remove":              {"x"},
+	"POST /cases/:id/exclusions":                        {"email"},
+	"POST /cases/:id/exclusions/:user/remove":           {"x"},
+	"POST /r/:tenant":                                   {"what", "when", "where", "who", "urgency", "categories"},
+	"POST /r/:tenant/mailbox":                           {"code"},
+	"POST /r/:tenant/mailbox/reply":                     {"code", "text"},
+	"POST /reports":                                     {"what", "when", "where", "who", "urgency", "categories", "named"},
+	"POST /reports/:id/messages":                        {"text"},
+	"POST /intake/:id/messages":                         {"text"},
+	"POST /intake/:id/open":                             {"title", "risk", "labels"},
+	"POST /intake/:id/merge":                            {"case"},
+	"POST /intake/:id/dismiss":                          {"reason"},
+	"POST /api/v1/users":                                {"email", "display_name", "password", "locale", "roles"},
+	"PUT /api/v1/users/:id/roles":                       {"roles"},
+	"POST /cases/:id/approvals/:approval/approve":       {"x"},
+	"POST /cases/:id/approvals/:approval/reject":        {"x"},
+	"POST /cases/:id/notes":                             {"title", "body", "restricted"},
+	"POST /cases/:id/handover":                          {"x"},
+	"POST /cases/:id/handover/:approval/accept":         {"x"},
+	"POST /cases/:id/persons":                           {"kind", "name", "note", "email"},
+	"POST /cases/:id/persons/:person/remove":            {"x"},
+	"POST /cases/:id/notes/:note":                       {"title", "body", "restricted", "version"},
+	"POST /cases/:id/actions":                           {"title", "owner", "due"},
+	"POST /cases/:id/actions/:action":                   {"title", "owner", "due", "status", "outcome"},
+	"POST /cases/:id/documents/:doc/versions/:v/delete": {"x"},
+}
+
+// uploadFields lists the upload routes (streamed multipart bodies, which
+// nothing parses before authorization) with the part header their handler
+// reads: the file name.
+var uploadFields = map[string][]string{
+	"POST /cases/:id/documents":               {"filename"},
+	"POST /cases/:id/documents/:doc/versions": {"filename"},
 }
 
 // badValues are the byte sequences of the defect report: invalid UTF-8 and
@@ -106,6 +115,18 @@ func TestBadBytesNeverFail(t *testing.T) {
 				}
 			}
 		case http.MethodPost, http.MethodPut:
+			if _, ok := uploadFields[key]; ok {
+				// An upload's body is read only after authorization, and
+				// the admin may not upload: a clear refusal, never a 5xx.
+				for name, bad := range badValues {
+					status, body, _ := c.send(r.Method, path, strings.NewReader("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\""+bad+"\"\r\n\r\nx\r\n--b--\r\n"),
+						map[string]string{"Content-Type": "multipart/form-data; boundary=b", "X-CSRF-Token": c.csrf})
+					if status < 400 || status >= 500 {
+						t.Errorf("%s file name %s: status %d, want 4xx: %.200q", key, name, status, body)
+					}
+				}
+				continue
+			}
 			fields, ok := formFields[key]
 			if !ok {
 				t.Errorf("route %s is not in formFields: list the fields its handler reads", key)
@@ -139,6 +160,11 @@ func TestBadBytesNeverFail(t *testing.T) {
 		}
 	}
 	var missing []string
+	for key := range uploadFields {
+		if !seen[key] {
+			missing = append(missing, key)
+		}
+	}
 	for key := range formFields {
 		if !seen[key] {
 			missing = append(missing, key)

@@ -226,7 +226,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	c := m.Config
 	m.Web, err = web.New(web.Config{
-		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, ReadTimeout: c.ReadTimeout,
+		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, UploadLimit: c.UploadLimit, ReadTimeout: c.ReadTimeout,
 		DefaultTenant: c.DefaultTenant, TrustProxy: c.TrustProxy,
 	}, web.Deps{
 		Auth:      auth,
