@@ -2,10 +2,12 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	stdhtml "html"
 	"html/template"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/tma-portal/tma/assets"
 	"github.com/tma-portal/tma/server/tma"
 )
 
@@ -255,4 +258,35 @@ func firstDiff(a, b string) string {
 		i++
 	}
 	return fmt.Sprintf("got  %q\nwant %q", a[max(0, i-40):min(len(a), i+60)], b[max(0, i-40):min(len(b), i+60)])
+}
+
+// TestCatalogsHaveNoDuplicateKeys: a key written twice in a catalog (as a
+// merge easily does) silently keeps its last text.
+func TestCatalogsHaveNoDuplicateKeys(t *testing.T) {
+	for _, loc := range []string{"en", "de"} {
+		b, err := fs.ReadFile(assets.FS, "i18n/"+loc+".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if _, err := dec.Token(); err != nil { // {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			if key := k.(string); seen[key] {
+				t.Errorf("%s.json has %q twice", loc, key)
+			} else {
+				seen[key] = true
+			}
+		}
+	}
 }
