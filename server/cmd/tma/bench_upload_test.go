@@ -47,7 +47,7 @@ func BenchmarkUpload(b *testing.B) {
 
 func benchUpload(b *testing.B) {
 	ctx := context.Background()
-	srv := startServer(b, map[string]string{"TMA_LOG_LEVEL": "info", "TMA_UPLOAD_LIMIT": "2GiB"})
+	srv := startServer(b, map[string]string{"TMA_LOG_LEVEL": "info", "TMA_UPLOAD_LIMIT": "2147483648"})
 	m, base := srv.Main, srv.URL
 
 	tn := &tma.Tenant{Slug: "bench", Name: "Bench"}
@@ -84,13 +84,19 @@ func benchUpload(b *testing.B) {
 		if err != nil {
 			return err
 		}
-		mr := multipart.NewReader(c.Context().RequestBodyStream(), params["boundary"])
+		body := c.Context().RequestBodyStream()
+		mr := multipart.NewReader(body, params["boundary"])
 		part, err := mr.NextPart()
 		if err != nil {
 			return err
 		}
 		id := tma.NewID()
 		if _, err := store.Put(c.UserContext(), id, part); err != nil {
+			return err
+		}
+		// Read to the end of the body (closing boundary, last chunk), as
+		// the real endpoint does, so that the connection stays usable.
+		if _, err := io.Copy(io.Discard, body); err != nil {
 			return err
 		}
 		return c.JSON(map[string]string{"id": id})
