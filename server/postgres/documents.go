@@ -41,6 +41,7 @@ const (
 	msgDocumentChanged = "Another version of this document was uploaded meanwhile. Reload and try again."
 	msgDeletePending   = "A deletion of this version is waiting for approval already."
 	msgNoPermission    = "You do not have permission to do this."
+	msgLegalHoldDelete = "This case is under legal hold: no document can be deleted until the hold is lifted."
 )
 
 // nameRecord is where a version's file name is sealed.
@@ -510,6 +511,9 @@ func (s *DocumentService) RequestDelete(ctx context.Context, tenantID, caseID, d
 		if err := c.CheckOpen(); err != nil {
 			return err
 		}
+		if c.LegalHold {
+			return tma.Errorf(tma.ECONFLICT, msgLegalHoldDelete)
+		}
 		a = &tma.Approval{ID: tma.NewID(), Kind: tma.ApprovalDocumentDelete, CaseID: caseID, RequestedBy: actor.UserID,
 			FromStatus: c.Status, FromRisk: c.Risk, Status: c.Status, Risk: c.Risk, DocumentID: documentID, Version: version, CreatedAt: s.db.now()}
 		_, err = tx.Exec(ctx, `INSERT INTO case_approvals (tenant_id, id, kind, case_id, requested_by, from_status, from_risk, status, risk,
@@ -534,6 +538,10 @@ func (s *DocumentService) RequestDelete(ctx context.Context, tenantID, caseID, d
 // reference go, the blobs row (with the sealed digest) is deleted, and blob
 // GC removes the stream. The version row stays, marked deleted.
 func (s *CaseService) applyDocumentDelete(ctx context.Context, tx pgx.Tx, c *tma.Case, a *tma.Approval, decider string) error {
+	// A hold set after the request was filed stops it too.
+	if c.LegalHold {
+		return tma.Errorf(tma.ECONFLICT, msgLegalHoldDelete)
+	}
 	var blobID *string
 	err := tx.QueryRow(ctx, `SELECT v.blob_id::text FROM documents d
 		JOIN document_versions v ON v.tenant_id = d.tenant_id AND v.document_id = d.id

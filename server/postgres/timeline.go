@@ -25,8 +25,20 @@ func (s *CaseService) Timeline(ctx context.Context, tenantID, caseID, kind strin
 		}
 		return nil, tma.Errorf(tma.EINVALID, "Unknown kind of event %q.", tma.CleanText(kind, 40))
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT e.at, e.actor_label, e.action, e.detail FROM audit_events e
-		WHERE e.tenant_id = $1 AND e.target_type = 'case' AND e.target_id = $2 ORDER BY e.seq LIMIT 2000`, tenantID, caseID)
+	// Only the actions the timeline shows, and the newest of them: events
+	// it does not show (every read of a document) must not crowd the
+	// others out of the window.
+	var actions []string
+	for _, a := range tma.AuditActions {
+		if k := tma.TimelineKind(a); k != "" && (kind == "" || k == kind) {
+			actions = append(actions, a)
+		}
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT at, actor_label, action, detail FROM (
+			SELECT e.seq, e.at, e.actor_label, e.action, e.detail FROM audit_events e
+			WHERE e.tenant_id = $1 AND e.target_type = 'case' AND e.target_id = $2 AND e.action = ANY($3)
+			ORDER BY e.seq DESC LIMIT $4) newest
+		ORDER BY seq`, tenantID, caseID, actions, maxTimeline)
 	if err != nil {
 		return nil, dbError("CaseService.Timeline", err)
 	}
@@ -37,16 +49,14 @@ func (s *CaseService) Timeline(ctx context.Context, tenantID, caseID, kind strin
 	if err != nil {
 		return nil, dbError("CaseService.Timeline", err)
 	}
-	out := events[:0]
 	for _, e := range events {
 		e.Kind = tma.TimelineKind(e.Action)
-		if e.Kind == "" || (kind != "" && e.Kind != kind) {
-			continue
-		}
 		if rest, ok := strings.CutPrefix(e.Detail, "note "); ok && e.Kind == "notes" {
 			e.NoteID, _, _ = strings.Cut(rest, " ")
 		}
-		out = append(out, e)
 	}
-	return out, nil
+	return events, nil
 }
+
+// maxTimeline is how many of a case's newest events the timeline shows.
+const maxTimeline = 2000

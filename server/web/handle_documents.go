@@ -125,39 +125,66 @@ func (s *Server) upload(c *fiber.Ctx, documentID string) error {
 	if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
 		return s.uploadOutcome(c, nil, tma.Errorf(tma.EINVALID, "Send the files as a multipart form (multipart/form-data)."))
 	}
+	// One file per request (the page's script sends each file on its
+	// own, with its own progress bar): the part's reader checks that
+	// nothing but form fields follows it before it reports its end, so a
+	// second file is refused before the first is registered.
 	mr := multipart.NewReader(body, params["boundary"])
-	var done []*tma.DocumentVersion
 	for {
 		part, err := mr.NextRawPart()
 		if err == io.EOF {
-			break
+			return s.uploadOutcome(c, nil, tma.Errorf(tma.EINVALID, "Choose a file to upload."))
 		}
 		if err != nil {
-			return s.uploadOutcome(c, done, bodyError(err))
+			return s.uploadOutcome(c, nil, bodyError(err))
 		}
 		if part.FileName() == "" {
 			continue // a form field, or a file input left empty; NextRawPart skips its bytes
 		}
-		if documentID != "" && len(done) == 1 {
-			return s.uploadOutcome(c, done, tma.Errorf(tma.EINVALID, "Upload one file as the new version."))
-		}
-		v, err := s.uploadPart(ctx, p.Tenant.ID, caseID, documentID, part)
+		v, err := s.uploadPart(ctx, p.Tenant.ID, caseID, documentID, part.FileName(), &lastPart{part: part, mr: mr})
 		if err != nil {
-			return s.uploadOutcome(c, done, err)
+			return s.uploadOutcome(c, nil, err)
 		}
-		done = append(done, v)
+		// Read the closing boundary's rest, so that the connection can go on.
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<10))
+		return s.uploadOutcome(c, []*tma.DocumentVersion{v}, nil)
 	}
-	if len(done) == 0 {
-		return s.uploadOutcome(c, nil, tma.Errorf(tma.EINVALID, "Choose a file to upload."))
+}
+
+// lastPart reads a file part that must be the request's only file: at the
+// part's end it reads on through the rest of the form and reports io.EOF
+// only if no other file follows.
+type lastPart struct {
+	part *multipart.Part
+	mr   *multipart.Reader
+	end  error // once the part has ended: io.EOF, or why the form is refused
+}
+
+func (l *lastPart) Read(p []byte) (int, error) {
+	if l.end != nil {
+		return 0, l.end
 	}
-	// Read the closing boundary's rest, so that the connection can go on.
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<10))
-	return s.uploadOutcome(c, done, nil)
+	n, err := l.part.Read(p)
+	if err != io.EOF {
+		return n, err
+	}
+	for l.end == nil {
+		next, err := l.mr.NextRawPart()
+		switch {
+		case err == io.EOF:
+			l.end = io.EOF
+		case err != nil:
+			l.end = bodyError(err)
+		case next.FileName() != "":
+			l.end = tma.Errorf(tma.EINVALID, "Upload one file per request.")
+		}
+	}
+	return n, l.end
 }
 
 // uploadPart stores one file part: its type is sniffed from the first
 // tma.SniffLen bytes, which are then handed on with the rest.
-func (s *Server) uploadPart(ctx context.Context, tenantID, caseID, documentID string, part *multipart.Part) (*tma.DocumentVersion, error) {
+func (s *Server) uploadPart(ctx context.Context, tenantID, caseID, documentID, name string, part io.Reader) (*tma.DocumentVersion, error) {
 	head := make([]byte, tma.SniffLen)
 	n, err := io.ReadFull(part, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
@@ -166,7 +193,7 @@ func (s *Server) uploadPart(ctx context.Context, tenantID, caseID, documentID st
 	head = head[:n]
 	return s.deps.Documents.Upload(ctx, tenantID, caseID, tma.Upload{
 		DocumentID:  documentID,
-		Name:        part.FileName(),
+		Name:        name,
 		ContentType: mimetype.Detect(head).String(),
 		Body:        io.MultiReader(bytes.NewReader(head), part),
 	})
