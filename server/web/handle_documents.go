@@ -24,15 +24,45 @@ import (
 const textPreviewLen = 256 << 10
 
 // previewCSP is the policy of an inline preview (a PDF or a raster image,
-// by tma.PreviewOf): it may load nothing, run nothing, and is sandboxed
-// (a unique origin without scripts, forms, popups or plugins), so that even
-// a file that a browser took for something else could not act as the
-// portal. Inline styles are allowed for the browser's own image document.
-// It may be framed only by the portal's document page.
+// by tma.PreviewOf): it may load nothing and run nothing, it may be framed
+// only by the portal's own pages (with X-Frame-Options SAMEORIGIN for old
+// browsers), and it is sandboxed, so that a file that a browser took for
+// something else than a PDF or an image (which Content-Type, nosniff and
+// the check of name against sniffed type should already rule out) would be
+// a unique origin without scripts, forms, popups or top navigation. Inline
+// styles are allowed for the browser's own image document.
+//
+// Trade-off for PDFs, measured in Chromium 156 (TestBrowserPDFPreviewRenders):
+//   - A frame with the sandbox attribute (any allow- tokens, even all of
+//     them) never shows a PDF: Chromium puts its "blocked" page there,
+//     because its viewer is a plugin and sandboxed frames get no plugins.
+//     The document page therefore frames the preview WITHOUT the sandbox
+//     attribute (assets/templates/document.html).
+//   - The sandbox directive here does not stop the viewer, but Chromium
+//     does not apply it to a PDF either: the frame's document stays
+//     same-origin with the portal. It is kept for what it still does (the
+//     image document, other browsers, a file taken for something else).
+//   - What keeps a PDF from acting as the portal is then: Chromium's viewer
+//     runs in its own extension frame, cross-origin to the portal, and the
+//     PDF's JavaScript has no DOM (a test PDF's submitForm, launchURL and
+//     getURL sent no request); default-src 'none' blocks any script or
+//     subresource in the portal-origin document around it; the bytes are
+//     only ever application/pdf with nosniff, never HTML.
+//   - What is lost against a sandboxed frame: a click on a link in the PDF
+//     navigates the whole tab (not just the frame) to the link's target
+//     (javascript: links are ignored). That request is cross-site, carries
+//     no cookies (SameSite=Strict) and no referrer, and needs the user's
+//     click, like any link in a downloaded PDF; the hint under the preview
+//     says so.
+//
+// An <embed type="application/pdf"> renders too, but cannot be sandboxed
+// either and needs object-src 'self' on the page; object-src is not needed
+// here (default-src 'none' does not block Chromium's viewer).
 const previewCSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
 
 // documentPageCSP is the page policy plus frames of the portal itself, for
-// the preview of a PDF.
+// the preview of a PDF (an <iframe> without the sandbox attribute; see
+// previewCSP).
 const documentPageCSP = csp + "; frame-src 'self'"
 
 type documentData struct {

@@ -539,7 +539,10 @@ func TestPreviewIsSandboxed(t *testing.T) {
 			if !strings.HasPrefix(cd, "inline;") || ct != tc.inline {
 				t.Fatalf("Content-Disposition %q, Content-Type %q; want inline %s", cd, ct, tc.inline)
 			}
-			for _, d := range []string{"default-src 'none'", "sandbox"} {
+			if h.Get("X-Frame-Options") != "SAMEORIGIN" {
+				t.Errorf("X-Frame-Options %q", h.Get("X-Frame-Options"))
+			}
+			for _, d := range []string{"default-src 'none'", "frame-ancestors 'self'", "sandbox"} {
 				if !strings.Contains(csp, d) {
 					t.Errorf("CSP %q lacks %q", csp, d)
 				}
