@@ -192,7 +192,7 @@ func TestRevocationReachesEveryProcess(t *testing.T) {
 				}
 				if kill {
 					var killed bool
-					err := db.Pool.QueryRow(ctx, `SELECT coalesce(bool_and(pg_terminate_backend(pid)), false)
+					err := db.Pool.QueryRow(ctx, `SELECT coalesce(bool_or(pg_terminate_backend(pid)), false)
 						FROM pg_stat_activity WHERE application_name = $1`, b.listener()).Scan(&killed)
 					if err != nil || !killed {
 						t.Fatalf("kill B's listener: %v %v", killed, err)

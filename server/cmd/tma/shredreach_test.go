@@ -93,7 +93,7 @@ func TestShredReachesEveryProcess(t *testing.T) {
 	// is off while the listener is down is TestKeyCacheOffAndSealing's.)
 	second := cached("TM-2026-0002")
 	var killed bool
-	err := srv.DB.Pool.QueryRow(ctx, `SELECT coalesce(bool_and(pg_terminate_backend(pid)), false)
+	err := srv.DB.Pool.QueryRow(ctx, `SELECT coalesce(bool_or(pg_terminate_backend(pid)), false)
 		FROM pg_stat_activity WHERE application_name = $1`, postgres.ListenerName+" "+strconv.Itoa(os.Getpid())).Scan(&killed)
 	if err != nil || !killed {
 		t.Fatalf("kill the listener: %v (killed %v)", err, killed)
