@@ -59,7 +59,11 @@ func safeTestURL(raw string) bool {
 			}
 			return r
 		}, s))
-		return !strings.Contains(strings.SplitN(lower, "/", 2)[0], ":")
+		head := lower
+		if i := strings.IndexAny(head, "/?#"); i >= 0 {
+			head = head[:i]
+		}
+		return !strings.Contains(head, ":")
 	}
 	return false
 }
