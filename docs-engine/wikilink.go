@@ -10,8 +10,8 @@ import (
 	"github.com/yuin/goldmark/text"
 )
 
-// maxWikiLink bounds how far the parser looks for the closing "]]", so that a
-// long line full of "[[" costs linear time. (go.abhg.dev/goldmark/wikilink
+// maxWikiLink bounds the length of a wiki link. Together with nextCloseKey it
+// keeps a long line full of "[[" linear. (go.abhg.dev/goldmark/wikilink
 // searches the whole rest of the line for every "[", which is quadratic, and
 // has no notion of a missing page; hence our own ~100 lines.)
 const maxWikiLink = 512
@@ -41,22 +41,32 @@ type wikiLinkParser struct{}
 
 func (wikiLinkParser) Trigger() []byte { return []byte{'['} }
 
+// nextCloseKey keeps, per parse, the source offset of the next "]]" found,
+// so that a run of "[[" without a close is searched once, not once per "[".
+var nextCloseKey = parser.NewContextKey()
+
 // Parse reads [[target]] or [[target|label]] from one line. Targets and
 // labels may not contain brackets or line breaks, and must not be blank.
-func (wikiLinkParser) Parse(_ ast.Node, block text.Reader, _ parser.Context) ast.Node {
+func (wikiLinkParser) Parse(_ ast.Node, block text.Reader, pc parser.Context) ast.Node {
 	line, seg := block.PeekLine()
 	if len(line) < 5 || line[0] != '[' || line[1] != '[' {
 		return nil
 	}
-	window := line[2:]
-	if len(window) > maxWikiLink {
-		window = window[:maxWikiLink]
+	from := seg.Start + 2
+	next, ok := pc.Get(nextCloseKey).(int)
+	if !ok || next < from {
+		src := block.Source()
+		next = len(src)
+		if i := bytes.Index(src[from:], []byte("]]")); i >= 0 {
+			next = from + i
+		}
+		pc.Set(nextCloseKey, next)
 	}
-	end := bytes.Index(window, []byte("]]"))
-	if end < 0 {
-		return nil
+	end := next - from
+	if end > maxWikiLink || end > len(line)-4 {
+		return nil // too far away, or not on this line
 	}
-	inner := window[:end]
+	inner := line[2 : 2+end]
 	if bytes.ContainsAny(inner, "[]\n\r") {
 		return nil
 	}
