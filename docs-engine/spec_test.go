@@ -90,7 +90,7 @@ func loadSpec(tb testing.TB) []specExample {
 func TestCommonMarkSpec(t *testing.T) {
 	examples := loadSpec(t)
 	engine := New(Config{})
-	plain := goldmark.New() // CommonMark only, safe mode: tells us which examples hold raw HTML
+	plain := goldmark.New()  // CommonMark only, safe mode: tells us which examples hold raw HTML
 	pass, documented := 0, 0 // documented differences do not count as passes
 	for _, ex := range examples {
 		var ref bytes.Buffer
