@@ -24,15 +24,12 @@ require (
 
 require (
 	github.com/JohannesKaufmann/dom v0.3.1 // indirect
-	github.com/JohannesKaufmann/html-to-markdown/v2 v2.5.2 // indirect
+	github.com/JohannesKaufmann/html-to-markdown/v2 v2.5.2
 	github.com/aymerick/douceur v0.2.0 // indirect
 	github.com/gorilla/css v1.0.1 // indirect
-	github.com/microcosm-cc/bluemonday v1.0.27 // indirect
-	go.abhg.dev/goldmark/anchor v0.2.0 // indirect
-	go.abhg.dev/goldmark/mermaid v0.6.0 // indirect
-	go.abhg.dev/goldmark/toc v0.12.0 // indirect
-	go.abhg.dev/goldmark/wikilink v0.6.0 // indirect
-	golang.org/x/net v0.62.0 // indirect
+	github.com/microcosm-cc/bluemonday v1.0.27
+	go.abhg.dev/goldmark/mermaid v0.6.0
+	golang.org/x/net v0.62.0
 )
 
 require (
