@@ -12,7 +12,7 @@ BEGIN {
 	failed = 0
 }
 # A benchmark may print its own key=value line; it is passed through as is.
-/^[a-z][a-z0-9_]*=[^ ]+( [a-z][a-z0-9_]*=[^ ]+)*$/ { print; next }
+/^[a-z][A-Za-z0-9_]*=[^ ]+( [a-z][A-Za-z0-9_]*=[^ ]+)*$/ { print; next }
 /^Benchmark/ {
 	for (i = 3; i < NF; i += 2) {
 		key = $(i + 1)

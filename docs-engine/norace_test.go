@@ -1,0 +1,5 @@
+//go:build !race
+
+package docsengine
+
+const raceEnabled = false
