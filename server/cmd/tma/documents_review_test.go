@@ -35,12 +35,12 @@ func review9World(t *testing.T) (*testServer, *tma.Tenant, *tma.Case, *client, *
 	return srv, tn, kase, lead, second
 }
 
-// TestReview9DeleteUnderLegalHold: a case under legal hold must keep its
+// TestDocumentDeleteRefusedUnderLegalHold: a case under legal hold must keep its
 // evidence (DOMAIN.md: "blocking deletion of evidence under legal hold";
 // Art. 17 erasure covers attachments, "legal hold is the exception"). The
 // four-eyes deletion of a document version must be refused, at the
 // request or at the approval, while the hold is set.
-func TestReview9DeleteUnderLegalHold(t *testing.T) {
+func TestDocumentDeleteRefusedUnderLegalHold(t *testing.T) {
 	srv, tn, kase, lead, second := review9World(t)
 	doc := uploadDocument(t, lead, kase.ID, "", "evidence.txt", []byte("Threatening letter, scanned.\n"))
 	ctx := systemCtx(context.Background(), tn.ID)
@@ -74,14 +74,14 @@ func TestReview9DeleteUnderLegalHold(t *testing.T) {
 	}
 }
 
-// TestReview9ReadsCrowdOutTimeline: every read of a document's bytes
+// TestDocumentReadsDoNotCrowdOutTimeline: every read of a document's bytes
 // (each range request of a PDF viewer, too) is an audit event on the case,
 // and the timeline reads only the case's first 2000 events before it drops
 // the kinds it does not show. A member who downloads a document often
 // enough (cheap one-byte range requests) hides every later event (a
 // deletion, a state change, an upload) from the timeline and from the
 // case-file export.
-func TestReview9ReadsCrowdOutTimeline(t *testing.T) {
+func TestDocumentReadsDoNotCrowdOutTimeline(t *testing.T) {
 	srv, tn, kase, lead, _ := docWorld(t, nil)
 	doc := uploadDocument(t, lead, kase.ID, "", "first.txt", []byte("one\n"))
 	dl := srv.URL + "/cases/" + kase.ID + "/documents/" + doc.ID + "/versions/1/download"
@@ -131,11 +131,11 @@ func TestReview9ReadsCrowdOutTimeline(t *testing.T) {
 	}
 }
 
-// TestReview9RefusedVersionUploadStoresNothing: a version upload with two
+// TestUploadOneFilePerRequest: a version upload with two
 // file parts is refused ("Upload one file per request.", 400), and the
 // first part is not stored either: the client is told that the upload
 // failed, so the document must not have changed.
-func TestReview9RefusedVersionUploadStoresNothing(t *testing.T) {
+func TestUploadOneFilePerRequest(t *testing.T) {
 	srv, tn, kase, lead, _ := docWorld(t, nil)
 	doc := uploadDocument(t, lead, kase.ID, "", "report.txt", []byte("version one\n"))
 	var buf bytes.Buffer
