@@ -15,9 +15,9 @@ import (
 	"github.com/tma-portal/tma/server/tma"
 )
 
-// review9World is docWorld plus a second threat manager who co-leads the
+// twoLeadDocWorld is docWorld plus a second threat manager who co-leads the
 // case, for four-eyes decisions.
-func review9World(t *testing.T) (*testServer, *tma.Tenant, *tma.Case, *client, *client) {
+func twoLeadDocWorld(t *testing.T) (*testServer, *tma.Tenant, *tma.Case, *client, *client) {
 	t.Helper()
 	srv, tn, kase, lead, _ := docWorld(t, nil)
 	u, err := postgres.NewUserService(srv.DB).CreateUser(systemCtx(context.Background(), tn.ID), tn.ID, tma.NewUser{
@@ -41,7 +41,7 @@ func review9World(t *testing.T) (*testServer, *tma.Tenant, *tma.Case, *client, *
 // four-eyes deletion of a document version must be refused, at the
 // request or at the approval, while the hold is set.
 func TestDocumentDeleteRefusedUnderLegalHold(t *testing.T) {
-	srv, tn, kase, lead, second := review9World(t)
+	srv, tn, kase, lead, second := twoLeadDocWorld(t)
 	doc := uploadDocument(t, lead, kase.ID, "", "evidence.txt", []byte("Threatening letter, scanned.\n"))
 	ctx := systemCtx(context.Background(), tn.ID)
 	if err := postgres.NewCaseKeyService(srv.DB, nil).SetLegalHold(ctx, tn.ID, kase.ID, true); err != nil {
