@@ -30,6 +30,7 @@ require github.com/gabriel-vasile/mimetype v1.4.16
 require (
 	github.com/go-pdf/fpdf v0.9.0
 	github.com/ledongthuc/pdf v0.0.0-20260907135840-6c8c28e0e8a0
+	github.com/sergi/go-diff v1.4.0
 	golang.org/x/image v0.44.0
 )
 
