@@ -196,7 +196,7 @@ func scanPage(r pgx.Row) (*tma.WikiSpace, *tma.WikiPage, error) {
 	var sread, sedit, pread, phidden []string
 	err := r.Scan(&sp.ID, &sp.TenantID, &sp.Slug, &sp.Name, &sread, &sedit,
 		&p.ID, &p.ParentID, &p.Slug, &p.Current, &pread, &phidden, &p.CreatedAt,
-		&p.Revision, &p.Title, &p.Body, &p.Message, &p.Template, &p.RestoredFrom, &p.AuthorID, &p.AuthorName, &p.SavedAt, &p.Epoch)
+		&p.Revision, &p.Title, &p.Body, &p.Comment, &p.Template, &p.RestoredFrom, &p.AuthorID, &p.AuthorName, &p.SavedAt, &p.Epoch)
 	sp.ReadRoles, sp.EditRoles = toRoles(sread), toRoles(sedit)
 	p.ReadRoles, p.HiddenRoles = toRoles(pread), toRoles(phidden)
 	p.SpaceID, p.Space = sp.ID, sp.Slug
@@ -275,7 +275,7 @@ func (s *WikiService) Revisions(ctx context.Context, tenantID, space, slug strin
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tma.WikiRevision, error) {
 		var v tma.WikiRevision
-		err := r.Scan(&v.Revision, &v.Title, &v.Message, &v.AuthorID, &v.AuthorName, &v.RestoredFrom, &v.SavedAt)
+		err := r.Scan(&v.Revision, &v.Title, &v.Comment, &v.AuthorID, &v.AuthorName, &v.RestoredFrom, &v.SavedAt)
 		return &v, err
 	})
 	return list, dbError("WikiService.Revisions", err)
@@ -363,7 +363,7 @@ func (s *WikiService) CreatePage(ctx context.Context, tenantID, space string, in
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO wiki_revisions (tenant_id, page_id, revision, title, body, message, template, author_id, created_at)
-			VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8)`, tenantID, id, in.Title, in.Body, in.Message, in.Template, nullID(actor.UserID), now); err != nil {
+			VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8)`, tenantID, id, in.Title, in.Body, in.Comment, in.Template, nullID(actor.UserID), now); err != nil {
 			return err
 		}
 		if err := writeLinks(ctx, tx, tenantID, id, links); err != nil {
@@ -378,7 +378,7 @@ func (s *WikiService) CreatePage(ctx context.Context, tenantID, space string, in
 		return nil, err
 	}
 	return &tma.WikiPage{ID: id, SpaceID: sp.ID, Space: sp.Slug, ParentID: in.ParentID, Slug: in.Slug, Title: in.Title, Body: in.Body,
-		Revision: 1, Current: 1, Message: in.Message, Template: in.Template, AuthorID: actor.UserID, SavedAt: now, CreatedAt: now}, nil
+		Revision: 1, Current: 1, Comment: in.Comment, Template: in.Template, AuthorID: actor.UserID, SavedAt: now, CreatedAt: now}, nil
 }
 
 func nullID(id string) *string {
@@ -422,7 +422,7 @@ func (s *WikiService) save(ctx context.Context, op, tenantID, space, slug string
 			from = &restoredFrom
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO wiki_revisions (tenant_id, page_id, revision, title, body, message, restored_from, author_id, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, tenantID, p.ID, rev, in.Title, in.Body, in.Message, from, nullID(actor.UserID), now); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, tenantID, p.ID, rev, in.Title, in.Body, in.Comment, from, nullID(actor.UserID), now); err != nil {
 			return err
 		}
 		if err := writeLinks(ctx, tx, tenantID, p.ID, links); err != nil {
@@ -437,7 +437,7 @@ func (s *WikiService) save(ctx context.Context, op, tenantID, space, slug string
 		if restoredFrom > 0 {
 			action = tma.AuditWikiPageRestored
 		}
-		p.Title, p.Body, p.Revision, p.Current, p.Message, p.RestoredFrom, p.AuthorID, p.SavedAt = in.Title, in.Body, rev, rev, in.Message, restoredFrom, actor.UserID, now
+		p.Title, p.Body, p.Revision, p.Current, p.Comment, p.RestoredFrom, p.AuthorID, p.SavedAt = in.Title, in.Body, rev, rev, in.Comment, restoredFrom, actor.UserID, now
 		page = p
 		return s.db.audit(ctx, tx, tenantID, action, "wiki_page", p.ID, wikiDetail(p.ID, rev))
 	})
@@ -462,7 +462,7 @@ func (s *WikiService) Restore(ctx context.Context, tenantID, space, slug string,
 		return nil, err
 	}
 	in := tma.WikiPageInput{Title: old.Title, Slug: old.Slug, Body: old.Body, BaseRevision: old.Current,
-		Message: "Restored revision " + strconv.Itoa(revision)}
+		Comment: "Restored revision " + strconv.Itoa(revision)}
 	return s.save(ctx, "WikiService.Restore", tenantID, space, slug, in, revision, viewer)
 }
 

@@ -77,7 +77,7 @@ type WikiPage struct {
 	// does not grant stays out.
 	ReadRoles    []Role
 	HiddenRoles  []Role // a holder of any of these never sees the page
-	Message      string // of this revision
+	Comment      string // of this revision
 	Template     string
 	RestoredFrom int
 	AuthorID     string
@@ -108,7 +108,7 @@ func CanEditPage(s *WikiSpace, p *WikiPage, u *User) bool {
 type WikiRevision struct {
 	Revision     int
 	Title        string
-	Message      string
+	Comment      string
 	AuthorID     string
 	AuthorName   string
 	RestoredFrom int
@@ -138,7 +138,7 @@ type WikiPageInput struct {
 	Slug     string // new pages; "" derives it from the title
 	ParentID string // new pages; "" for the top of the space
 	Body     string
-	Message  string
+	Comment  string
 	Template string // new pages: the name of the template it started from
 	// BaseRevision is the revision the editor started from (SaveRevision):
 	// if the page moved on since, the save is refused with ECONFLICT.
@@ -157,19 +157,19 @@ var reservedWikiSlugs = []string{"new", "settings", "preview", "pages"}
 
 // Validate normalises in in place and checks it.
 func (in *WikiPageInput) Validate() error {
-	for f, s := range map[string]string{"title": in.Title, "slug": in.Slug, "parent": in.ParentID, "body": in.Body, "message": in.Message, "template": in.Template} {
+	for f, s := range map[string]string{"title": in.Title, "slug": in.Slug, "parent": in.ParentID, "body": in.Body, "message": in.Comment, "template": in.Template} {
 		if err := CheckText(f, s); err != nil {
 			return err
 		}
 	}
-	in.Title, in.Message = strings.TrimSpace(in.Title), strings.TrimSpace(in.Message)
+	in.Title, in.Comment = strings.TrimSpace(in.Title), strings.TrimSpace(in.Comment)
 	if in.Title == "" || utf8.RuneCountInString(in.Title) > MaxWikiTitle || strings.ContainsAny(in.Title, "[]|#/") || strings.IndexFunc(in.Title, unicode.IsControl) >= 0 {
 		return Errorf(EINVALID, "The page title must have 1 to %d characters, no line breaks and none of [ ] | # /.", MaxWikiTitle)
 	}
 	if len(in.Body) > MaxWikiBody {
 		return Errorf(EINVALID, "The page text must have at most %d bytes.", MaxWikiBody)
 	}
-	if utf8.RuneCountInString(in.Message) > MaxWikiMessage || strings.IndexFunc(in.Message, unicode.IsControl) >= 0 {
+	if utf8.RuneCountInString(in.Comment) > MaxWikiMessage || strings.IndexFunc(in.Comment, unicode.IsControl) >= 0 {
 		return Errorf(EINVALID, "The change message must have at most %d characters and no line breaks.", MaxWikiMessage)
 	}
 	if in.Slug = strings.TrimSpace(in.Slug); in.Slug == "" {
