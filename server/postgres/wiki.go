@@ -295,7 +295,7 @@ func linkTargets(links []string) []string {
 	return out
 }
 
-func (s *WikiService) analyze(body string) (links, tasks []string, err error) {
+func (s *WikiService) analyze(body string) (links []string, tasks []tma.WikiTask, err error) {
 	links, tasks, err = s.markup.Analyze(body)
 	if err != nil {
 		return nil, nil, tma.Errorf(tma.EINVALID, "The page text cannot be rendered: %s", err.Error())
@@ -605,7 +605,10 @@ func (s *WikiService) ApplyChecklist(ctx context.Context, tenantID, space, slug 
 	}
 	var items []sealed
 	for _, t := range tasks {
-		in := tma.ActionInput{Title: actionTitle(t), OwnerID: actor.UserID}
+		in := tma.ActionInput{Title: actionTitle(t.Text), OwnerID: actor.UserID}
+		if t.Done {
+			in.Status = tma.ActionDone
+		}
 		if in.Validate() != nil {
 			continue // an empty item
 		}

@@ -239,7 +239,13 @@ type WikiGrantsInput struct {
 // (for backlinks) and its task-list items (for checklists). The web
 // adapter implements it with the docs-engine.
 type WikiMarkup interface {
-	Analyze(body string) (links, tasks []string, err error)
+	Analyze(body string) (links []string, tasks []WikiTask, err error)
+}
+
+// WikiTask is a task-list item of a page ("- [x] Inform legal").
+type WikiTask struct {
+	Text string
+	Done bool
 }
 
 // WikiService keeps the wiki. Every method acts for the Actor in ctx and

@@ -25,13 +25,13 @@ var _ tma.WikiMarkup = (*WikiMarkup)(nil)
 func NewWikiMarkup() *WikiMarkup { return &WikiMarkup{engine: docsengine.New(docsengine.Config{})} }
 
 // Analyze returns the wiki link targets and task-list items of body.
-func (m *WikiMarkup) Analyze(body string) (links, tasks []string, err error) {
+func (m *WikiMarkup) Analyze(body string) (links []string, tasks []tma.WikiTask, err error) {
 	res, err := m.engine.Render([]byte(body), docsengine.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, t := range res.Tasks {
-		tasks = append(tasks, t.Text)
+		tasks = append(tasks, tma.WikiTask{Text: t.Text, Done: t.Checked})
 	}
 	return res.Links, tasks, nil
 }
