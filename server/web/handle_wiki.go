@@ -10,8 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	docsengine "github.com/tma-portal/tma/docs-engine"
 	"github.com/tma-portal/tma/assets"
+	docsengine "github.com/tma-portal/tma/docs-engine"
 	"github.com/tma-portal/tma/server/tma"
 )
 
@@ -32,7 +32,9 @@ func wikiTemplate(name, locale string) string {
 	return string(b)
 }
 
-func wikiURL(space, slug string) string { return "/wiki/" + url.PathEscape(space) + "/" + url.PathEscape(slug) }
+func wikiURL(space, slug string) string {
+	return "/wiki/" + url.PathEscape(space) + "/" + url.PathEscape(slug)
+}
 
 type wikiIndexData struct {
 	Spaces  []*tma.WikiSpace
@@ -538,4 +540,3 @@ func (s *Server) handleCaseWikiUnlink(c *fiber.Ctx) error {
 		return s.deps.Wiki.UnlinkCase(c.UserContext(), tenantID, caseID, c.Params("page"))
 	})
 }
-
