@@ -5,6 +5,7 @@ import (
 	"context"
 	"html/template"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -157,5 +158,12 @@ func (s *Server) renderWiki(ctx context.Context, tenantID, space, body string, v
 	if res.err != nil {
 		return nil, res.err
 	}
-	return &renderedPage{HTML: template.HTML(out.HTML), TOC: out.TOC, Tasks: out.Tasks}, nil //nolint:gosec // sanitized by the engine (bluemonday)
+	// The engine's task-list boxes are disabled inputs without a label: the
+	// item's text says what the task is, so they are hidden from assistive
+	// technology rather than announced as unlabelled form fields.
+	h := taskBox.ReplaceAllString(out.HTML, `<input aria-hidden="true" tabindex="-1" $1>`)
+	return &renderedPage{HTML: template.HTML(h), TOC: out.TOC, Tasks: out.Tasks}, nil //nolint:gosec // sanitized by the engine (bluemonday); only attributes added
 }
+
+// taskBox matches a task-list checkbox in the engine's output.
+var taskBox = regexp.MustCompile(`<input ((?:checked="" )?disabled="" type="checkbox"(?: checked="")?)/?>`)
