@@ -27,6 +27,7 @@ require github.com/gabriel-vasile/mimetype v1.4.16 // indirect
 require (
 	github.com/go-pdf/fpdf v0.9.0 // indirect
 	github.com/ledongthuc/pdf v0.0.0-20260907135840-6c8c28e0e8a0 // indirect
+	github.com/sergi/go-diff v1.4.0 // indirect
 	golang.org/x/image v0.44.0 // indirect
 )
 

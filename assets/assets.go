@@ -4,7 +4,8 @@ package assets
 
 import "embed"
 
-// FS holds templates/*.html, static/* and i18n/*.json.
+// FS holds templates/*.html, static/*, i18n/*.json and the wiki page
+// templates wiki/<name>.<locale>.md.
 //
-//go:embed templates static i18n
+//go:embed templates static i18n wiki
 var FS embed.FS

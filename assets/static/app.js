@@ -100,3 +100,60 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+// The wiki editor (form.wiki-editor): a toolbar and shortcuts for common
+// Markdown (Ctrl+B, Ctrl+I, Ctrl+K; Ctrl+S saves), and a live preview that
+// the server renders through the same engine as the page (POST with the
+// CSRF token in the X-CSRF-Token header).
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form.wiki-editor");
+  if (!form) return;
+  const src = form.querySelector("textarea[name=body]");
+  const out = document.getElementById("wiki-preview");
+  const token = form.querySelector("input[name=_csrf]").value;
+  const wrap = (before, after, placeholder) => {
+    const s = src.selectionStart, e = src.selectionEnd;
+    const sel = src.value.slice(s, e) || placeholder;
+    src.setRangeText(before + sel + after, s, e, "end");
+    src.focus();
+    src.dispatchEvent(new Event("input"));
+  };
+  const line = (prefix) => {
+    const s = src.selectionStart;
+    const start = src.value.lastIndexOf("\n", s - 1) + 1;
+    src.setRangeText(prefix, start, start, "end");
+    src.focus();
+    src.dispatchEvent(new Event("input"));
+  };
+  const actions = {
+    bold: () => wrap("**", "**", "text"),
+    italic: () => wrap("_", "_", "text"),
+    heading: () => line("## "),
+    link: () => wrap("[", "](https://)", "text"),
+    wikilink: () => wrap("[[", "]]", "Page"),
+    list: () => line("- "),
+    task: () => line("- [ ] "),
+  };
+  for (const b of form.querySelectorAll("button[data-md]")) {
+    b.addEventListener("click", () => actions[b.dataset.md]());
+  }
+  src.addEventListener("keydown", (ev) => {
+    if (!(ev.ctrlKey || ev.metaKey)) return;
+    const key = { b: "bold", i: "italic", k: "link" }[ev.key.toLowerCase()];
+    if (key) { ev.preventDefault(); actions[key](); }
+    if (ev.key.toLowerCase() === "s") { ev.preventDefault(); form.requestSubmit(); }
+  });
+  let timer = 0, seq = 0;
+  const preview = async () => {
+    const mine = ++seq;
+    const body = new URLSearchParams({ body: src.value, space: form.dataset.space || "" });
+    try {
+      const res = await fetch(form.dataset.preview, { method: "POST", body, credentials: "same-origin",
+        headers: { "X-CSRF-Token": token, "Content-Type": "application/x-www-form-urlencoded" } });
+      if (mine !== seq || !res.ok) return;
+      // The server's HTML is sanitized by the docs-engine (bluemonday).
+      out.innerHTML = await res.text();
+    } catch (e) { /* offline: keep the last preview */ }
+  };
+  src.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(preview, 250); });
+  preview();
+});

@@ -36,6 +36,12 @@ func TestCan(t *testing.T) {
 		{"unknown permission is denied", user("u1", "t1", tma.RoleAdmin), tma.Permission{Object: "users", Action: "*"}, false},
 		{"disabled user", &tma.User{ID: "u7", TenantID: "t1", Roles: []tma.Role{tma.RoleAdmin}, Disabled: true}, tma.PermUsersRead, false},
 		{"nil user", nil, tma.PermDashboardView, false},
+		{"legal reads the wiki", user("u5", "t1", tma.RoleLegal), tma.PermWikiRead, true},
+		{"auditor reads the wiki", user("u3", "t1", tma.RoleAuditor), tma.PermWikiRead, true},
+		{"auditor never edits the wiki", user("u3", "t1", tma.RoleAuditor, tma.RoleLegal), tma.PermWikiEdit, false},
+		{"admin manages wiki grants", user("u1", "t1", tma.RoleAdmin), tma.PermWikiManage, true},
+		{"admin reads no wiki pages", user("u1", "t1", tma.RoleAdmin), tma.PermWikiRead, false},
+		{"employee sees no wiki", user("u9", "t1", tma.RoleEmployee), tma.PermWikiRead, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

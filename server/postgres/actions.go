@@ -165,7 +165,8 @@ func (s *ActionService) ChangeAction(ctx context.Context, tenantID, caseID, acti
 }
 
 const actionColumns = `a.id::text, a.case_id::text, c.reference, a.revision, a.title, a.outcome, a.owner_id::text,
-	COALESCE(u.display_name, ''), a.due_on, a.status, a.created_at, a.updated_at`
+	COALESCE(u.display_name, ''), a.due_on, a.status, a.created_at, a.updated_at,
+	COALESCE(a.wiki_page_id::text, ''), COALESCE(a.wiki_revision, 0)`
 
 const actionFrom = ` FROM case_actions a
 	JOIN cases c ON c.tenant_id = a.tenant_id AND c.id = a.case_id
@@ -180,7 +181,8 @@ type sealedAction struct {
 func scanSealedAction(r pgx.CollectableRow) (*sealedAction, error) {
 	var a sealedAction
 	var due *time.Time
-	err := r.Scan(&a.ID, &a.CaseID, &a.Reference, &a.revision, &a.title, &a.outcome, &a.OwnerID, &a.OwnerName, &due, &a.Status, &a.CreatedAt, &a.UpdatedAt)
+	err := r.Scan(&a.ID, &a.CaseID, &a.Reference, &a.revision, &a.title, &a.outcome, &a.OwnerID, &a.OwnerName, &due, &a.Status, &a.CreatedAt, &a.UpdatedAt,
+		&a.WikiPageID, &a.WikiRevision)
 	if due != nil {
 		a.Due = due.UTC()
 	}

@@ -59,6 +59,9 @@ func (db *DB) createTenant(ctx context.Context, tx pgx.Tx, t *tma.Tenant) error 
 	} else if err != nil {
 		return err
 	}
+	if err := createDefaultWikiSpace(ctx, tx, t.ID); err != nil {
+		return err
+	}
 	return db.audit(ctx, tx, t.ID, tma.AuditTenantCreated, "tenant", t.ID, t.Slug)
 }
 

@@ -24,6 +24,10 @@ type Action struct {
 	Outcome   string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// WikiPageID and WikiRevision name the process page revision whose
+	// checklist the action came from; "" and 0 otherwise.
+	WikiPageID   string
+	WikiRevision int
 }
 
 // ActionStatus is where a countermeasure stands.

@@ -64,6 +64,14 @@ const (
 	AuditDocumentRead        = "case.document_read" // detail: download or preview
 	AuditDocumentDeleted     = "case.document_deleted"
 	AuditCaseExported        = "case.exported"
+	AuditWikiPageCreated     = "wiki.page_created"
+	AuditWikiPageSaved       = "wiki.page_saved"
+	AuditWikiPageRestored    = "wiki.page_restored"
+	AuditWikiPageAccess      = "wiki.page_access_changed"
+	AuditWikiGrants          = "wiki.grants_changed"
+	AuditWikiChecklist       = "case.checklist_applied"
+	AuditCaseWikiLinked      = "case.wiki_linked"
+	AuditCaseWikiUnlinked    = "case.wiki_unlinked"
 )
 
 // AuditActions lists every action, for filters and their labels.
@@ -124,6 +132,14 @@ var AuditActions = []string{
 	AuditDocumentRead,
 	AuditDocumentDeleted,
 	AuditCaseExported,
+	AuditWikiPageCreated,
+	AuditWikiPageSaved,
+	AuditWikiPageRestored,
+	AuditWikiPageAccess,
+	AuditWikiGrants,
+	AuditWikiChecklist,
+	AuditCaseWikiLinked,
+	AuditCaseWikiUnlinked,
 }
 
 // AuditEvent is one row of a tenant's append-only, hash-chained audit log.

@@ -63,6 +63,10 @@ type caseData struct {
 	Closed        bool         // the case is read-only until reopened
 	UserID        string       // the viewer
 	Now           time.Time
+	// WikiPages are the process pages the case uses that the viewer may
+	// read; WikiChoices the pages a contributor may link it to.
+	WikiPages   []*tma.WikiChange
+	WikiChoices []*tma.WikiChange
 }
 
 // caseRights fills what the viewer may do on the case in the URL.
@@ -108,6 +112,22 @@ func (s *Server) caseView(c *fiber.Ctx) (*view, error) {
 	}
 	if d.Documents, err = s.deps.Documents.Documents(ctx, tenantID, caseID); err != nil {
 		return nil, err
+	}
+	if d.WikiPages, err = s.deps.Wiki.CasePages(ctx, tenantID, caseID, p.User); err != nil {
+		return nil, err
+	}
+	if d.Contribute && s.deps.Authz.Can(p.User, tma.PermWikiRead) {
+		spaces, err := s.deps.Wiki.Spaces(ctx, tenantID, p.User)
+		if err != nil {
+			return nil, err
+		}
+		for _, sp := range spaces {
+			pages, err := s.deps.Wiki.Pages(ctx, tenantID, sp.Slug, p.User)
+			if err != nil {
+				return nil, err
+			}
+			d.WikiChoices = append(d.WikiChoices, pages...)
+		}
 	}
 	d.DocumentNames = map[string]string{}
 	for _, doc := range d.Documents {

@@ -99,6 +99,8 @@ func (p *pages) funcs() template.FuncMap {
 		"hasCategory":    func(cs []tma.Category, c tma.Category) bool { return slices.Contains(cs, c) },
 		"actionStatuses": func() []tma.ActionStatus { return tma.ActionStatuses },
 		"timelineKinds":  func() []string { return tma.TimelineKinds },
+		"hasRoleIn":      func(roles []tma.Role, r tma.Role) bool { return slices.Contains(roles, r) },
+		"wikiURL":        wikiURL,
 		"uploadForm": func(v *view, action string, multiple bool) uploadForm {
 			id := "version"
 			if multiple {
@@ -344,13 +346,14 @@ func (s *Server) menuOf(u *tma.User) menu {
 	}
 	can := func(perm tma.Permission) bool { return s.deps.Authz.Can(u, perm) }
 	m := menu{Cases: can(tma.PermCasesRead), Reports: can(tma.PermReportsFile), Intake: can(tma.PermReportsTriage),
-		Users: can(tma.PermUsersRead), Settings: can(tma.PermTenantManage), Audit: can(tma.PermAuditRead)}
+		Users: can(tma.PermUsersRead), Settings: can(tma.PermTenantManage), Audit: can(tma.PermAuditRead),
+		Wiki: can(tma.PermWikiRead)}
 	s.menus.Store(k.String(), m)
 	return m
 }
 
 // menu says which navigation items the user may open.
-type menu struct{ Cases, Reports, Intake, Users, Settings, Audit bool }
+type menu struct{ Cases, Reports, Intake, Users, Settings, Audit, Wiki bool }
 
 // navKey names one rendering of the navigation: it depends on nothing else.
 type navKey struct {

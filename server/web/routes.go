@@ -149,6 +149,9 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/cases/:id/persons", caseContribute, s.handlePersonAdd)
 	s.handle(fiber.MethodPost, "/cases/:id/persons/:person/remove", caseContribute, s.handlePersonRemove)
 	s.handle(fiber.MethodGet, "/tasks", casesRead, s.handleTasksPage)
+	// A case uses process pages (the wiki); :page is the page id.
+	s.handle(fiber.MethodPost, "/cases/:id/wiki", caseContribute, s.handleCaseWikiLink)
+	s.handle(fiber.MethodPost, "/cases/:id/wiki/:page/remove", caseContribute, s.handleCaseWikiUnlink)
 
 	// Documents: uploads stream (multipart, one or more files); every read
 	// of a document's bytes is audited by DocumentService.Open. Deleting a
@@ -178,6 +181,34 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/intake/:id/open", triage, s.handleIntakeOpen)
 	s.handle(fiber.MethodPost, "/intake/:id/merge", triage, s.handleIntakeMerge)
 	s.handle(fiber.MethodPost, "/intake/:id/dismiss", triage, s.handleIntakeDismiss)
+
+	// The process-documentation wiki. wiki:read and wiki:edit open the
+	// routes; the service then judges every page by the space's grants and
+	// the page's narrowing, and a page the viewer may not read answers like
+	// one that does not exist. :page is the page's address in its space;
+	// "new", "settings", "preview" and "pages" are reserved (tma.WikiPageInput).
+	// Applying a checklist needs case contribution: the handler checks the
+	// chosen case like a case route (404 for a case the viewer may not
+	// contribute to).
+	wikiRead := rule{access: accessPermission, perm: tma.PermWikiRead}
+	wikiEdit := rule{access: accessPermission, perm: tma.PermWikiEdit}
+	wikiManage := rule{access: accessPermission, perm: tma.PermWikiManage}
+	s.handle(fiber.MethodGet, "/wiki", wikiRead, s.handleWikiPage)
+	s.handle(fiber.MethodPost, "/wiki/preview", wikiEdit, s.handleWikiPreview)
+	s.handle(fiber.MethodGet, "/wiki/:space", wikiRead, s.handleWikiSpacePage)
+	s.handle(fiber.MethodGet, "/wiki/:space/new", wikiEdit, s.handleWikiNewPage)
+	s.handle(fiber.MethodPost, "/wiki/:space/pages", wikiEdit, s.handleWikiCreate)
+	s.handle(fiber.MethodGet, "/wiki/:space/settings", wikiManage, s.handleWikiSettingsPage)
+	s.handle(fiber.MethodPost, "/wiki/:space/settings", wikiManage, s.handleWikiSettings)
+	s.handle(fiber.MethodGet, "/wiki/:space/:page", wikiRead, s.handleWikiPageView)
+	s.handle(fiber.MethodPost, "/wiki/:space/:page", wikiEdit, s.handleWikiSave)
+	s.handle(fiber.MethodGet, "/wiki/:space/:page/edit", wikiEdit, s.handleWikiEditPage)
+	s.handle(fiber.MethodGet, "/wiki/:space/:page/history", wikiRead, s.handleWikiHistoryPage)
+	s.handle(fiber.MethodGet, "/wiki/:space/:page/diff", wikiRead, s.handleWikiDiffPage)
+	s.handle(fiber.MethodGet, "/wiki/:space/:page/revisions/:rev", wikiRead, s.handleWikiRevisionPage)
+	s.handle(fiber.MethodPost, "/wiki/:space/:page/revisions/:rev/restore", wikiEdit, s.handleWikiRestore)
+	s.handle(fiber.MethodPost, "/wiki/:space/:page/access", wikiEdit, s.handleWikiAccess)
+	s.handle(fiber.MethodPost, "/wiki/:space/:page/apply", rule{access: accessPermission, perm: tma.PermCasesContribute}, s.handleWikiApply)
 
 	// Audit log: auditors only.
 	audit := rule{access: accessPermission, perm: tma.PermAuditRead}

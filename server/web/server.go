@@ -17,6 +17,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	docsengine "github.com/tma-portal/tma/docs-engine"
+
 	"github.com/tma-portal/tma/server/tma"
 )
 
@@ -53,7 +55,9 @@ type Deps struct {
 	Documents tma.DocumentService
 	// CaseFiles renders the case-file export (GET /cases/:id/export.pdf).
 	CaseFiles tma.CaseFileRenderer
-	Authz     tma.Authorizer
+	// Wiki keeps the process-documentation wiki.
+	Wiki  tma.WikiService
+	Authz tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.
 	Ready  func(context.Context) error
@@ -79,6 +83,10 @@ type Server struct {
 	navCache sync.Map
 	// menus holds the menu by set of roles (menuOf).
 	menus sync.Map
+	// wikiEngine renders wiki pages and previews; wikiCache keeps rendered
+	// revisions (see wikiCache for its key).
+	wikiEngine *docsengine.Engine
+	wikiCache  *wikiCache
 }
 
 // New builds the app with all routes.
@@ -99,7 +107,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, pages: p, rules: map[string]rule{}, uploadLimitText: formatSize(cfg.UploadLimit)}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, pages: p, rules: map[string]rule{}, uploadLimitText: formatSize(cfg.UploadLimit),
+		wikiEngine: docsengine.New(docsengine.Config{MaxBytes: tma.MaxWikiBody}), wikiCache: newWikiCache(2000)}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "TMA",
 		BodyLimit:             cfg.BodyLimit,

@@ -118,6 +118,10 @@ func TestPagesRender(t *testing.T) {
 		SHA256: make([]byte, 32), UploaderName: "Ada", UploadedAt: now}
 	doc := &tma.Document{ID: docV2.DocumentID, CaseID: kase.ID, Latest: docV2, Count: 2, CreatedAt: now,
 		Versions: []*tma.DocumentVersion{docV2, {DocumentID: docV2.DocumentID, Version: 1, UploaderName: "Bo", UploadedAt: now, Deleted: true, DeletedAt: now}}}
+	wspace := &tma.WikiSpace{Slug: "process", Name: "Process documentation", ReadRoles: []tma.Role{tma.RoleLegal}, EditRoles: []tma.Role{tma.RoleThreatManager}}
+	wchange := &tma.WikiChange{PageID: tma.NewID(), Space: "process", SpaceName: "Process documentation", Slug: "escalation", Title: "Escalation", Revision: 3, AuthorName: "Ada", SavedAt: now}
+	wpage := &tma.WikiPage{ID: wchange.PageID, Space: "process", Slug: "escalation", Title: "Escalation", Body: "# Purpose", Revision: 2, Current: 3,
+		ReadRoles: []tma.Role{tma.RoleThreatManager}, AuthorName: "Ada", SavedAt: now}
 	data := map[string]any{
 		"login":     loginData{Tenant: "acme"},
 		"mfa":       loginData{},
@@ -144,7 +148,16 @@ func TestPagesRender(t *testing.T) {
 			Approvals: []*tma.Approval{{ID: tma.NewID(), RequestedBy: tma.NewID(), RequesterName: "Bo", FromStatus: tma.StatusDefusing, FromRisk: tma.RiskHigh,
 				Status: tma.StatusClosed, Risk: tma.RiskHigh, CreatedAt: now},
 				{ID: tma.NewID(), Kind: tma.ApprovalDocumentDelete, RequestedBy: u.ID, RequesterName: "Ada", DocumentID: doc.ID, Version: 1, CreatedAt: now}},
-			Documents: []*tma.Document{doc}, DocumentNames: map[string]string{doc.ID: doc.Latest.Name}},
+			Documents: []*tma.Document{doc}, DocumentNames: map[string]string{doc.ID: doc.Latest.Name},
+			WikiPages: []*tma.WikiChange{wchange}, WikiChoices: []*tma.WikiChange{wchange}},
+		"wiki":          wikiIndexData{Spaces: []*tma.WikiSpace{wspace}, Changes: []*tma.WikiChange{wchange}},
+		"wiki_space":    wikiSpaceData{Space: wspace, Pages: []*tma.WikiChange{wchange}, CanEdit: true},
+		"wiki_new":      wikiNewData{Space: wspace, Pages: []*tma.WikiChange{wchange}, Templates: wikiTemplates, Form: tma.WikiPageInput{Title: "Escalation", Template: "process"}},
+		"wiki_page":     wikiPageData{Space: wspace, Page: wpage, HTML: "<h1>Purpose</h1>", Crumbs: []tma.Crumb{{Title: "Process documentation", URL: "/wiki/process"}}, Backlinks: []*tma.WikiChange{wchange}, Old: true, CanEdit: true, UsedBy: 2, Cases: []*tma.Case{kase}, Roles: tma.Roles},
+		"wiki_edit":     wikiEditData{Space: wspace, Page: wpage, Form: tma.WikiPageInput{Title: "Escalation", Body: "# Hi", BaseRevision: 3}, Conflict: wpage, Diff: lineDiff("a\nb", "a\nc")},
+		"wiki_history":  wikiHistoryData{Space: wspace, Page: wpage, Revisions: []*tma.WikiRevision{{Revision: 3, AuthorName: "Ada", SavedAt: now, Comment: "typo"}, {Revision: 1, SavedAt: now}}, CanEdit: true},
+		"wiki_diff":     wikiDiffData{Space: wspace, From: wpage, To: wpage, Rows: lineDiff("a\nb", "a\nc")},
+		"wiki_settings": wikiSettingsData{Space: wspace},
 		"document": documentData{caseData: caseData{Case: kase, Contribute: true, Manage: true, Now: now}, Document: doc, Current: doc.Latest,
 			Preview: tma.PreviewText, Text: "Hello <script>", TextCut: true},
 		"note": noteData{caseData: caseData{Case: kase, Contribute: true, Now: now},
@@ -174,7 +187,7 @@ func TestPagesRender(t *testing.T) {
 		}
 		for _, loc := range locales {
 			v := &view{Locale: loc, Title: name + ".title", Principal: pr, CSRF: "tok", Data: d, catalog: p.catalog,
-				can: func(string) bool { return true }, SignedIn: true, Menu: menu{true, true, true, true, true, true},
+				can: func(string) bool { return true }, SignedIn: true, Menu: menu{true, true, true, true, true, true, true},
 				UserName: u.DisplayName, TenantName: pr.Tenant.Name}
 			v.TitleText = v.T(v.Title)
 			// The navigation, as render caches it.

@@ -19,6 +19,7 @@ import (
 	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
+	"github.com/tma-portal/tma/server/web"
 )
 
 // axeSource returns axe-core (found through TMA_AXE, which `make test` sets,
@@ -130,6 +131,20 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		Title: "Hausverbot prüfen und mit der Rechtsabteilung abstimmen", OwnerID: manager.ID, Due: time.Now().AddDate(0, 0, -3).Truncate(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	// A process page with two revisions, a checklist, a table and a link,
+	// used by the case, for the wiki pages.
+	wiki := postgres.NewWikiService(srv.DB, sealer, web.NewWikiMarkup())
+	wp, err := wiki.CreatePage(mctx, tn.ID, "process", tma.WikiPageInput{Title: "Eskalation", Body: "# Übersicht\n\n- [ ] Leitung informieren\n"}, manager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wiki.SaveRevision(mctx, tn.ID, "process", wp.Slug, tma.WikiPageInput{Title: "Eskalation", BaseRevision: 1,
+		Body: "# Übersicht\n\nSiehe [[Kontakte]].\n\n## Ablauf\n\n- [ ] Leitung informieren\n- [ ] Recht einbinden\n\n| Rolle | Telefon |\n|---|---|\n| Recht | 123 |\n"}, manager); err != nil {
+		t.Fatal(err)
+	}
+	if err := wiki.LinkCase(mctx, tn.ID, kase.ID, wp.ID, manager); err != nil {
+		t.Fatal(err)
+	}
 	// A text document, uploaded as the threat manager would, for the
 	// document page.
 	mc := srv.client(t)
@@ -178,6 +193,7 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 			path = strings.ReplaceAll(r.Path, ":id", report.ID)
 		}
 		path = strings.ReplaceAll(path, ":tenant", "acme")
+		path = strings.NewReplacer(":space", "process", ":page", "eskalation", ":rev", "1").Replace(path)
 		switch {
 		case rule.Public:
 			pages = append(pages, page{path, ""})

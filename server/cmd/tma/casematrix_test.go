@@ -13,6 +13,7 @@ import (
 	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
+	"github.com/tma-portal/tma/server/web"
 )
 
 // caseWorld is a tenant with one user per persona, a case, and a second
@@ -28,6 +29,7 @@ type caseWorld struct {
 	approval  string    // a pending request of the lead on kase, for :approval
 	person    string    // a person involved in kase, for :person
 	document  string    // a text document on kase (version 1), for :doc and :v
+	wikiPage  string    // a process page's id, for :page on case routes (its address is "escalation")
 }
 
 // work puts a note, an action owned by lead and a four-eyes request of
@@ -53,6 +55,12 @@ func (w *caseWorld) work(t *testing.T, lead *tma.User) {
 		t.Fatal(err)
 	}
 	w.note, w.action, w.approval, w.person = n.ID, a.ID, ap.ID, p.ID
+	wp, err := postgres.NewWikiService(w.srv.DB, sealer, web.NewWikiMarkup()).CreatePage(ctx, w.tenant.ID, "process",
+		tma.WikiPageInput{Title: "Escalation", Body: "# Escalation\n\n- [ ] Call the lead\n"}, lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.wikiPage = wp.ID
 	c := w.srv.client(t)
 	c.login(w.tenant.Slug, lead.Email)
 	w.document = uploadDocument(t, c, w.kase.ID, "", "notes.txt", []byte("Talked to the team lead.\n")).ID
@@ -60,7 +68,7 @@ func (w *caseWorld) work(t *testing.T, lead *tma.User) {
 
 // replacer fills a case route's parameters with the world's objects.
 func (w *caseWorld) replacer(caseID string) *strings.Replacer {
-	return strings.NewReplacer(":id", caseID, ":user", w.bystander.ID, ":note", w.note, ":action", w.action, ":approval", w.approval, ":person", w.person, ":name", "app.css", ":doc", w.document, ":v", "1")
+	return strings.NewReplacer(":id", caseID, ":user", w.bystander.ID, ":note", w.note, ":action", w.action, ":approval", w.approval, ":person", w.person, ":name", "app.css", ":doc", w.document, ":v", "1", ":page", w.wikiPage)
 }
 
 // newCaseWorld creates tenant acme with a user for each of the personas
@@ -304,6 +312,38 @@ var roleMatrix = map[string][8]int{
 	"POST /cases/:id/documents/:doc/versions/:v/delete":   {s403, s403, s200, s403, s403, s403, s403, s404},
 	"GET /tasks":  {s403, s403, s200, s200, s200, s200, s403, s200},
 	"HEAD /tasks": {s403, s403, s200, s200, s200, s200, s403, s200},
+	// The wiki: admins manage grants and read no pages, auditors read and
+	// never edit, employees see nothing; the process space is edited by
+	// threat managers only. "other tenant" has its own process space,
+	// without the page "escalation". Empty forms are invalid (400); a
+	// restore of revision 1 and an access change with no narrowing succeed.
+	"GET /wiki":                                      {s403, s200, s200, s200, s200, s200, s403, s200},
+	"HEAD /wiki":                                     {s403, s200, s200, s200, s200, s200, s403, s200},
+	"POST /wiki/preview":                             {s403, s403, s200, s200, s200, s200, s403, s200},
+	"GET /wiki/:space":                               {s403, s200, s200, s200, s200, s200, s403, s200},
+	"HEAD /wiki/:space":                              {s403, s200, s200, s200, s200, s200, s403, s200},
+	"GET /wiki/:space/new":                           {s403, s403, s200, s403, s403, s403, s403, s200},
+	"HEAD /wiki/:space/new":                          {s403, s403, s200, s403, s403, s403, s403, s200},
+	"POST /wiki/:space/pages":                        {s403, s403, s400, s403, s403, s403, s403, s400},
+	"GET /wiki/:space/settings":                      {s200, s403, s200, s403, s403, s403, s403, s200},
+	"HEAD /wiki/:space/settings":                     {s200, s403, s200, s403, s403, s403, s403, s200},
+	"POST /wiki/:space/settings":                     {s400, s403, s400, s403, s403, s403, s403, s400},
+	"GET /wiki/:space/:page":                         {s403, s200, s200, s200, s200, s200, s403, s404},
+	"HEAD /wiki/:space/:page":                        {s403, s200, s200, s200, s200, s200, s403, s404},
+	"POST /wiki/:space/:page":                        {s403, s403, s400, s403, s403, s403, s403, s404},
+	"GET /wiki/:space/:page/edit":                    {s403, s403, s200, s403, s403, s403, s403, s404},
+	"HEAD /wiki/:space/:page/edit":                   {s403, s403, s200, s403, s403, s403, s403, s404},
+	"GET /wiki/:space/:page/history":                 {s403, s200, s200, s200, s200, s200, s403, s404},
+	"HEAD /wiki/:space/:page/history":                {s403, s200, s200, s200, s200, s200, s403, s404},
+	"GET /wiki/:space/:page/diff":                    {s403, s200, s200, s200, s200, s200, s403, s404},
+	"HEAD /wiki/:space/:page/diff":                   {s403, s200, s200, s200, s200, s200, s403, s404},
+	"GET /wiki/:space/:page/revisions/:rev":          {s403, s200, s200, s200, s200, s200, s403, s404},
+	"HEAD /wiki/:space/:page/revisions/:rev":         {s403, s200, s200, s200, s200, s200, s403, s404},
+	"POST /wiki/:space/:page/revisions/:rev/restore": {s403, s403, s303, s403, s403, s403, s403, s404},
+	"POST /wiki/:space/:page/access":                 {s403, s403, s200, s403, s403, s403, s403, s404},
+	"POST /wiki/:space/:page/apply":                  {s403, s403, s404, s404, s404, s404, s403, s404},
+	"POST /cases/:id/wiki":                           {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/wiki/:page/remove":              {s403, s403, s404, s404, s403, s403, s403, s404},
 }
 
 // TestRoleMatrix walks every route of the router as every persona and
@@ -346,7 +386,7 @@ func TestRoleMatrix(t *testing.T) {
 			continue
 		}
 		method, pattern, _ := strings.Cut(key, " ")
-		path := strings.NewReplacer(":id", spare.ID, ":name", "app.css", ":tenant", "acme").Replace(pattern)
+		path := strings.NewReplacer(":id", spare.ID, ":name", "app.css", ":tenant", "acme", ":space", "process", ":page", "escalation", ":rev", "1").Replace(pattern)
 		if strings.HasPrefix(pattern, "/cases/") {
 			path = w.replacer(w.kase.ID).Replace(pattern)
 		}
@@ -413,6 +453,8 @@ var needMatrix = map[string][10]int{
 	"GET /cases/:id/documents/:doc/versions/:v/preview":   {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
 	"HEAD /cases/:id/documents/:doc/versions/:v/preview":  {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
 	"POST /cases/:id/documents/:doc/versions/:v/delete":   {s200, s403, s403, s403, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/wiki":                                {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/wiki/:page/remove":                   {s404, s404, s403, s404, s404, s404, s404, s403, s403, s404},
 }
 
 var ridAndTokens = regexp.MustCompile(`(name="_csrf" value=")[^"]*(")`)

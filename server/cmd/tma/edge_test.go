@@ -63,6 +63,15 @@ var formFields = map[string][]string{
 	"POST /cases/:id/actions":                           {"title", "owner", "due"},
 	"POST /cases/:id/actions/:action":                   {"title", "owner", "due", "status", "outcome"},
 	"POST /cases/:id/documents/:doc/versions/:v/delete": {"x"},
+	"POST /cases/:id/wiki":                              {"page"},
+	"POST /cases/:id/wiki/:page/remove":                 {"x"},
+	"POST /wiki/preview":                                {"body", "space"},
+	"POST /wiki/:space/pages":                           {"title", "slug", "parent", "template"},
+	"POST /wiki/:space/settings":                        {"read", "edit"},
+	"POST /wiki/:space/:page":                           {"title", "body", "message", "base"},
+	"POST /wiki/:space/:page/revisions/:rev/restore":    {"x"},
+	"POST /wiki/:space/:page/access":                    {"narrow", "read", "hidden"},
+	"POST /wiki/:space/:page/apply":                     {"case", "revision"},
 }
 
 // uploadFields lists the upload routes (streamed multipart bodies, which

@@ -240,6 +240,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Persons:   postgres.NewPersonService(db, sealer),
 		Documents: postgres.NewDocumentService(db, sealer, crypt.NewDocuments(m.CaseKeys), m.Blobs),
 		CaseFiles: pdf.New(),
+		Wiki:      postgres.NewWikiService(db, sealer, web.NewWikiMarkup()),
 		Authz:     enforcer,
 		Ready:     m.ready,
 		Logger:    m.Logger,
