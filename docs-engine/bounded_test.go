@@ -66,9 +66,18 @@ func TestRenderBoundedTime(t *testing.T) {
 	e := New(Config{})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
-			_, err := e.Render([]byte(tc.src), Options{Resolver: mapResolver{}})
-			took := time.Since(start)
+			// The fastest of up to three tries: a busy machine (make test
+			// runs packages side by side) only ever adds time, while a
+			// blow-up is slow every time.
+			var took time.Duration
+			var err error
+			for try := 0; try < 3 && (try == 0 || took > time.Second); try++ {
+				start := time.Now()
+				_, err = e.Render([]byte(tc.src), Options{Resolver: mapResolver{}})
+				if d := time.Since(start); try == 0 || d < took {
+					took = d
+				}
+			}
 			var limit *LimitError
 			switch {
 			case errors.As(err, &limit):
