@@ -166,22 +166,30 @@ func docxText(ctx context.Context, data []byte, w *textBuilder) error {
 		if i == maxZipParts || w.full {
 			break
 		}
-		inText, inCell := 0, 0
+		inRun, inText, inCell := 0, 0, 0
 		err := xmlPart(ctx, f, budget, w, func(tok xml.Token) {
 			switch t := tok.(type) {
 			case xml.StartElement:
 				switch t.Name.Local {
+				case "r":
+					inRun++
 				case "t":
 					inText++
 				case "tc":
 					inCell++
-				case "tab":
-					w.tab()
+				case "tab": // in a run; w:tabs/w:tab in paragraph properties are tab stops
+					if inRun > 0 {
+						w.tab()
+					}
 				case "br", "cr":
-					w.endLine()
+					if inRun > 0 {
+						w.endLine()
+					}
 				}
 			case xml.EndElement:
 				switch t.Name.Local {
+				case "r":
+					inRun--
 				case "t":
 					inText--
 				case "p":
