@@ -298,7 +298,7 @@ func TestDocumentTextExtraction(t *testing.T) {
 		const gib = 1 << 30
 		many := make([]zipFile, 10_001)
 		for i := range many {
-			many[i] = zipFile{name: fmt.Sprintf("word/x%d.xml", i)}
+			many[i] = zipFile{name: fmt.Sprintf("word/x%d.xml", i), store: true}
 		}
 		tests := []struct {
 			name, contentType string

@@ -156,12 +156,24 @@ func zeroDeflate(tb testing.TB, n int) ([]byte, uint32) {
 	return out.Bytes(), crc
 }
 
+// bombs caches zeroDeflate's streams by size; the tests that use them do
+// not run in parallel.
+var bombs = map[int]struct {
+	data []byte
+	crc  uint32
+}{}
+
 // makeBomb writes a zip whose entry name inflates to n zero bytes from
 // about n/1000 compressed bytes. If declared is not n, the directory lies
 // about the size.
 func makeBomb(tb testing.TB, name string, n int, declared uint64, extra ...zipFile) []byte {
 	tb.Helper()
-	data, crc := zeroDeflate(tb, n)
+	bomb, ok := bombs[n]
+	if !ok {
+		bomb.data, bomb.crc = zeroDeflate(tb, n)
+		bombs[n] = bomb
+	}
+	data, crc := bomb.data, bomb.crc
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for _, f := range extra {
