@@ -19,6 +19,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -41,6 +42,10 @@ type Config struct {
 	PDFTimeout time.Duration
 	// PDFMemory is the address space one pdftotext run may map (ulimit -v).
 	PDFMemory int64
+	// Concurrency is how many documents are read at once (default
+	// GOMAXPROCS); more wait. Each may hold tma.MaxExtractInput bytes, an
+	// unpacked workbook or a pdftotext process, so this bounds memory.
+	Concurrency int
 	// Logger gets one warning when pdftotext is missing; nil discards it.
 	// Nothing of a document (not even pdftotext's messages, which quote
 	// the PDF) is ever logged.
@@ -52,6 +57,7 @@ type Config struct {
 type TextExtractor struct {
 	cfg      Config
 	markdown *docsengine.Engine
+	slots    chan struct{} // one per extraction running
 	warnOnce sync.Once
 }
 
@@ -65,10 +71,13 @@ func New(cfg Config) *TextExtractor {
 	if cfg.PDFMemory <= 0 {
 		cfg.PDFMemory = DefaultPDFMemory
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = runtime.GOMAXPROCS(0)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &TextExtractor{cfg: cfg, markdown: docsengine.New(docsengine.Config{})}
+	return &TextExtractor{cfg: cfg, markdown: docsengine.New(docsengine.Config{}), slots: make(chan struct{}, cfg.Concurrency)}
 }
 
 // The formats, by sniffed media type.
@@ -110,6 +119,12 @@ func (x *TextExtractor) Extract(ctx context.Context, contentType string, r io.Re
 	}
 	if size > tma.MaxExtractInput {
 		return "", tooLarge()
+	}
+	select {
+	case x.slots <- struct{}{}:
+		defer func() { <-x.slots }()
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
 	data, err := readAll(r, size)
 	if err != nil {

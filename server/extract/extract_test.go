@@ -473,3 +473,27 @@ func (c *countingReader) Read(p []byte) (int, error) {
 type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) { return len(p), nil }
+
+// TestExtractConcurrencyLimit: extractions beyond Config.Concurrency wait
+// for a slot, and give up with their context.
+func TestExtractConcurrencyLimit(t *testing.T) {
+	bin := fakeProgram(t, t.TempDir(), "cat >/dev/null\nsleep 1\necho langsam\n")
+	x := extract.New(extract.Config{PDFToText: bin, Concurrency: 1})
+	done := make(chan string)
+	go func() {
+		got, _ := x.Extract(context.Background(), "application/pdf", strings.NewReader("%PDF"), 4)
+		done <- got
+	}()
+	time.Sleep(200 * time.Millisecond) // the PDF holds the one slot
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if got, err := x.Extract(ctx, "text/plain", strings.NewReader("wartet"), 6); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second extraction: %q, %v; want to wait and time out", got, err)
+	}
+	if got := <-done; got != "langsam" {
+		t.Errorf("first extraction: %q", got)
+	}
+	if got, err := x.Extract(context.Background(), "text/plain", strings.NewReader("frei"), 4); got != "frei" || err != nil {
+		t.Errorf("after the slot is free: %q, %v", got, err)
+	}
+}
