@@ -20,10 +20,11 @@ TESTFLAGS ?= -race -count=1 -timeout 20m
 build:
 	$(GO) build -o $(BIN) ./server/cmd/tma
 
-## run: private PostgreSQL under ./var, local key, blobs, migrations, first admin; serves :8080
+## run: private PostgreSQL under ./var, local key, blobs, migrations, first admin, pdftotext; serves :8080
 run: build
 	@DBURL=$$(scripts/pg.sh start $(VAR)/pg); \
-	export TMA_DATABASE_URL="$$DBURL" TMA_DATA_DIR="$(VAR)"; \
+	PDFTOTEXT=$${TMA_PDFTOTEXT:-$$(scripts/pdftotext.sh || true)}; \
+	export TMA_DATABASE_URL="$$DBURL" TMA_DATA_DIR="$(VAR)" TMA_PDFTOTEXT="$$PDFTOTEXT"; \
 	$(BIN) init && exec $(BIN) serve
 
 ## stop: stop the private PostgreSQL cluster of `make run`

@@ -3,7 +3,8 @@
 # PostgreSQL cluster, unless TMA_TEST_DATABASE_URL points at one already.
 # Browser tests find Chromium through TMA_CHROMIUM, installed here if missing,
 # and axe-core through TMA_AXE, fetched here if missing; the KMS tests find
-# local-kms through TMA_LOCAL_KMS, built here if missing.
+# local-kms through TMA_LOCAL_KMS, built here if missing; the PDF text tests
+# find pdftotext through TMA_PDFTOTEXT, installed here if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,11 @@ fi
 if [ -z "${TMA_LOCAL_KMS:-}" ]; then
 	TMA_LOCAL_KMS=$(scripts/local-kms.sh)
 	export TMA_LOCAL_KMS
+fi
+
+if [ -z "${TMA_PDFTOTEXT:-}" ]; then
+	TMA_PDFTOTEXT=$(scripts/pdftotext.sh)
+	export TMA_PDFTOTEXT
 fi
 
 mkdir -p var

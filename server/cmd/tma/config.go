@@ -63,6 +63,9 @@ type Config struct {
 	S3AccessKey string `env:"S3_ACCESS_KEY" secret:"true"`
 	S3SecretKey string `env:"S3_SECRET_KEY" secret:"true"`
 
+	PDFToText  string        `env:"PDFTOTEXT" help:"poppler's pdftotext, for the text of PDFs in search (default: pdftotext in PATH)"`
+	PDFTimeout time.Duration `env:"PDF_TIMEOUT" default:"20s" help:"how long pdftotext may read one PDF before it is killed"`
+
 	SSMPrefix   string `env:"SSM_PREFIX" help:"load secrets from SSM Parameter Store under this path"`
 	SSMEndpoint string `env:"SSM_ENDPOINT"`
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tma-portal/tma/server/authz"
 	"github.com/tma-portal/tma/server/crypt"
+	"github.com/tma-portal/tma/server/extract"
 	"github.com/tma-portal/tma/server/pdf"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
@@ -167,7 +168,9 @@ type Main struct {
 	CaseKeys *crypt.KeyCache
 	// Blobs is the blob store of document streams.
 	Blobs tma.BlobStore
-	Web   *web.Server
+	// Extractor finds the text of documents for search.
+	Extractor tma.TextExtractor
+	Web       *web.Server
 	// Listener is the bound address; Open binds it, so a test can pass
 	// port 0 and read the port here.
 	Listener net.Listener
@@ -225,6 +228,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	c := m.Config
+	m.Extractor = extract.New(extract.Config{PDFToText: c.PDFToText, PDFTimeout: c.PDFTimeout, Logger: m.Logger})
 	m.Web, err = web.New(web.Config{
 		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, UploadLimit: c.UploadLimit, ReadTimeout: c.ReadTimeout,
 		DefaultTenant: c.DefaultTenant, TrustProxy: c.TrustProxy,
