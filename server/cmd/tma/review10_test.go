@@ -155,3 +155,76 @@ func TestReview10HeadingIDsClashWithPortal(t *testing.T) {
 		}
 	}
 }
+
+// TestReview10InvalidSaveMovesBase: handleWikiSave moves the editor's base
+// revision to the current one after any refused save, not only after a
+// conflict. Validation runs before the base is compared, so an editor whose
+// save is refused for its title, while someone else saved meanwhile, gets
+// the editor back with the newer base and no conflict shown; fixing the
+// title and saving again silently overwrites the other save (lost update).
+func TestReview10InvalidSaveMovesBase(t *testing.T) {
+	srv := startServer(t, nil)
+	w := newCaseWorld(t, srv, map[string]tma.Role{"a": tma.RoleThreatManager, "b": tma.RoleThreatManager})
+	clients := w.signIn(t)
+	a, b := clients["a"], clients["b"]
+	path := createWikiPage(t, a, "Escalation", "", "# Escalation\n\nCall the team lead.\n")
+	baseA := editBase(t, a, path)
+	baseB := editBase(t, b, path)
+	if status, body := b.post(path, url.Values{"title": {"Escalation"}, "body": {"# Escalation\n\nCall the team lead. Then legal.\n"}, "base": {baseB}}); status != http.StatusSeeOther {
+		t.Fatalf("b saves: %d %.300s", status, body)
+	}
+	// A's save is refused for its title (a slash), not for the conflict.
+	status, body := a.post(path, url.Values{"title": {"Escalation / HR"}, "body": {"# Escalation\n\nCall HR.\n"}, "base": {baseA}})
+	if status != http.StatusBadRequest {
+		t.Fatalf("a's invalid save: %d", status)
+	}
+	m := baseRe.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no base in the editor")
+	}
+	if m[1] != baseA && !strings.Contains(body, `id="wiki-conflict"`) {
+		t.Errorf("after a refused save the editor's base moved from %s to %s without showing the conflict", baseA, m[1])
+	}
+	// A fixes the title and saves with the base the editor gave back.
+	status, _ = a.post(path, url.Values{"title": {"Escalation"}, "body": {"# Escalation\n\nCall HR.\n"}, "base": {m[1]}})
+	if _, page := a.get(path); status == http.StatusSeeOther && !strings.Contains(page, "Then legal.") {
+		t.Errorf("b's revision was silently overwritten by a's save (lost update)")
+	}
+}
+
+// TestReview10UnlinkHiddenPage: LinkCase links only pages the viewer may
+// read, and the case page lists only those, but UnlinkCase takes no viewer:
+// a contributor who may not read a page removes it from the case (and the
+// 200 against 404 tells that the case uses a page with that id).
+func TestReview10UnlinkHiddenPage(t *testing.T) {
+	srv := startServer(t, nil)
+	w := newCaseWorld(t, srv, map[string]tma.Role{"lead": tma.RoleThreatManager, "counsel": tma.RoleLegal})
+	w.kase = w.createCase(t, w.users["lead"])
+	w.member(t, w.users["counsel"], tma.CaseExpert, nil)
+	clients := w.signIn(t)
+	lead, counsel := clients["lead"], clients["counsel"]
+	page := createWikiPage(t, lead, "Covert monitoring", "", "# Covert monitoring\n")
+	lead.get(page)
+	if status, _ := lead.post(page+"/access", url.Values{"narrow": {"on"}, "read": {"threat_manager"}}); status != http.StatusOK {
+		t.Fatalf("narrow: %d", status)
+	}
+	ctx := context.Background()
+	var id string
+	if err := srv.DB.Pool.QueryRow(ctx, `SELECT id::text FROM wiki_pages WHERE tenant_id = $1 AND slug = 'covert-monitoring'`, w.tenant.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	caseURL := "/cases/" + w.kase.ID
+	lead.get(caseURL)
+	if status, _ := lead.post(caseURL+"/wiki", url.Values{"page": {id}}); status != http.StatusOK {
+		t.Fatalf("link: %d", status)
+	}
+	counsel.get(caseURL)
+	status, _ := counsel.post(caseURL+"/wiki/"+id+"/remove", nil)
+	var n int
+	if err := srv.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM case_wiki_pages WHERE tenant_id = $1 AND case_id = $2`, w.tenant.ID, w.kase.ID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusNotFound || n != 1 {
+		t.Errorf("legal unlinks a page it may not read: %d, %d links left; want 404 (as for a missing page) and the link kept", status, n)
+	}
+}
