@@ -60,6 +60,10 @@ func (e *LimitError) Unwrap() error { return e.Kind }
 type Config struct {
 	MaxBytes int // inputs larger than this are refused with ErrTooLarge
 	MaxDepth int // trees deeper than this are refused with ErrTooDeep
+	// IDPrefix starts every heading id (and the fragment of a wiki link to
+	// a section), so that a document embedded in a page cannot take the
+	// ids of the page's own elements (labels, aria references, fragments).
+	IDPrefix string
 }
 
 // Resolver maps a wiki link target ("Page title" or "path/page") to the URL
@@ -105,6 +109,7 @@ type Engine struct {
 	policy   *bluemonday.Policy
 	maxBytes int
 	maxDepth int
+	idPrefix string
 }
 
 // New returns an Engine with the given limits.
@@ -130,7 +135,7 @@ func New(cfg Config) *Engine {
 			renderer.WithNodeRenderers(util.Prioritized(nodeRenderer{}, 500)),
 		),
 	)
-	return &Engine{md: md, policy: newPolicy(), maxBytes: cfg.MaxBytes, maxDepth: cfg.MaxDepth}
+	return &Engine{md: md, policy: newPolicy(), maxBytes: cfg.MaxBytes, maxDepth: cfg.MaxDepth, idPrefix: cfg.IDPrefix}
 }
 
 // Render turns Markdown into sanitized HTML and the data derived from it.
@@ -146,7 +151,7 @@ func (e *Engine) Render(src []byte, opts Options) (Result, error) {
 	if c := scanCost(src); c > maxScanCost {
 		return Result{}, &LimitError{Kind: ErrTooComplex, Limit: maxScanCost, Actual: c}
 	}
-	ids := newHeadingIDs()
+	ids := newHeadingIDs(e.idPrefix)
 	doc := e.md.Parser().Parse(text.NewReader(src), parser.WithContext(parser.NewContext(parser.WithIDs(ids))))
 
 	var res Result
@@ -201,7 +206,7 @@ func collect(doc ast.Node, src []byte, ids *headingIDs, resolver Resolver, maxDe
 			}
 			n.URL, n.Exists = t.url, t.exists
 			if n.URL != "" && n.Fragment != "" {
-				n.URL += "#" + slug(n.Fragment)
+				n.URL += "#" + ids.prefix + slug(n.Fragment)
 			}
 		case *east.TaskCheckBox:
 			res.Tasks = append(res.Tasks, Task{Text: strings.TrimSpace(inlineText(n.Parent(), src)), Checked: n.IsChecked})

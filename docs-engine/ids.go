@@ -13,16 +13,18 @@ import (
 // digits of every script are kept and lower-cased ("Übersicht" → "übersicht",
 // where goldmark's default gives "bersicht"), spaces, hyphens and
 // underscores become one hyphen, other punctuation is dropped. Duplicates get
-// -1, -2, … One value serves one document.
+// -1, -2, … Every id starts with prefix (Config.IDPrefix). One value serves
+// one document.
 type headingIDs struct {
-	used map[string]bool
-	next map[string]int // the next suffix to try for a base id
+	prefix string
+	used   map[string]bool
+	next   map[string]int // the next suffix to try for a base id
 }
 
 var _ parser.IDs = (*headingIDs)(nil)
 
-func newHeadingIDs() *headingIDs {
-	return &headingIDs{used: map[string]bool{}, next: map[string]int{}}
+func newHeadingIDs(prefix string) *headingIDs {
+	return &headingIDs{prefix: prefix, used: map[string]bool{}, next: map[string]int{}}
 }
 
 // Generate returns a unique id for the plain text value.
@@ -34,6 +36,7 @@ func (s *headingIDs) Generate(value []byte, kind ast.NodeKind) []byte {
 			base = "id"
 		}
 	}
+	base = s.prefix + base
 	if !s.used[base] {
 		s.used[base] = true
 		return []byte(base)

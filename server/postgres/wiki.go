@@ -355,7 +355,12 @@ func (s *WikiService) CreatePage(ctx context.Context, tenantID, space string, in
 			}
 			parent = &in.ParentID
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO wiki_pages (tenant_id, id, space_id, parent_id, slug, title, revision, created_by, created_at, updated_by, updated_at)
+		slug, err := freeSlug(ctx, tx, tenantID, sp.ID, "", in.Title, in.Slug, viewer)
+		if err != nil {
+			return err
+		}
+		in.Slug = slug
+		_, err = tx.Exec(ctx, `INSERT INTO wiki_pages (tenant_id, id, space_id, parent_id, slug, title, revision, created_by, created_at, updated_by, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $7, $8)`, tenantID, id, sp.ID, parent, in.Slug, in.Title, nullID(actor.UserID), now)
 		if isUniqueViolation(err) {
 			return tma.Errorf(tma.EINVALID, msgWikiTitleTaken)
@@ -408,6 +413,9 @@ func (s *WikiService) save(ctx context.Context, op, tenantID, space, slug string
 		}
 		if p.Current != in.BaseRevision {
 			return tma.Errorf(tma.ECONFLICT, msgWikiPageChanged, p.Current)
+		}
+		if _, err := freeSlug(ctx, tx, tenantID, sp.ID, p.ID, in.Title, "", viewer); err != nil {
+			return err
 		}
 		rev := p.Current + 1
 		_, err = tx.Exec(ctx, `UPDATE wiki_pages SET title = $3, revision = $4, updated_by = $5, updated_at = $6 WHERE tenant_id = $1 AND id = $2`,
@@ -487,6 +495,14 @@ func (s *WikiService) SetPageAccess(ctx context.Context, tenantID, space, slug s
 		if !tma.CanEditPage(sp, p, viewer) {
 			return tma.Errorf(tma.EFORBIDDEN, msgWikiNoEdit)
 		}
+		// Threat managers keep every page, as they keep editing every
+		// space: otherwise a page could be narrowed away from everyone who
+		// may manage it, and nobody could undo it in the portal.
+		probe := *p
+		probe.ReadRoles, probe.HiddenRoles = in.ReadRoles, in.HiddenRoles
+		if !tma.CanReadPage(sp, &probe, &tma.User{Roles: []tma.Role{tma.RoleThreatManager}}) {
+			return tma.Errorf(tma.EINVALID, "Threat managers must keep access to every page.")
+		}
 		if _, err := tx.Exec(ctx, `UPDATE wiki_pages SET read_roles = $3, hidden_roles = $4 WHERE tenant_id = $1 AND id = $2`,
 			tenantID, p.ID, fromRoles(in.ReadRoles), hidden); err != nil {
 			return err
@@ -541,6 +557,44 @@ func (s *WikiService) Backlinks(ctx context.Context, tenantID string, page *tma.
 		ORDER BY lower(p.title) LIMIT 500`, tenantID, page.ID, page.SpaceID, page.Title, page.Slug, page.Space, roleStrings(viewer))
 }
 
+// freeSlug refuses a title or address that a page the viewer can read
+// (other than exceptID) holds already, and returns slug, or slug-2, -3, …
+// if pages the viewer cannot read hold it: the answer must be the same as
+// if those pages did not exist. An empty slug checks the title only.
+func freeSlug(ctx context.Context, tx pgx.Tx, tenantID, spaceID, exceptID, title, slug string, viewer *tma.User) (string, error) {
+	rows, err := tx.Query(ctx, `SELECT p.slug, lower(p.title) = lower($4) OR p.slug = $5, `+wikiVisible("$6")+`
+		FROM wiki_pages p JOIN wiki_spaces s ON s.tenant_id = p.tenant_id AND s.id = p.space_id
+		WHERE p.tenant_id = $1 AND p.space_id = $2 AND p.id::text <> $3
+		AND (lower(p.title) = lower($4) OR p.slug = $5 OR p.slug LIKE $5 || '-%')`,
+		tenantID, spaceID, exceptID, title, slug, roleStrings(viewer))
+	if err != nil {
+		return "", err
+	}
+	taken := map[string]bool{}
+	var clash bool
+	for rows.Next() {
+		var other string
+		var same, visible bool
+		if err := rows.Scan(&other, &same, &visible); err != nil {
+			rows.Close()
+			return "", err
+		}
+		taken[other] = true
+		clash = clash || (same && visible)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if clash {
+		return "", tma.Errorf(tma.EINVALID, msgWikiTitleTaken)
+	}
+	free := slug
+	for n := 2; slug != "" && taken[free]; n++ {
+		free = slug + "-" + strconv.Itoa(n)
+	}
+	return free, nil
+}
+
 // Resolve finds the readable page a wiki link target names.
 func (s *WikiService) Resolve(ctx context.Context, tenantID, fromSpace, target string, viewer *tma.User) (string, string, bool, error) {
 	key := strings.ToLower(strings.TrimSpace(target))
@@ -556,7 +610,7 @@ func (s *WikiService) Resolve(ctx context.Context, tenantID, fromSpace, target s
 	}
 	var slug string
 	err := s.db.Pool.QueryRow(ctx, `SELECT p.slug FROM wiki_pages p JOIN wiki_spaces s ON s.tenant_id = p.tenant_id AND s.id = p.space_id
-		WHERE p.tenant_id = $1 AND s.slug = $2 AND `+cond+` AND `+wikiVisible("$4")+` LIMIT 1`, tenantID, space, key, roleStrings(viewer)).Scan(&slug)
+		WHERE p.tenant_id = $1 AND s.slug = $2 AND `+cond+` AND `+wikiVisible("$4")+` ORDER BY p.slug <> $3, p.created_at, p.id LIMIT 1`, tenantID, space, key, roleStrings(viewer)).Scan(&slug)
 	if err == pgx.ErrNoRows {
 		return space, "", false, nil
 	}
@@ -670,12 +724,7 @@ func (s *WikiService) LinkCase(ctx context.Context, tenantID, caseID, pageID str
 	}
 	actor := tma.ActorFromContext(ctx)
 	return s.db.inTx(ctx, "WikiService.LinkCase", func(tx pgx.Tx) error {
-		var visible bool
-		err := tx.QueryRow(ctx, `SELECT `+wikiVisible("$3")+` FROM wiki_pages p JOIN wiki_spaces s ON s.tenant_id = p.tenant_id AND s.id = p.space_id
-			WHERE p.tenant_id = $1 AND p.id = $2`, tenantID, pageID, roleStrings(viewer)).Scan(&visible)
-		if err == pgx.ErrNoRows || (err == nil && !visible) {
-			return tma.Errorf(tma.EINVALID, msgNoWikiPage)
-		} else if err != nil {
+		if err := s.casePageCheck(ctx, tx, tenantID, caseID, pageID, viewer, tma.EINVALID); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO case_wiki_pages (tenant_id, case_id, page_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5)
@@ -687,12 +736,15 @@ func (s *WikiService) LinkCase(ctx context.Context, tenantID, caseID, pageID str
 	})
 }
 
-// UnlinkCase removes a case's link to a page.
-func (s *WikiService) UnlinkCase(ctx context.Context, tenantID, caseID, pageID string) error {
+// UnlinkCase removes a case's link to a page the viewer may read.
+func (s *WikiService) UnlinkCase(ctx context.Context, tenantID, caseID, pageID string, viewer *tma.User) error {
 	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) || !tma.ValidID(pageID) {
 		return tma.Errorf(tma.ENOTFOUND, msgNoWikiPage)
 	}
 	return s.db.inTx(ctx, "WikiService.UnlinkCase", func(tx pgx.Tx) error {
+		if err := s.casePageCheck(ctx, tx, tenantID, caseID, pageID, viewer, tma.ENOTFOUND); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM case_wiki_pages WHERE tenant_id = $1 AND case_id = $2 AND page_id = $3`, tenantID, caseID, pageID)
 		if err != nil {
 			return err
@@ -702,6 +754,26 @@ func (s *WikiService) UnlinkCase(ctx context.Context, tenantID, caseID, pageID s
 		}
 		return s.db.audit(ctx, tx, tenantID, tma.AuditCaseWikiUnlinked, "case", caseID, "page "+pageID)
 	})
+}
+
+// casePageCheck locks the case and refuses a closed one (ECONFLICT), and a
+// page the viewer may not read with missing (the answer of a page that
+// does not exist).
+func (s *WikiService) casePageCheck(ctx context.Context, tx pgx.Tx, tenantID, caseID, pageID string, viewer *tma.User, missing string) error {
+	c, err := findCase(ctx, tx, `id = $2`, tenantID, caseID, true)
+	if err != nil {
+		return err
+	}
+	if err := c.CheckOpen(); err != nil {
+		return err
+	}
+	var visible bool
+	err = tx.QueryRow(ctx, `SELECT `+wikiVisible("$3")+` FROM wiki_pages p JOIN wiki_spaces s ON s.tenant_id = p.tenant_id AND s.id = p.space_id
+		WHERE p.tenant_id = $1 AND p.id = $2`, tenantID, pageID, roleStrings(viewer)).Scan(&visible)
+	if err == pgx.ErrNoRows || (err == nil && !visible) {
+		return tma.Errorf(missing, msgNoWikiPage)
+	}
+	return err
 }
 
 // CasePages lists the readable pages a case uses.

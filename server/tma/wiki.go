@@ -300,9 +300,11 @@ type WikiService interface {
 	// that the actor may contribute to the case; ECONFLICT on a closed
 	// case, EINVALID for a page without open tasks.
 	ApplyChecklist(ctx context.Context, tenantID, space, slug string, revision int, caseID string, viewer *User) ([]*Action, error)
-	// LinkCase records that a case uses a process page; UnlinkCase undoes it.
+	// LinkCase records that a case uses a process page; UnlinkCase undoes
+	// it. Both need a page viewer may read (ENOTFOUND or EINVALID
+	// otherwise, as for a missing page) and an open case (ECONFLICT).
 	LinkCase(ctx context.Context, tenantID, caseID, pageID string, viewer *User) error
-	UnlinkCase(ctx context.Context, tenantID, caseID, pageID string) error
+	UnlinkCase(ctx context.Context, tenantID, caseID, pageID string, viewer *User) error
 	// CasePages lists the process pages a case uses that viewer may read.
 	CasePages(ctx context.Context, tenantID, caseID string, viewer *User) ([]*WikiChange, error)
 	// UsedBy counts the cases that use page among those viewer may see

@@ -288,11 +288,14 @@ func (s *Server) handleWikiSave(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// Only a conflict moves the editor's base, and it shows what changed:
+	// any other refusal keeps the base, so that a later save still finds
+	// a conflict instead of overwriting someone else's revision.
 	if tma.ErrorCode(aerr) == tma.ECONFLICT {
 		d.Conflict = d.Page
 		d.Diff = lineDiff(d.Page.Body, in.Body)
+		in.BaseRevision = d.Page.Current
 	}
-	in.BaseRevision = d.Page.Current
 	d.Form = in
 	return s.outcome(c, v, "wiki_edit", aerr, "")
 }
@@ -537,6 +540,6 @@ func (s *Server) handleCaseWikiLink(c *fiber.Ctx) error {
 
 func (s *Server) handleCaseWikiUnlink(c *fiber.Ctx) error {
 	return s.caseAction(c, "case.wiki.unlinked", func(tenantID, caseID string) error {
-		return s.deps.Wiki.UnlinkCase(c.UserContext(), tenantID, caseID, c.Params("page"))
+		return s.deps.Wiki.UnlinkCase(c.UserContext(), tenantID, caseID, c.Params("page"), principal(c).User)
 	})
 }

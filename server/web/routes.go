@@ -207,7 +207,7 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodGet, "/wiki/:space/:page/diff", wikiRead, s.handleWikiDiffPage)
 	s.handle(fiber.MethodGet, "/wiki/:space/:page/revisions/:rev", wikiRead, s.handleWikiRevisionPage)
 	s.handle(fiber.MethodPost, "/wiki/:space/:page/revisions/:rev/restore", wikiEdit, s.handleWikiRestore)
-	s.handle(fiber.MethodPost, "/wiki/:space/:page/access", wikiEdit, s.handleWikiAccess)
+	s.handle(fiber.MethodPost, "/wiki/:space/:page/access", wikiManage, s.handleWikiAccess)
 	s.handle(fiber.MethodPost, "/wiki/:space/:page/apply", rule{access: accessPermission, perm: tma.PermCasesContribute}, s.handleWikiApply)
 
 	// Audit log: auditors only.

@@ -108,7 +108,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, pages: p, rules: map[string]rule{}, uploadLimitText: formatSize(cfg.UploadLimit),
-		wikiEngine: docsengine.New(docsengine.Config{MaxBytes: tma.MaxWikiBody}), wikiCache: newWikiCache(2000)}
+		wikiEngine: docsengine.New(docsengine.Config{MaxBytes: tma.MaxWikiBody, IDPrefix: wikiIDPrefix}), wikiCache: newWikiCache(2000)}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "TMA",
 		BodyLimit:             cfg.BodyLimit,

@@ -22,8 +22,14 @@ type WikiMarkup struct{ engine *docsengine.Engine }
 
 var _ tma.WikiMarkup = (*WikiMarkup)(nil)
 
+// wikiIDPrefix starts the ids of a page's headings: a heading "Wiki
+// backlinks" must not take the id of the portal's own backlinks panel.
+const wikiIDPrefix = "h-"
+
 // NewWikiMarkup returns a WikiMarkup with the engine's default limits.
-func NewWikiMarkup() *WikiMarkup { return &WikiMarkup{engine: docsengine.New(docsengine.Config{})} }
+func NewWikiMarkup() *WikiMarkup {
+	return &WikiMarkup{engine: docsengine.New(docsengine.Config{IDPrefix: wikiIDPrefix})}
+}
 
 // Analyze returns the wiki link targets and task-list items of body.
 func (m *WikiMarkup) Analyze(body string) (links []string, tasks []tma.WikiTask, err error) {

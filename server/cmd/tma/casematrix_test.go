@@ -340,7 +340,7 @@ var roleMatrix = map[string][8]int{
 	"GET /wiki/:space/:page/revisions/:rev":          {s403, s200, s200, s200, s200, s200, s403, s404},
 	"HEAD /wiki/:space/:page/revisions/:rev":         {s403, s200, s200, s200, s200, s200, s403, s404},
 	"POST /wiki/:space/:page/revisions/:rev/restore": {s403, s403, s303, s403, s403, s403, s403, s404},
-	"POST /wiki/:space/:page/access":                 {s403, s403, s200, s403, s403, s403, s403, s404},
+	"POST /wiki/:space/:page/access":                 {s404, s403, s200, s403, s403, s403, s403, s404},
 	"POST /wiki/:space/:page/apply":                  {s403, s403, s404, s404, s404, s404, s403, s404},
 	"POST /cases/:id/wiki":                           {s403, s403, s400, s400, s403, s403, s403, s404},
 	"POST /cases/:id/wiki/:page/remove":              {s403, s403, s404, s404, s403, s403, s403, s404},

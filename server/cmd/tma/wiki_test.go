@@ -277,7 +277,7 @@ func TestBrowserWikiEdit(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#wiki-preview h1")))
 	run("type with the live preview", chromedp.Evaluate[chromedp.Void](`document.getElementById("wiki-source").value = ""`),
 		chromedp.SendKeys(chromedp.ID("wiki-source"), "# When to escalate\n\nCall [[Contacts]] at once.\n\n## Steps\n\n- [ ] Inform the lead\n"),
-		chromedp.WaitVisible(chromedp.CSS("#wiki-preview h1#when-to-escalate")))
+		chromedp.WaitVisible(chromedp.CSS("#wiki-preview h1#h-when-to-escalate")))
 	previewHTML := html(`document.getElementById("wiki-preview").innerHTML`)
 	run("save", chromedp.Click(chromedp.ID("wiki-save")), chromedp.WaitVisible(chromedp.ID("wiki-toc")))
 	toc := html(`document.getElementById("wiki-toc").innerHTML`)
