@@ -265,7 +265,7 @@ func TestAttachmentDestinations(t *testing.T) {
 	toURL := func(name string) string { return "/files/" + url.PathEscape(name) }
 	cases := []struct {
 		name, src, want string
-		toURL       func(string) string
+		toURL           func(string) string
 	}{
 		{"image", "![Plan](attachment:plan.png)", `<img src="/files/plan.png" alt="Plan">`, toURL},
 		{"link", "[Form](attachment:Form%20A.pdf)", `<a href="/files/Form%20A.pdf" rel="nofollow">Form</a>`, toURL},

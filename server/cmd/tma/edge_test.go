@@ -80,7 +80,7 @@ var formFields = map[string][]string{
 var uploadFields = map[string][]string{
 	"POST /cases/:id/documents":               {"filename"},
 	"POST /cases/:id/documents/:doc/versions": {"filename"},
-	"POST /wiki/:space/:page/attachments":      {"filename"},
+	"POST /wiki/:space/:page/attachments":     {"filename"},
 }
 
 // badValues are the byte sequences of the defect report: invalid UTF-8 and
