@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/microcosm-cc/bluemonday"
@@ -79,6 +80,12 @@ type Resolver interface {
 type Options struct {
 	// Resolver resolves wiki links; nil renders every wiki link as missing.
 	Resolver Resolver
+	// AttachmentURL maps the name in a link or image destination
+	// "attachment:<name>" (percent-decoded) to the URL of that file. A URL
+	// that is not relative, http, https or mailto is ignored; without
+	// AttachmentURL such destinations reach the sanitizer, which drops them.
+	// Called from the goroutine that called Render.
+	AttachmentURL func(name string) string
 }
 
 // Heading is one entry of a table of contents.
@@ -155,7 +162,7 @@ func (e *Engine) Render(src []byte, opts Options) (Result, error) {
 	doc := e.md.Parser().Parse(text.NewReader(src), parser.WithContext(parser.NewContext(parser.WithIDs(ids))))
 
 	var res Result
-	if err := collect(doc, src, ids, opts.Resolver, e.maxDepth, &res); err != nil {
+	if err := collect(doc, src, ids, opts, e.maxDepth, &res); err != nil {
 		return Result{}, err
 	}
 	var buf bytes.Buffer
@@ -169,7 +176,7 @@ func (e *Engine) Render(src []byte, opts Options) (Result, error) {
 
 // collect walks the tree once: it checks the depth, gives headings their ids,
 // resolves wiki links and fills the TOC, links, tasks and text of res.
-func collect(doc ast.Node, src []byte, ids *headingIDs, resolver Resolver, maxDepth int, res *Result) error {
+func collect(doc ast.Node, src []byte, ids *headingIDs, opts Options, maxDepth int, res *Result) error {
 	var (
 		depth    int
 		deepest  int
@@ -200,7 +207,7 @@ func collect(doc ast.Node, src []byte, ids *headingIDs, resolver Resolver, maxDe
 		case *WikiLink:
 			t, ok := resolved[n.Target]
 			if !ok {
-				t = resolveWikiLink(resolver, n.Target)
+				t = resolveWikiLink(opts.Resolver, n.Target)
 				resolved[n.Target] = t
 				res.Links = append(res.Links, n.Target)
 			}
@@ -208,6 +215,10 @@ func collect(doc ast.Node, src []byte, ids *headingIDs, resolver Resolver, maxDe
 			if n.URL != "" && n.Fragment != "" {
 				n.URL += "#" + ids.prefix + slug(n.Fragment)
 			}
+		case *ast.Image:
+			n.Destination = attachmentDestination(n.Destination, opts.AttachmentURL)
+		case *ast.Link:
+			n.Destination = attachmentDestination(n.Destination, opts.AttachmentURL)
 		case *east.TaskCheckBox:
 			res.Tasks = append(res.Tasks, Task{Text: strings.TrimSpace(inlineText(n.Parent(), src)), Checked: n.IsChecked})
 		case *Callout:
@@ -219,4 +230,24 @@ func collect(doc ast.Node, src []byte, ids *headingIDs, resolver Resolver, maxDe
 	})
 	res.Text = txt.String()
 	return err
+}
+
+// attachmentScheme starts a destination that names a file attached to the
+// document.
+const attachmentScheme = "attachment:"
+
+// attachmentDestination replaces an "attachment:<name>" destination with the
+// URL that toURL gives for the name, if that URL is safe.
+func attachmentDestination(dest []byte, toURL func(string) string) []byte {
+	if toURL == nil || len(dest) <= len(attachmentScheme) || !strings.EqualFold(string(dest[:len(attachmentScheme)]), attachmentScheme) {
+		return dest
+	}
+	name := string(dest[len(attachmentScheme):])
+	if n, err := url.PathUnescape(name); err == nil {
+		name = n
+	}
+	if u := toURL(name); u != "" && safeURL(u) {
+		return []byte(u)
+	}
+	return dest
 }

@@ -3,6 +3,7 @@ package docsengine
 import (
 	"errors"
 	"flag"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -257,4 +258,30 @@ func TestRenderConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestAttachmentDestinations(t *testing.T) {
+	e := New(Config{})
+	toURL := func(name string) string { return "/files/" + url.PathEscape(name) }
+	cases := []struct {
+		name, src, want string
+		toURL           func(string) string
+	}{
+		{"image", "![Plan](attachment:plan.png)", `<img src="/files/plan.png" alt="Plan">`, toURL},
+		{"link", "[Form](attachment:Form%20A.pdf)", `<a href="/files/Form%20A.pdf" rel="nofollow">Form</a>`, toURL},
+		{"other scheme stays", "![x](other:plan.png)", `<img alt="x">`, toURL},
+		{"no mapper: dropped", "![Plan](attachment:plan.png)", `<img alt="Plan">`, nil},
+		{"unsafe url refused", "![Plan](attachment:plan.png)", `<img alt="Plan">`, func(string) string { return "javascript:alert(1)" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := e.Render([]byte(tc.src), Options{AttachmentURL: tc.toURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(res.HTML, tc.want) {
+				t.Errorf("got %s, want it to contain %s", res.HTML, tc.want)
+			}
+		})
+	}
 }

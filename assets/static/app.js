@@ -39,7 +39,7 @@ document.addEventListener("DOMContentLoaded", () => {
         .then((r) => r.text())
         .then((html) => {
           const doc = new DOMParser().parseFromString(html, "text/html");
-          for (const id of ["documents", "versions"]) {
+          for (const id of ["documents", "versions", "attachments"]) {
             const fresh = doc.getElementById(id), old = document.getElementById(id);
             if (fresh && old) old.replaceWith(document.importNode(fresh, true));
           }
@@ -145,7 +145,7 @@ document.addEventListener("DOMContentLoaded", () => {
   let timer = 0, seq = 0;
   const preview = async () => {
     const mine = ++seq;
-    const body = new URLSearchParams({ body: src.value, space: form.dataset.space || "" });
+    const body = new URLSearchParams({ body: src.value, space: form.dataset.space || "", page: form.dataset.page || "" });
     try {
       const res = await fetch(form.dataset.preview, { method: "POST", body, credentials: "same-origin",
         headers: { "X-CSRF-Token": token, "Content-Type": "application/x-www-form-urlencoded" } });

@@ -20,7 +20,7 @@
 // tenant's new versions are numbered above them.
 //
 // Rotating a tenant KEK rewraps case keys (and the data keys of sealed TOTP
-// seeds) only. Destroying a wrapped case key makes every record and
+// seeds and of wiki attachments) only. Destroying a wrapped case key makes every record and
 // document of the case unreadable (crypto-shredding). Plaintext keys stay in
 // memory only: KeyCache holds case keys for a short TTL and zeroes its copy
 // when they leave it (see "Memory is out of scope" for what that does not
@@ -29,6 +29,30 @@
 // while a listener is down its KeyCache is off; and keys for sealing new
 // content (SealingKey) are read from the key's row every time, never from a
 // cache, so nothing is sealed under a key destroyed meanwhile.
+//
+// # Wiki attachments
+//
+// Files attached to wiki pages (Attachments) belong to no case, so no case
+// key exists for them. Each attachment instead gets
+//
+//	tenant KEK
+//	  └─ attachment key: random 256 bits per attachment, wrapped under the KEK
+//	     for the scope (tenant, "wiki-attachment:<attachment id>")
+//	       ├─ stream: the document format below, with the attachment key in the
+//	       │  case key's place and B bound to (tenant, "wiki:<space id>",
+//	       │  attachment id, version 1)
+//	       └─ digest: the plaintext's SHA-256 sealed as a record, table
+//	          "wiki_attachments", row the attachment id, field "sha256"
+//
+// so the stream keeps every property of a document stream (sealing id,
+// commitment, rollback and splice detection; a blob moved to another
+// attachment, space or tenant fails), and the wrap is SecretBox's: KMS sees
+// the scope as encryption context. postgres.CaseKeyService.RotateTenant
+// rewraps attachment keys with the provider's Rewrap (the key never leaves
+// KMS) and RetireTenant counts them as users of a version, so retiring a
+// version never makes an attachment unreadable. Replacing an attachment
+// drops its wrapped key, which shreds the old bytes (backups keep the
+// wrapping until its KEK version is retired, as for case keys).
 //
 // # Shredding and backups
 //

@@ -231,6 +231,11 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 		if err != nil {
 			return target, dbError(op, err)
 		}
+		// So are the data keys of wiki attachments.
+		attachments, err := s.rewrapAttachments(ctx, tenantID, target)
+		if err != nil {
+			return target, dbError(op, err)
+		}
 		// Keys created under an older KEK while it ran (by a process that
 		// had not yet seen the new version) are still stale: walk again
 		// until none are left.
@@ -241,10 +246,10 @@ func (s *CaseKeyService) RotateTenant(ctx context.Context, tenantID string, prog
 		if left == 0 {
 			return target, nil
 		}
-		if done == passStart && secrets == 0 {
+		if done == passStart && secrets == 0 && attachments == 0 {
 			// A whole pass changed nothing, yet something is stale: walking
 			// again would change nothing either.
-			return target, dbError(op, fmt.Errorf("%d case key(s) or sealed secret(s) stay under an older KEK after a full pass", left))
+			return target, dbError(op, fmt.Errorf("%d case key(s), sealed secret(s) or attachment key(s) stay under an older KEK after a full pass", left))
 		}
 		total, after, passStart = done+left, zeroID, done
 	}
@@ -451,8 +456,9 @@ func (s *CaseKeyService) finishRotation(ctx context.Context, tenantID string, ta
 		if left, err = s.countStale(ctx, tx, tenantID, target); err != nil || left > 0 {
 			return err
 		}
-		// Secrets sealed under an older KEK meanwhile: another walk.
-		secrets, err := s.secretRefs(ctx, tx, tenantID)
+		// Secrets sealed or attachments stored under an older KEK
+		// meanwhile: another walk.
+		secrets, err := s.wrappedRefs(ctx, tx, tenantID)
 		if err != nil {
 			return err
 		}

@@ -145,8 +145,19 @@ func (s *DocumentService) Upload(ctx context.Context, tenantID, caseID string, u
 // its digest, sealing id and size) and the blob's size. An error of body
 // aborts the Put, so that no blob appears under blobID.
 func (s *DocumentService) store(ctx context.Context, ref tma.DocumentRef, blobID string, body io.Reader) (tma.SealWriter, int64, error) {
+	return storeSealed(ctx, s.blobs, blobID, body, "DocumentService.Upload", func(dst io.Writer) (tma.SealWriter, error) {
+		return s.cipher.Seal(ctx, ref, dst)
+	})
+}
+
+// storeSealed streams body through the writer that seal makes into the
+// blob blobID, never holding it in memory: a pipe carries it from the
+// cipher to the store. It returns the closed writer and the blob's size.
+// An error of body aborts the Put, so that no blob appears under blobID.
+func storeSealed(ctx context.Context, blobs tma.BlobStore, blobID string, body io.Reader, op string,
+	seal func(dst io.Writer) (tma.SealWriter, error)) (tma.SealWriter, int64, error) {
 	pr, pw := io.Pipe()
-	sw, err := s.cipher.Seal(ctx, ref, pw)
+	sw, err := seal(pw)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -162,21 +173,21 @@ func (s *DocumentService) store(ctx context.Context, ref tma.DocumentRef, blobID
 		sealErr = err
 		pw.CloseWithError(err) // nil: the store reads io.EOF
 	}()
-	size, putErr := s.blobs.Put(ctx, blobID, pr)
+	size, putErr := blobs.Put(ctx, blobID, pr)
 	// If the store gave up early, the copy must not block on the pipe.
 	pr.CloseWithError(errors.Join(putErr, io.ErrClosedPipe))
 	wg.Wait()
 	switch {
 	case sealErr != nil && !errors.Is(sealErr, io.ErrClosedPipe):
 		if putErr == nil {
-			_ = s.blobs.Delete(context.WithoutCancel(ctx), blobID)
+			_ = blobs.Delete(context.WithoutCancel(ctx), blobID)
 		}
 		return nil, 0, sealErr // the cause: ETOOLARGE, a cut connection, EGONE
 	case putErr != nil:
 		return nil, 0, putErr
 	case sealErr != nil:
-		_ = s.blobs.Delete(context.WithoutCancel(ctx), blobID)
-		return nil, 0, tma.Wrap("DocumentService.Upload", sealErr)
+		_ = blobs.Delete(context.WithoutCancel(ctx), blobID)
+		return nil, 0, tma.Wrap(op, sealErr)
 	}
 	return sw, size, nil
 }

@@ -27,7 +27,7 @@ import (
 // tenant's case key rows (live, or tombstones of shredded keys) and sealed
 // secrets name, so that a later retirement knows which versions exist.
 func (s *CaseKeyService) recordEpochs(ctx context.Context, tenantID string, target tma.KEKRef) error {
-	refs, err := s.secretRefs(ctx, s.db.Pool, tenantID)
+	refs, err := s.wrappedRefs(ctx, s.db.Pool, tenantID)
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (s *CaseKeyService) RetireTenant(ctx context.Context, tenantID string, rete
 	if err != nil {
 		return nil, dbError(op, err)
 	}
-	secrets, err := s.secretRefs(ctx, s.db.Pool, tenantID)
+	secrets, err := s.wrappedRefs(ctx, s.db.Pool, tenantID)
 	if err != nil {
 		return nil, dbError(op, err)
 	}
@@ -416,7 +416,7 @@ func (s *CaseKeyService) RetireShared(ctx context.Context, retention time.Durati
 	for _, t := range tenants {
 		for _, refs := range []func() (map[tma.KEKRef]int, error){
 			func() (map[tma.KEKRef]int, error) { return liveCaseKeyRefs(ctx, s.db.Pool, t.ID) },
-			func() (map[tma.KEKRef]int, error) { return s.secretRefs(ctx, s.db.Pool, t.ID) },
+			func() (map[tma.KEKRef]int, error) { return s.wrappedRefs(ctx, s.db.Pool, t.ID) },
 		} {
 			m, err := refs()
 			if err != nil {

@@ -72,6 +72,8 @@ const (
 	AuditWikiChecklist       = "case.checklist_applied"
 	AuditCaseWikiLinked      = "case.wiki_linked"
 	AuditCaseWikiUnlinked    = "case.wiki_unlinked"
+	AuditWikiAttachmentAdded = "wiki.attachment_uploaded"
+	AuditWikiAttachmentRead  = "wiki.attachment_read" // detail: download or preview
 )
 
 // AuditActions lists every action, for filters and their labels.
@@ -140,6 +142,8 @@ var AuditActions = []string{
 	AuditWikiChecklist,
 	AuditCaseWikiLinked,
 	AuditCaseWikiUnlinked,
+	AuditWikiAttachmentAdded,
+	AuditWikiAttachmentRead,
 }
 
 // AuditEvent is one row of a tenant's append-only, hash-chained audit log.

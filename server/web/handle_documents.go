@@ -135,17 +135,33 @@ func (s *Server) handleDocumentVersionUpload(c *fiber.Ctx) error {
 	return s.upload(c, c.Params("doc"))
 }
 
-// upload stores the files of a multipart body as new documents, or as a
-// new version of documentID. The body is read as a stream, part by part,
-// never held in memory or on disk here; the type of each file is sniffed
-// from its first bytes.
+// upload stores the file of a multipart body as a new document, or as a
+// new version of documentID.
 func (s *Server) upload(c *fiber.Ctx, documentID string) error {
+	p := principal(c)
+	caseID := c.Params("id")
+	var v *tma.DocumentVersion
+	err := s.uploadOne(c, func(ctx context.Context, up tma.Upload) error {
+		up.DocumentID = documentID
+		var err error
+		v, err = s.deps.Documents.Upload(ctx, p.Tenant.ID, caseID, up)
+		return err
+	})
+	if err != nil {
+		return s.uploadOutcome(c, nil, err)
+	}
+	return s.uploadOutcome(c, []*tma.DocumentVersion{v}, nil)
+}
+
+// uploadOne hands the one file of a streamed multipart body to store. The
+// body is read as a stream, part by part, never held in memory or on disk
+// here; the file's type is sniffed from its first bytes. Errors are the
+// user's to see (EINVALID for a form that is not one file), or store's.
+func (s *Server) uploadOne(c *fiber.Ctx, store func(ctx context.Context, up tma.Upload) error) error {
 	body := uploadBody(c)
 	if body == nil {
 		return tma.Errorf(tma.EINTERNAL, "upload route without a streamed body")
 	}
-	p := principal(c)
-	caseID := c.Params("id")
 	// The request's deadline bounds ordinary requests; an upload may take
 	// as long as its bytes keep coming (limitedBody pushes the read
 	// deadline with every read).
@@ -153,7 +169,7 @@ func (s *Server) upload(c *fiber.Ctx, documentID string) error {
 	defer cancel()
 	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || mt != fiber.MIMEMultipartForm || params["boundary"] == "" {
-		return s.uploadOutcome(c, nil, tma.Errorf(tma.EINVALID, "Send the files as a multipart form (multipart/form-data)."))
+		return tma.Errorf(tma.EINVALID, "Send the files as a multipart form (multipart/form-data).")
 	}
 	// One file per request (the page's script sends each file on its
 	// own, with its own progress bar): the part's reader checks that
@@ -163,21 +179,24 @@ func (s *Server) upload(c *fiber.Ctx, documentID string) error {
 	for {
 		part, err := mr.NextRawPart()
 		if err == io.EOF {
-			return s.uploadOutcome(c, nil, tma.Errorf(tma.EINVALID, "Choose a file to upload."))
+			return tma.Errorf(tma.EINVALID, "Choose a file to upload.")
 		}
 		if err != nil {
-			return s.uploadOutcome(c, nil, bodyError(err))
+			return bodyError(err)
 		}
 		if part.FileName() == "" {
 			continue // a form field, or a file input left empty; NextRawPart skips its bytes
 		}
-		v, err := s.uploadPart(ctx, p.Tenant.ID, caseID, documentID, part.FileName(), &lastPart{part: part, mr: mr})
+		up, err := sniffedUpload(part.FileName(), &lastPart{part: part, mr: mr})
 		if err != nil {
-			return s.uploadOutcome(c, nil, err)
+			return err
+		}
+		if err := store(ctx, up); err != nil {
+			return err
 		}
 		// Read the closing boundary's rest, so that the connection can go on.
 		_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<10))
-		return s.uploadOutcome(c, []*tma.DocumentVersion{v}, nil)
+		return nil
 	}
 }
 
@@ -212,21 +231,16 @@ func (l *lastPart) Read(p []byte) (int, error) {
 	return n, l.end
 }
 
-// uploadPart stores one file part: its type is sniffed from the first
+// sniffedUpload is one file part with its type sniffed from the first
 // tma.SniffLen bytes, which are then handed on with the rest.
-func (s *Server) uploadPart(ctx context.Context, tenantID, caseID, documentID, name string, part io.Reader) (*tma.DocumentVersion, error) {
+func sniffedUpload(name string, part io.Reader) (tma.Upload, error) {
 	head := make([]byte, tma.SniffLen)
 	n, err := io.ReadFull(part, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return nil, bodyError(err)
+		return tma.Upload{}, bodyError(err)
 	}
 	head = head[:n]
-	return s.deps.Documents.Upload(ctx, tenantID, caseID, tma.Upload{
-		DocumentID:  documentID,
-		Name:        name,
-		ContentType: mimetype.Detect(head).String(),
-		Body:        io.MultiReader(bytes.NewReader(head), part),
-	})
+	return tma.Upload{Name: name, ContentType: mimetype.Detect(head).String(), Body: io.MultiReader(bytes.NewReader(head), part)}, nil
 }
 
 // bodyError classifies an error of reading an upload's body: the limit, or
@@ -325,7 +339,7 @@ func (s *Server) handleDocumentPreview(c *fiber.Ctx) error { return s.serveDocum
 func (s *Server) serveDocument(c *fiber.Ctx, preview bool) error {
 	p := principal(c)
 	ctx, tenantID, caseID, docID := c.UserContext(), p.Tenant.ID, c.Params("id"), c.Params("doc")
-	n, ok := versionParam(c)
+	version, ok := versionParam(c)
 	if !ok {
 		return errNoDocument()
 	}
@@ -335,7 +349,7 @@ func (s *Server) serveDocument(c *fiber.Ctx, preview bool) error {
 	}
 	var meta *tma.DocumentVersion
 	for _, v := range doc.Versions {
-		if v.Version == n && !v.Deleted {
+		if v.Version == version && !v.Deleted {
 			meta = v
 		}
 	}
@@ -348,14 +362,41 @@ func (s *Server) serveDocument(c *fiber.Ctx, preview bool) error {
 	if inline {
 		why = tma.AccessPreview
 	}
+	etag := ""
+	if len(meta.SHA256) > 0 {
+		etag = `"` + hex.EncodeToString(meta.SHA256) + `"`
+	}
+	return s.sendFile(c, sentFile{Name: meta.Name, ContentType: meta.ContentType, Size: meta.Size, ETag: etag, Modified: meta.UploadedAt, Inline: inline,
+		Open: func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+			_, rc, err := s.deps.Documents.Open(ctx, tenantID, caseID, docID, version, off, n, why)
+			return rc, err
+		}})
+}
 
-	etag := `"` + hex.EncodeToString(meta.SHA256) + `"`
-	off, length, status := int64(0), meta.Size, fiber.StatusOK
-	if rh := c.Get(fiber.HeaderRange); rh != "" && (c.Get(fiber.HeaderIfRange) == "" || c.Get(fiber.HeaderIfRange) == etag) {
-		o, l, r := parseRange(rh, meta.Size)
+// sentFile is a stored file on its way to the browser.
+type sentFile struct {
+	Name, ContentType string
+	Size              int64
+	ETag              string // quoted, or "" for none
+	Modified          time.Time
+	// Inline sends the file with its exact type and previewCSP, to be shown
+	// in the browser; only for what tma.PreviewOf allows as PDF or image.
+	Inline bool
+	// Open reads plaintext bytes [off, off+n); it audits the read.
+	Open func(ctx context.Context, off, n int64) (io.ReadCloser, error)
+}
+
+// sendFile sends a file's bytes, streaming, with range support (If-Range
+// against the ETag). A download is an attachment of type
+// application/octet-stream; an inline file has its exact sniffed type,
+// previewCSP and X-Frame-Options SAMEORIGIN.
+func (s *Server) sendFile(c *fiber.Ctx, f sentFile) error {
+	off, length, status := int64(0), f.Size, fiber.StatusOK
+	if rh := c.Get(fiber.HeaderRange); rh != "" && (c.Get(fiber.HeaderIfRange) == "" || (f.ETag != "" && c.Get(fiber.HeaderIfRange) == f.ETag)) {
+		o, l, r := parseRange(rh, f.Size)
 		switch r {
 		case rangeUnsatisfiable:
-			c.Set(fiber.HeaderContentRange, "bytes */"+strconv.FormatInt(meta.Size, 10))
+			c.Set(fiber.HeaderContentRange, "bytes */"+strconv.FormatInt(f.Size, 10))
 			return c.Status(fiber.StatusRequestedRangeNotSatisfiable).SendString("Range Not Satisfiable")
 		case rangePartial:
 			off, length, status = o, l, fiber.StatusPartialContent
@@ -365,8 +406,8 @@ func (s *Server) serveDocument(c *fiber.Ctx, preview bool) error {
 	if c.Method() != fiber.MethodHead {
 		// The bytes are sent after the handler returns: they must not
 		// depend on the request's deadline, only on the client reading.
-		octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		_, rc, err := s.deps.Documents.Open(octx, tenantID, caseID, docID, n, off, length, why)
+		octx, cancel := context.WithCancel(context.WithoutCancel(c.UserContext()))
+		rc, err := f.Open(octx, off, length)
 		if err != nil {
 			cancel()
 			return err
@@ -375,21 +416,21 @@ func (s *Server) serveDocument(c *fiber.Ctx, preview bool) error {
 	}
 
 	c.Set(fiber.HeaderAcceptRanges, "bytes")
-	if len(meta.SHA256) > 0 {
-		c.Set(fiber.HeaderETag, etag)
+	if f.ETag != "" {
+		c.Set(fiber.HeaderETag, f.ETag)
 	}
-	c.Set(fiber.HeaderLastModified, meta.UploadedAt.UTC().Format(httpTime))
+	c.Set(fiber.HeaderLastModified, f.Modified.UTC().Format(httpTime))
 	if status == fiber.StatusPartialContent {
-		c.Set(fiber.HeaderContentRange, "bytes "+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+length-1, 10)+"/"+strconv.FormatInt(meta.Size, 10))
+		c.Set(fiber.HeaderContentRange, "bytes "+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+length-1, 10)+"/"+strconv.FormatInt(f.Size, 10))
 	}
-	if inline {
-		c.Set(fiber.HeaderContentType, tma.BaseType(meta.ContentType))
-		c.Set(fiber.HeaderContentDisposition, contentDisposition("inline", meta.Name))
+	if f.Inline {
+		c.Set(fiber.HeaderContentType, tma.BaseType(f.ContentType))
+		c.Set(fiber.HeaderContentDisposition, contentDisposition("inline", f.Name))
 		c.Set(fiber.HeaderContentSecurityPolicy, previewCSP)
 		c.Set(fiber.HeaderXFrameOptions, "SAMEORIGIN")
 	} else {
 		c.Set(fiber.HeaderContentType, fiber.MIMEOctetStream)
-		c.Set(fiber.HeaderContentDisposition, contentDisposition("attachment", meta.Name))
+		c.Set(fiber.HeaderContentDisposition, contentDisposition("attachment", f.Name))
 	}
 	c.Status(status)
 	if body == nil {

@@ -154,7 +154,9 @@ type wikiPageData struct {
 	// a viewer who reads no cases.
 	UsedBy int
 	Cases  []*tma.Case // the viewer's cases, to apply the checklist to
-	Roles  []tma.Role  // the space's readers, for narrowing
+	// Attachments are the page's files (not versioned with the text).
+	Attachments []*tma.WikiAttachment
+	Roles       []tma.Role // the space's readers, for narrowing
 }
 
 // wikiPageView loads a page at revision (0: current) with what its page
@@ -176,6 +178,9 @@ func (s *Server) wikiPageView(c *fiber.Ctx, revision int) (*view, error) {
 		return nil, err
 	}
 	if d.Backlinks, err = s.deps.Wiki.Backlinks(ctx, tenantID, page, p.User); err != nil {
+		return nil, err
+	}
+	if d.Attachments, err = s.deps.WikiAttachments.Attachments(ctx, tenantID, sp.Slug, page.Slug, p.User); err != nil {
 		return nil, err
 	}
 	if s.deps.Authz.Can(p.User, tma.PermCasesRead) {
@@ -304,14 +309,16 @@ func (s *Server) handleWikiSave(c *fiber.Ctx) error {
 // as the page view, for the live preview (POST with the CSRF header).
 func (s *Server) handleWikiPreview(c *fiber.Ctx) error {
 	p := principal(c)
-	body, space := bodyValue(c, "body"), bodyValue(c, "space")
-	if err := tma.CheckText("body", body); err != nil {
-		return err
+	body, space, slug := bodyValue(c, "body"), bodyValue(c, "space"), bodyValue(c, "page")
+	for f, v := range map[string]string{"body": body, "page": slug} {
+		if err := tma.CheckText(f, v); err != nil {
+			return err
+		}
 	}
 	if !tma.ValidSlug(space) {
 		space = tma.DefaultWikiSpace().Slug
 	}
-	r, err := s.renderWiki(c.UserContext(), p.Tenant.ID, space, body, p.User)
+	r, err := s.renderWiki(c.UserContext(), p.Tenant.ID, space, slug, body, p.User)
 	if err != nil {
 		if tma.ErrorCode(err) != tma.EINVALID {
 			return err

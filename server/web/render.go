@@ -108,6 +108,10 @@ func (p *pages) funcs() template.FuncMap {
 			}
 			return uploadForm{View: v, Action: action, Multiple: multiple, ID: id}
 		},
+		"attachmentURL": attachmentURL,
+		"attachmentUpload": func(v *view, action string) uploadForm {
+			return uploadForm{View: v, Action: action, Multiple: true, ID: "attachments", Heading: "wiki.attachments.upload"}
+		},
 	}
 }
 
@@ -304,6 +308,7 @@ type uploadForm struct {
 	Action   string
 	Multiple bool
 	ID       string
+	Heading  string // message key of the heading; "" for the documents' own
 }
 
 // Can reports whether the signed-in user has the permission "object:action";

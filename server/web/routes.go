@@ -209,6 +209,14 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/wiki/:space/:page/revisions/:rev/restore", wikiEdit, s.handleWikiRestore)
 	s.handle(fiber.MethodPost, "/wiki/:space/:page/access", wikiManage, s.handleWikiAccess)
 	s.handle(fiber.MethodPost, "/wiki/:space/:page/apply", rule{access: accessPermission, perm: tma.PermCasesContribute}, s.handleWikiApply)
+	// A page's files: uploads stream like documents and need the right to
+	// edit the page; reading one needs the right to read the page, and is
+	// audited. Images are sent inline (for the page to show), anything else
+	// as a download. :name is the file's name on the page.
+	wikiUpload := wikiEdit
+	wikiUpload.stream = true
+	s.handle(fiber.MethodPost, "/wiki/:space/:page/attachments", wikiUpload, s.handleWikiAttachmentUpload)
+	s.handle(fiber.MethodGet, "/wiki/:space/:page/attachments/:name", wikiRead, s.handleWikiAttachment)
 
 	// Audit log: auditors only.
 	audit := rule{access: accessPermission, perm: tma.PermAuditRead}

@@ -55,9 +55,11 @@ type Deps struct {
 	Documents tma.DocumentService
 	// CaseFiles renders the case-file export (GET /cases/:id/export.pdf).
 	CaseFiles tma.CaseFileRenderer
-	// Wiki keeps the process-documentation wiki.
-	Wiki  tma.WikiService
-	Authz tma.Authorizer
+	// Wiki keeps the process-documentation wiki; WikiAttachments the
+	// files of its pages.
+	Wiki            tma.WikiService
+	WikiAttachments tma.WikiAttachmentService
+	Authz           tma.Authorizer
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.
 	Ready  func(context.Context) error

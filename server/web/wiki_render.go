@@ -146,7 +146,7 @@ func (s *Server) renderWikiPage(ctx context.Context, tenantID string, p *tma.Wik
 	if r, ok := s.wikiCache.get(key); ok {
 		return r, nil
 	}
-	r, err := s.renderWiki(ctx, tenantID, p.Space, p.Body, viewer)
+	r, err := s.renderWiki(ctx, tenantID, p.Space, p.Slug, p.Body, viewer)
 	if err != nil {
 		return nil, err
 	}
@@ -155,9 +155,18 @@ func (s *Server) renderWikiPage(ctx context.Context, tenantID string, p *tma.Wik
 }
 
 // renderWiki renders Markdown for viewer, uncached (the editor's preview).
-func (s *Server) renderWiki(ctx context.Context, tenantID, space, body string, viewer *tma.User) (*renderedPage, error) {
+// "attachment:<name>" destinations become the URL of the file of that name
+// on the page slug ("" for a page not created yet: they are dropped). The
+// URL depends on nothing but space, slug and name, so rendered pages stay
+// cacheable: the attachment route finds the file, and checks the viewer,
+// when the browser asks.
+func (s *Server) renderWiki(ctx context.Context, tenantID, space, slug, body string, viewer *tma.User) (*renderedPage, error) {
 	res := &wikiResolver{ctx: ctx, wiki: s.deps.Wiki, tenantID: tenantID, space: space, viewer: viewer}
-	out, err := s.wikiEngine.Render([]byte(body), docsengine.Options{Resolver: res})
+	opts := docsengine.Options{Resolver: res}
+	if tma.ValidSlug(slug) {
+		opts.AttachmentURL = func(name string) string { return attachmentURL(space, slug, name) }
+	}
+	out, err := s.wikiEngine.Render([]byte(body), opts)
 	if err != nil {
 		return nil, tma.Errorf(tma.EINVALID, "The page text cannot be rendered: %s", err.Error())
 	}

@@ -176,9 +176,11 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	type page struct{ path, as string }
 	var pages []page
 	for _, r := range srv.Web.App().GetRoutes(true) {
-		// Downloads, previews and the case-file PDF are files, not pages.
+		// Downloads, previews, wiki attachments and the case-file PDF are
+		// files, not pages.
 		if r.Method != "GET" || strings.HasPrefix(r.Path, "/api/") || r.Path == "/healthz" || r.Path == "/readyz" || r.Path == "/assets/:name" ||
-			strings.HasSuffix(r.Path, "/download") || strings.HasSuffix(r.Path, "/preview") || strings.HasSuffix(r.Path, ".pdf") {
+			strings.HasSuffix(r.Path, "/download") || strings.HasSuffix(r.Path, "/preview") || strings.HasSuffix(r.Path, ".pdf") ||
+			strings.HasSuffix(r.Path, "/attachments/:name") {
 			continue
 		}
 		rule, ok := srv.Web.Rule(r.Method, r.Path)

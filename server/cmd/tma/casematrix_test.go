@@ -342,8 +342,14 @@ var roleMatrix = map[string][8]int{
 	"POST /wiki/:space/:page/revisions/:rev/restore": {s403, s403, s303, s403, s403, s403, s403, s404},
 	"POST /wiki/:space/:page/access":                 {s404, s403, s200, s403, s403, s403, s403, s404},
 	"POST /wiki/:space/:page/apply":                  {s403, s403, s404, s404, s404, s404, s403, s404},
-	"POST /cases/:id/wiki":                           {s403, s403, s400, s400, s403, s403, s403, s404},
-	"POST /cases/:id/wiki/:page/remove":              {s403, s403, s404, s404, s403, s403, s403, s404},
+	// A page's files: uploading needs the right to edit the page (an empty
+	// body is no multipart form: 400); :name is "app.css", which the page
+	// does not have (404 for every reader, as for a page they may not read).
+	"POST /wiki/:space/:page/attachments":       {s403, s403, s400, s403, s403, s403, s403, s404},
+	"GET /wiki/:space/:page/attachments/:name":  {s403, s404, s404, s404, s404, s404, s403, s404},
+	"HEAD /wiki/:space/:page/attachments/:name": {s403, s404, s404, s404, s404, s404, s403, s404},
+	"POST /cases/:id/wiki":                      {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/wiki/:page/remove":         {s403, s403, s404, s404, s403, s403, s403, s404},
 }
 
 // TestRoleMatrix walks every route of the router as every persona and

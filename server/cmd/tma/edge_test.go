@@ -65,7 +65,7 @@ var formFields = map[string][]string{
 	"POST /cases/:id/documents/:doc/versions/:v/delete": {"x"},
 	"POST /cases/:id/wiki":                              {"page"},
 	"POST /cases/:id/wiki/:page/remove":                 {"x"},
-	"POST /wiki/preview":                                {"body", "space"},
+	"POST /wiki/preview":                                {"body", "space", "page"},
 	"POST /wiki/:space/pages":                           {"title", "slug", "parent", "template"},
 	"POST /wiki/:space/settings":                        {"read", "edit"},
 	"POST /wiki/:space/:page":                           {"title", "body", "message", "base"},
@@ -80,6 +80,7 @@ var formFields = map[string][]string{
 var uploadFields = map[string][]string{
 	"POST /cases/:id/documents":               {"filename"},
 	"POST /cases/:id/documents/:doc/versions": {"filename"},
+	"POST /wiki/:space/:page/attachments":     {"filename"},
 }
 
 // badValues are the byte sequences of the defect report: invalid UTF-8 and

@@ -245,9 +245,12 @@ func (m *Main) Open(ctx context.Context) error {
 		Documents: postgres.NewDocumentService(db, sealer, crypt.NewDocuments(m.CaseKeys), m.Blobs),
 		CaseFiles: pdf.New(),
 		Wiki:      postgres.NewWikiService(db, sealer, web.NewWikiMarkup()),
-		Authz:     enforcer,
-		Ready:     m.ready,
-		Logger:    m.Logger,
+		// Attachments' data keys are wrapped by the tenant KEK directly
+		// (no case key), so they take the key provider, not the cache.
+		WikiAttachments: postgres.NewWikiAttachmentService(db, crypt.NewAttachments(keys), m.Blobs),
+		Authz:           enforcer,
+		Ready:           m.ready,
+		Logger:          m.Logger,
 	})
 	if err != nil {
 		return err
