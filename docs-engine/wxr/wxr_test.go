@@ -53,6 +53,22 @@ func TestWXRParse(t *testing.T) {
 			t.Errorf("%s: %d items, want %d", k, count[k], n)
 		}
 	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	rd := NewReader(f)
+	if _, err := rd.Next(); err != nil || rd.BaseURL() != "https://wpthemetestdata.wordpress.com" {
+		t.Errorf("BaseURL = %q (%v), want the blog URL, not wordpress.com's", rd.BaseURL(), err)
+	}
+	modified := 0 // 7 items have a wp:post_modified_gmt (grep)
+	for _, it := range items {
+		if !it.ModifiedGMT.IsZero() {
+			modified++
+		}
+	}
+	if modified != 7 {
+		t.Errorf("%d items with a modification date, want 7", modified)
+	}
 	if len(items) != 186 {
 		t.Errorf("%d items, want 186", len(items))
 	}
