@@ -118,6 +118,15 @@ func TestWXRParse(t *testing.T) {
 		}
 		return it.Type + "/" + it.Slug, true
 	}
+	// Block category: Layout Elements (1734) links to the Block: Button post
+	// (1747) under another date than the post's own link (2018/11/03 vs
+	// 2018/11/02): WordPress redirects by address, and so does Lookup.
+	if it, ok := idx.Lookup("https://wpthemetestdata.wordpress.com/2018/11/03/block-button/"); !ok || it.ID != 1747 {
+		t.Errorf("link by address found %d, %v; want the Block: Button post 1747", it.ID, ok)
+	}
+	if it, ok := idx.Lookup("https://example.org/2018/11/03/block-button/"); ok {
+		t.Errorf("a link to another host found item %d", it.ID)
+	}
 	md, rep, err := ToMarkdown(byID[1752].Content, link)
 	if err != nil {
 		t.Fatal(err)

@@ -65,4 +65,3 @@ func (p *progress) stop(complete bool) {
 	}
 	fmt.Fprintln(p.w)
 }
-
