@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tma-portal/tma/docs-engine/wxr"
@@ -303,10 +304,19 @@ func itemSlug(it wxr.Item) string {
 	if tma.ValidSlug(name) {
 		return name
 	}
-	s := tma.WikiSlug(name)
-	if name == "" || 2*len(strings.ReplaceAll(s, "-", "")) < utf8.RuneCountInString(strings.ReplaceAll(name, "-", "")) {
+	letters, foreign := 0, 0
+	for _, r := range name {
+		if unicode.IsLetter(r) {
+			letters++
+			if r >= utf8.RuneSelf && !strings.ContainsRune("äöüß", r) {
+				foreign++
+			}
+		}
+	}
+	if letters == 0 || 2*foreign > letters {
 		return it.Type + "-" + strconv.FormatInt(it.ID, 10)
 	}
+	s := tma.WikiSlug(name)
 	return s
 }
 
