@@ -5,10 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"maps"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,6 +275,9 @@ func planWXR(e *wxrExport, users []*tma.User) *wxrPlan {
 	return p
 }
 
+// htmlTag is markup in a WordPress title ("Title <em>With</em> Markup").
+var htmlTag = regexp.MustCompile(`<[^>]*>`)
+
 // itemPage is an item as a page, before its place and body are known.
 func itemPage(it wxr.Item, author func(string) (string, string)) tma.ImportedPage {
 	id := strconv.FormatInt(it.ID, 10)
@@ -283,7 +288,7 @@ func itemPage(it wxr.Item, author func(string) (string, string)) tma.ImportedPag
 	}
 	return tma.ImportedPage{
 		Origin:    it.Type + " " + id,
-		Title:     tma.ImportTitle(it.Title, "Untitled "+it.Type+" "+id),
+		Title:     tma.ImportTitle(html.UnescapeString(htmlTag.ReplaceAllString(it.Title, "")), "Untitled "+it.Type+" "+id),
 		Slug:      itemSlug(it),
 		AuthorID:  authorID,
 		Message:   fmt.Sprintf("Imported from WordPress (%s %s by %s)", it.Type, id, label),
@@ -358,7 +363,9 @@ func (p *wxrPlan) convert(path, space string, e *wxrExport, w io.Writer) error {
 			}
 		}
 		for _, warn := range rep.Warnings {
-			p.imp.Warnings = append(p.imp.Warnings, pg.Origin+": "+warn)
+			if warn = pg.Origin + ": " + warn; !slices.Contains(p.imp.Warnings, warn) {
+				p.imp.Warnings = append(p.imp.Warnings, warn)
+			}
 		}
 		done++
 		bar.update(done, total)

@@ -118,7 +118,8 @@ func TestWXRImport(t *testing.T) {
 		}
 	}
 	for slug, title := range map[string]string{"level-3": "Level 3", "page-1813": "Επίπεδο 3", "posts-2018": "Posts 2018",
-		"edge-case-no-title": "Untitled post 1169", "title-with-special-characters": "Markup: Title With Special Characters ~`!@ $%^&*()-_=+{} -\\;:'\"?,.>"} {
+		"edge-case-no-title": "Untitled post 1169", "markup-title-with-markup": "Markup: Title With Markup",
+		"title-with-special-characters": "Markup: Title With Special Characters ~`!@ $%^&*()-_=+{} -\\;:'\"?,.>"} {
 		if pages[slug].title != title {
 			t.Errorf("title of %s = %q, want %q", slug, pages[slug].title, title)
 		}
