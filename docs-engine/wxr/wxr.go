@@ -31,9 +31,9 @@ type Item struct {
 	DateGMT  time.Time // post_date_gmt; zero for drafts that never had one
 	// ModifiedGMT is post_modified_gmt; zero if the export has none.
 	ModifiedGMT time.Time
-	Link     string
-	GUID     string
-	Content  string // HTML (content:encoded)
+	Link        string
+	GUID        string
+	Content     string // HTML (content:encoded)
 	// AttachmentURL is the file of an attachment.
 	AttachmentURL string
 }
