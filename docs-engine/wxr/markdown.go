@@ -166,20 +166,28 @@ func appendOnce(list []string, s string) []string {
 
 // Index maps the URLs by which an export refers to its own items (link,
 // guid, ?p=N, ?page_id=N) to the items, so that a LinkFunc can find them.
+// A link whose last path segment is the address (post_name) of exactly one
+// item on the same host finds it too: WordPress redirects such links (a
+// post whose date or parent changed keeps answering at its old URL).
 type Index struct {
-	byURL map[string]Item
-	byID  map[int64]Item
+	byURL  map[string]Item
+	byID   map[int64]Item
+	byName map[string][]Item // host + "/" + post_name
 }
 
 // NewIndex indexes items.
 func NewIndex(items []Item) *Index {
-	x := &Index{byURL: map[string]Item{}, byID: map[int64]Item{}}
+	x := &Index{byURL: map[string]Item{}, byID: map[int64]Item{}, byName: map[string][]Item{}}
 	for _, it := range items {
 		x.byID[it.ID] = it
 		for _, u := range []string{it.Link, it.GUID} {
 			if u != "" {
 				x.byURL[normalizeURL(u)] = it
 			}
+		}
+		if u, err := url.Parse(it.Link); err == nil && u.Host != "" && it.Slug != "" {
+			key := strings.ToLower(u.Host) + "/" + strings.ToLower(it.Slug)
+			x.byName[key] = append(x.byName[key], it)
 		}
 	}
 	return x
@@ -198,6 +206,11 @@ func (x *Index) Lookup(href string) (Item, bool) {
 		if id, err := strconv.ParseInt(u.Query().Get(key), 10, 64); err == nil {
 			it, ok := x.byID[id]
 			return it, ok
+		}
+	}
+	if name := path.Base(strings.TrimSuffix(u.EscapedPath(), "/")); u.Host != "" && name != "." && name != "/" {
+		if list := x.byName[strings.ToLower(u.Host)+"/"+strings.ToLower(name)]; len(list) == 1 {
+			return list[0], true
 		}
 	}
 	return Item{}, false

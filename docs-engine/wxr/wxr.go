@@ -29,9 +29,11 @@ type Item struct {
 	Slug     string    // post_name, URL-escaped as WordPress stores it
 	Author   string    // author login (dc:creator)
 	DateGMT  time.Time // post_date_gmt; zero for drafts that never had one
-	Link     string
-	GUID     string
-	Content  string // HTML (content:encoded)
+	// ModifiedGMT is post_modified_gmt; zero if the export has none.
+	ModifiedGMT time.Time
+	Link        string
+	GUID        string
+	Content     string // HTML (content:encoded)
 	// AttachmentURL is the file of an attachment.
 	AttachmentURL string
 }
@@ -46,6 +48,7 @@ type item struct {
 	Content       string `xml:"http://purl.org/rss/1.0/modules/content/ encoded"`
 	ID            int64  `xml:"post_id"`
 	DateGMT       string `xml:"post_date_gmt"`
+	ModifiedGMT   string `xml:"post_modified_gmt"`
 	Slug          string `xml:"post_name"`
 	Status        string `xml:"status"`
 	Parent        int64  `xml:"post_parent"`
@@ -68,6 +71,8 @@ type Reader struct {
 	dec     *xml.Decoder
 	authors []Author
 	seenRSS bool
+	site    string
+	blog    string
 }
 
 // NewReader returns a Reader of r.
@@ -80,6 +85,18 @@ func NewReader(r io.Reader) *Reader {
 // Authors returns the authors read so far; WordPress writes them before the
 // items, so after the first Next they are complete.
 func (r *Reader) Authors() []Author { return r.authors }
+
+// BaseURL is the address of the exported blog (wp:base_blog_url), or else
+// of its site (wp:base_site_url); "" if the export names neither. Like the
+// authors, it is complete after the first Next. On a multisite (and on
+// wordpress.com) the site URL is shared by every blog, so the blog URL is
+// the one that tells exports apart.
+func (r *Reader) BaseURL() string {
+	if r.blog != "" {
+		return r.blog
+	}
+	return r.site
+}
 
 // Next returns the next item, io.EOF after the last one, or a *SyntaxError.
 func (r *Reader) Next() (Item, error) {
@@ -101,6 +118,16 @@ func (r *Reader) Next() (Item, error) {
 		switch start.Name.Local {
 		case "rss":
 			r.seenRSS = true
+		case "base_site_url", "base_blog_url":
+			var u string
+			if err := r.dec.DecodeElement(&u, &start); err != nil {
+				return Item{}, r.syntaxError(err)
+			}
+			if start.Name.Local == "base_blog_url" {
+				r.blog = strings.TrimSpace(u)
+			} else {
+				r.site = strings.TrimSpace(u)
+			}
 		case "author":
 			var a Author
 			if err := r.dec.DecodeElement(&a, &start); err != nil {
@@ -135,6 +162,9 @@ func (it item) item() Item {
 	}
 	if d, err := time.Parse("2006-01-02 15:04:05", strings.TrimSpace(it.DateGMT)); err == nil {
 		out.DateGMT = d
+	}
+	if d, err := time.Parse("2006-01-02 15:04:05", strings.TrimSpace(it.ModifiedGMT)); err == nil {
+		out.ModifiedGMT = d
 	}
 	return out
 }

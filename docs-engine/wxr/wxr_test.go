@@ -53,6 +53,22 @@ func TestWXRParse(t *testing.T) {
 			t.Errorf("%s: %d items, want %d", k, count[k], n)
 		}
 	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	rd := NewReader(f)
+	if _, err := rd.Next(); err != nil || rd.BaseURL() != "https://wpthemetestdata.wordpress.com" {
+		t.Errorf("BaseURL = %q (%v), want the blog URL, not wordpress.com's", rd.BaseURL(), err)
+	}
+	modified := 0 // 7 items have a wp:post_modified_gmt (grep)
+	for _, it := range items {
+		if !it.ModifiedGMT.IsZero() {
+			modified++
+		}
+	}
+	if modified != 7 {
+		t.Errorf("%d items with a modification date, want 7", modified)
+	}
 	if len(items) != 186 {
 		t.Errorf("%d items, want 186", len(items))
 	}
@@ -101,6 +117,15 @@ func TestWXRParse(t *testing.T) {
 			return "", false
 		}
 		return it.Type + "/" + it.Slug, true
+	}
+	// Block category: Layout Elements (1734) links to the Block: Button post
+	// (1747) under another date than the post's own link (2018/11/03 vs
+	// 2018/11/02): WordPress redirects by address, and so does Lookup.
+	if it, ok := idx.Lookup("https://wpthemetestdata.wordpress.com/2018/11/03/block-button/"); !ok || it.ID != 1747 {
+		t.Errorf("link by address found %d, %v; want the Block: Button post 1747", it.ID, ok)
+	}
+	if it, ok := idx.Lookup("https://example.org/2018/11/03/block-button/"); ok {
+		t.Errorf("a link to another host found item %d", it.ID)
 	}
 	md, rep, err := ToMarkdown(byID[1752].Content, link)
 	if err != nil {

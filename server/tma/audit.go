@@ -69,6 +69,7 @@ const (
 	AuditWikiPageRestored    = "wiki.page_restored"
 	AuditWikiPageAccess      = "wiki.page_access_changed"
 	AuditWikiGrants          = "wiki.grants_changed"
+	AuditWikiImported        = "wiki.imported" // detail: source and counts
 	AuditWikiChecklist       = "case.checklist_applied"
 	AuditCaseWikiLinked      = "case.wiki_linked"
 	AuditCaseWikiUnlinked    = "case.wiki_unlinked"
@@ -139,6 +140,7 @@ var AuditActions = []string{
 	AuditWikiPageRestored,
 	AuditWikiPageAccess,
 	AuditWikiGrants,
+	AuditWikiImported,
 	AuditWikiChecklist,
 	AuditCaseWikiLinked,
 	AuditCaseWikiUnlinked,

@@ -16,7 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/tma-portal/tma/server/blob"
@@ -161,7 +160,7 @@ func cmdKeysRotate(ctx context.Context, c *Config, args []string, w io.Writer) e
 	if pending != nil {
 		fmt.Fprintf(w, "tenant %s: resuming the interrupted rotation to %s\n", t.Slug, formatKEK(*pending))
 	}
-	p := &rotateProgress{w: w, tty: isTerminal(w)}
+	p := newRotateProgress(w, isTerminal(w))
 	ref, err := keys.RotateTenant(systemCtx(ctx, t.ID), t.ID, p.update)
 	p.stop(err == nil)
 	if err != nil {
@@ -261,56 +260,6 @@ func retireShared(ctx context.Context, c *Config, w io.Writer) error {
 		}
 	}
 	return err
-}
-
-// isTerminal reports whether w is a terminal, where a redrawn progress bar
-// makes sense. Anything else (a pipe, a log, a test buffer) gets lines.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// rotateProgress shows RotateTenant's progress: a bar on a terminal, and
-// otherwise one line per tenth of the work, so that logs stay short.
-type rotateProgress struct {
-	w         io.Writer
-	tty       bool
-	bar       *progressbar.ProgressBar
-	done      int
-	lastTenth int
-}
-
-func (p *rotateProgress) update(done, total int) {
-	p.done = done
-	if p.tty {
-		if p.bar == nil {
-			p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.w),
-				progressbar.OptionSetDescription("rewrapping case keys"), progressbar.OptionShowCount(),
-				progressbar.OptionSetPredictTime(true))
-		} else if total != p.bar.GetMax() {
-			p.bar.ChangeMax(total)
-		}
-		_ = p.bar.Set(done)
-		return
-	}
-	if tenth := done * 10 / max(total, 1); tenth > p.lastTenth || done == total {
-		p.lastTenth = tenth
-		fmt.Fprintf(p.w, "rewrapped %d of %d case key(s)\n", done, total)
-	}
-}
-
-// stop ends the bar where it stands, so an interrupted rotation does not
-// show as complete.
-func (p *rotateProgress) stop(complete bool) {
-	if p.bar == nil {
-		return
-	}
-	if complete {
-		_ = p.bar.Finish()
-	} else {
-		_ = p.bar.Exit()
-	}
-	fmt.Fprintln(p.w)
 }
 
 // cmdKeysShred crypto-shreds a case: its key is destroyed, and with it every

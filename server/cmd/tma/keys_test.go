@@ -766,7 +766,7 @@ func TestKeyProviderSources(t *testing.T) {
 func TestRotateProgress(t *testing.T) {
 	t.Run("lines when not a terminal", func(t *testing.T) {
 		var out bytes.Buffer
-		p := &rotateProgress{w: &out}
+		p := newRotateProgress(&out, false)
 		for done := 100; done <= 1000; done += 100 {
 			p.update(done, 1000)
 		}
@@ -780,7 +780,7 @@ func TestRotateProgress(t *testing.T) {
 	})
 	t.Run("bar on a terminal", func(t *testing.T) {
 		var out bytes.Buffer
-		p := &rotateProgress{w: &out, tty: true}
+		p := newRotateProgress(&out, true)
 		p.update(50, 100)
 		p.update(100, 150)
 		p.update(150, 150)

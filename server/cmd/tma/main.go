@@ -44,6 +44,7 @@ Commands:
   keys shred         destroy a case key (crypto-shredding); refused under legal hold
   keys retire        destroy a tenant's old KEK versions once backups no longer need them
   blobs gc           delete unreferenced blobs older than a grace period
+  wiki import        import a WordPress export (WXR) into a wiki space; safe to run again
   config             print the effective configuration, secrets redacted
   healthcheck        exit 0 if the local server answers /healthz (for HEALTHCHECK)
 
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	if len(rest) > 0 && (cmd == "tenant" || cmd == "user" || cmd == "audit" || cmd == "keys" || cmd == "blobs") {
+	if len(rest) > 0 && (cmd == "tenant" || cmd == "user" || cmd == "audit" || cmd == "keys" || cmd == "blobs" || cmd == "wiki") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	commands := map[string]func(context.Context, *Config, []string, io.Writer) error{
@@ -93,6 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"keys shred":    cmdKeysShred,
 		"keys retire":   cmdKeysRetire,
 		"blobs gc":      cmdBlobsGC,
+		"wiki import":   cmdWikiImport,
 		"config": func(_ context.Context, c *Config, _ []string, w io.Writer) error {
 			c.Print(w)
 			return nil
