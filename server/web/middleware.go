@@ -110,7 +110,17 @@ func (s *Server) identify(c *fiber.Ctx) (first bool) {
 
 func (s *Server) logRequest(c *fiber.Ctx, start time.Time) {
 	logger(c).Info("request", "method", c.Method(), "route", c.Route().Path, "status", c.Response().StatusCode(),
-		"duration_ms", time.Since(start).Milliseconds(), "bytes", len(c.Response().Body()))
+		"duration_ms", time.Since(start).Milliseconds(), "bytes", responseSize(c))
+}
+
+// responseSize is the size of the response body. A streamed body (a
+// document download) is not touched: Response.Body would read the whole
+// stream into a pooled buffer, a decrypted document in memory.
+func responseSize(c *fiber.Ctx) int {
+	if r := c.Response(); r.IsBodyStream() {
+		return r.Header.ContentLength()
+	}
+	return len(c.Response().Body())
 }
 
 // Limits of the request line and headers. Fasthttp refuses what does not fit
