@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -111,7 +112,16 @@ func benchUpload(b *testing.B) {
 			return err
 		}
 		c.Set(fiber.HeaderContentType, fiber.MIMEOctetStream)
-		return c.SendStream(r, int(info.Size))
+		// Sent as the real endpoint sends: a reader as the body stream that
+		// reads the file in 64 KiB blocks, as the real one reads its
+		// segments. (fasthttp copies a body stream in 4 KiB reads: the file
+		// itself as the body made the baseline ~30% slower than the real
+		// endpoint.)
+		c.Context().SetBodyStream(struct {
+			io.Reader
+			io.Closer
+		}{bufio.NewReaderSize(r, 64<<10), r}, int(info.Size))
+		return nil
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
