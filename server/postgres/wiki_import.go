@@ -35,10 +35,11 @@ func (s *WikiService) ImportState(ctx context.Context, tenantID, space, source s
 	return list, dbError("WikiService.ImportState", err)
 }
 
-// importedPage is a page an earlier import made, at its current revision.
+// importedPage is a page an earlier import made: its title and body as the
+// import last wrote them (revision imported), and its current revision.
 type importedPage struct {
 	id, parentID, title, body string
-	revision                  int
+	revision, imported        int
 	savedAt                   time.Time
 }
 
@@ -85,6 +86,14 @@ func (s *WikiService) ImportPages(ctx context.Context, tenantID, space string, i
 				res.Unchanged++
 				return nil
 			}
+			if !report && old.revision != old.imported {
+				// Edited in the portal since the last import: the edit
+				// stays, and the operator is told.
+				res.Unchanged++
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: changed in the export and edited in the portal since the last import; not updated",
+					tma.CleanText(p.Origin, 80)))
+				return nil
+			}
 			res.Updated++
 			return s.reviseImported(ctx, tx, tenantID, p, old, parentID, links, now)
 		}
@@ -124,10 +133,10 @@ func (s *WikiService) ImportPages(ctx context.Context, tenantID, space string, i
 // importedPages reads the pages an earlier import of source made in a
 // space, by origin, locked until tx ends.
 func importedPages(ctx context.Context, tx pgx.Tx, tenantID, spaceID, source string) (map[string]importedPage, error) {
-	rows, err := tx.Query(ctx, `SELECT o.origin, p.id::text, COALESCE(p.parent_id::text, ''), p.revision, r.title, r.body, r.created_at
+	rows, err := tx.Query(ctx, `SELECT o.origin, p.id::text, COALESCE(p.parent_id::text, ''), p.revision, o.imported_revision, r.title, r.body, r.created_at
 		FROM wiki_page_origins o
 		JOIN wiki_pages p ON p.tenant_id = o.tenant_id AND p.id = o.page_id
-		JOIN wiki_revisions r ON r.tenant_id = p.tenant_id AND r.page_id = p.id AND r.revision = p.revision
+		JOIN wiki_revisions r ON r.tenant_id = p.tenant_id AND r.page_id = p.id AND r.revision = o.imported_revision
 		WHERE o.tenant_id = $1 AND o.space_id = $2 AND o.source = $3
 		FOR UPDATE OF p`, tenantID, spaceID, source)
 	if err != nil {
@@ -136,7 +145,7 @@ func importedPages(ctx context.Context, tx pgx.Tx, tenantID, spaceID, source str
 	known := map[string]importedPage{}
 	var origin string
 	var p importedPage
-	_, err = pgx.ForEachRow(rows, []any{&origin, &p.id, &p.parentID, &p.revision, &p.title, &p.body, &p.savedAt}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&origin, &p.id, &p.parentID, &p.revision, &p.imported, &p.title, &p.body, &p.savedAt}, func() error {
 		known[origin] = p
 		return nil
 	})
@@ -163,7 +172,7 @@ func (s *WikiService) createImported(ctx context.Context, tx pgx.Tx, tenantID, s
 		VALUES ($1, $2, 1, $3, $4, $5, $6, $7)`, tenantID, id, p.Title, p.Body, tma.CleanText(p.Message, tma.MaxWikiMessage), nullID(p.AuthorID), updated); err != nil {
 		return "", err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO wiki_page_origins (tenant_id, page_id, space_id, source, origin) VALUES ($1, $2, $3, $4, $5)`,
+	if _, err := tx.Exec(ctx, `INSERT INTO wiki_page_origins (tenant_id, page_id, space_id, source, origin, imported_revision) VALUES ($1, $2, $3, $4, $5, 1)`,
 		tenantID, id, spaceID, source, p.Origin); err != nil {
 		return "", err
 	}
@@ -187,6 +196,9 @@ func (s *WikiService) reviseImported(ctx context.Context, tx pgx.Tx, tenantID st
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO wiki_revisions (tenant_id, page_id, revision, title, body, message, author_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, tenantID, old.id, rev, p.Title, p.Body, tma.CleanText(p.Message, tma.MaxWikiMessage), nullID(p.AuthorID), at); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE wiki_page_origins SET imported_revision = $3 WHERE tenant_id = $1 AND page_id = $2`, tenantID, old.id, rev); err != nil {
 		return err
 	}
 	return writeLinks(ctx, tx, tenantID, old.id, links)

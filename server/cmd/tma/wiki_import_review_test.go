@@ -67,7 +67,7 @@ func review10bWXR(t *testing.T, base, email string, items ...review10bItem) stri
 	return path
 }
 
-// TestReview10bReimportKeepsLocalEdit: the README promises that running
+// TestWikiReimportKeepsPortalEdit: the README promises that running
 // `tma wiki import` again on an export "changed items become new
 // revisions, unchanged ones stay". ImportPages compares the export's text
 // with the page's CURRENT revision, not with what the import last wrote,
@@ -76,7 +76,7 @@ func review10bWXR(t *testing.T, base, email string, items ...review10bItem) stri
 // silently reverted by re-running the very same, unchanged export: a new
 // revision with the old WordPress text, attributed to the WordPress
 // author, on a page the export did not change.
-func TestReview10bReimportKeepsLocalEdit(t *testing.T) {
+func TestWikiReimportKeepsPortalEdit(t *testing.T) {
 	ctx := context.Background()
 	e := newCLIEnv(t)
 	e.mustRun(t, "init")
@@ -110,5 +110,15 @@ func TestReview10bReimportKeepsLocalEdit(t *testing.T) {
 	}
 	if !strings.Contains(out, "0 updated, 1 unchanged") {
 		t.Errorf("an unchanged export counts as an update:\n%s", out)
+	}
+
+	// The export changes too: the portal edit still stays, and the
+	// operator is told why the page was not updated.
+	changed := review10bWXR(t, "https://intranet.example.org", "jane@wp.example",
+		review10bItem{id: 11, typ: "page", status: "publish", slug: "escalation", title: "Escalation", content: "<p>Call the duty officer or HR.</p>"})
+	out = e.mustRun(t, "wiki", "import", "--tenant", "demo", "--space", "process", changed)
+	p = wikiPages(t, e.db, tenant.ID, "process")["escalation"]
+	if p.body != edited || p.revision != 2 || !strings.Contains(out, "edited in the portal since the last import") {
+		t.Errorf("a changed export over a portal edit: revision %d, body %q\n%s", p.revision, p.body, out)
 	}
 }
