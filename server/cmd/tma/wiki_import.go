@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tma-portal/tma/docs-engine/wxr"
+	"github.com/tma-portal/tma/server/authz"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
 	"github.com/tma-portal/tma/server/web"
@@ -73,6 +74,14 @@ func cmdWikiImport(ctx context.Context, c *Config, args []string, w io.Writer) e
 	if err != nil {
 		return err
 	}
+	// Only active users who may edit the wiki are credited with a
+	// revision: an export must not put words in an auditor's or a disabled
+	// account's name.
+	enforcer, err := authz.New()
+	if err != nil {
+		return err
+	}
+	users = slices.DeleteFunc(users, func(u *tma.User) bool { return u.Disabled || !enforcer.Can(u, tma.PermWikiEdit) })
 	wiki := postgres.NewWikiService(db, nil, web.NewWikiMarkup())
 	res, err := importWXR(systemCtx(ctx, t.ID), wiki, t.ID, *space, path, export, users, w)
 	if err != nil {

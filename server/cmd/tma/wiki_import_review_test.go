@@ -122,3 +122,42 @@ func TestWikiReimportKeepsPortalEdit(t *testing.T) {
 		t.Errorf("a changed export over a portal edit: revision %d, body %q\n%s", p.revision, p.body, out)
 	}
 }
+
+// TestWikiImportCreditsOnlyEditors: an export names its authors by e-mail;
+// a revision is credited to a user only if that user is active and may
+// edit the wiki. An auditor and a disabled threat manager named by the
+// export are shown as WordPress authors instead, an active threat manager
+// is credited.
+func TestWikiImportCreditsOnlyEditors(t *testing.T) {
+	ctx := context.Background()
+	e := newCLIEnv(t)
+	e.mustRun(t, "init")
+	tenant, err := postgres.NewTenantService(e.db).FindTenantBySlug(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := postgres.NewUserService(e.db)
+	for _, u := range []struct{ email, roles string }{{"audit@demo.example", "auditor"}, {"gone@demo.example", "threat_manager"}, {"tm@demo.example", "threat_manager"}} {
+		e.mustRun(t, "user", "create", "--tenant", "demo", "--email", u.email, "--name", u.email, "--roles", u.roles)
+	}
+	gone, err := users.FindUserByEmail(ctx, tenant.ID, "gone@demo.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.SetDisabled(systemCtx(ctx, tenant.ID), tenant.ID, gone.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	tm, err := users.FindUserByEmail(ctx, tenant.ID, "tm@demo.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for email, want := range map[string]string{"audit@demo.example": "", "gone@demo.example": "", "tm@demo.example": tm.ID} {
+		export := review10bWXR(t, "https://"+strings.Split(email, "@")[0]+".example.org", email,
+			review10bItem{id: 11, typ: "page", status: "publish", slug: "p-" + strings.Split(email, "@")[0], title: "Page of " + email, content: "<p>Text.</p>"})
+		e.mustRun(t, "wiki", "import", "--tenant", "demo", "--space", "process", export)
+		p := wikiPages(t, e.db, tenant.ID, "process")["p-"+strings.Split(email, "@")[0]]
+		if p.authorID != want || (want == "" && !strings.Contains(p.message, "WordPress: Jane")) {
+			t.Errorf("export by %s: revision author %q, message %q; want author %q", email, p.authorID, p.message, want)
+		}
+	}
+}
