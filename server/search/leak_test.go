@@ -270,3 +270,39 @@ func keyTenant(t *testing.T, docs map[string]*tma.SearchDoc, h *tma.SearchHit) s
 	t.Fatalf("hit %s of a deleted or unknown item", h.Key)
 	return ""
 }
+
+// BenchmarkSearchLeadScope measures the permission filter of a lead who
+// sees every one of 3,000 cases (a disjunction of 3,000 case terms).
+func BenchmarkSearchLeadScope(b *testing.B) {
+	ix := MustCreateIndex(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var docs []*tma.SearchDoc
+	var cases []string
+	for c := 0; c < 3000; c++ {
+		cases = append(cases, fmt.Sprintf("case%04d", c))
+	}
+	for i := 0; i < 20000; i++ {
+		docs = append(docs, &tma.SearchDoc{Key: fmt.Sprintf("note:%d", i), Type: tma.SearchNote, TenantID: "t",
+			CaseID: cases[rng.IntN(len(cases))], CaseStatus: tma.StatusNew, Date: time.Unix(int64(rng.IntN(1e8)), 0),
+			Text: leakVocabulary[rng.IntN(len(leakVocabulary))] + " " + leakVocabulary[rng.IntN(len(leakVocabulary))]})
+	}
+	for i := 0; i < len(docs); i += 1000 {
+		MustApply(b, ix, int64(i+1), docs[i:i+1000]...)
+	}
+	if err := ix.Compact(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		cases []string
+	}{{"lead", cases}, {"expert", cases[:25]}} {
+		scope := tma.SearchScope{TenantID: "t", Cases: tc.cases}
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := ix.Search(context.Background(), scope, tma.SearchQuery{Text: "Drohung"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
