@@ -131,21 +131,17 @@ func (s *DocumentService) Upload(ctx context.Context, tenantID, caseID string, u
 
 	ref := tma.DocumentRef{TenantID: tenantID, CaseID: caseID, DocumentID: documentID, Version: version}
 	blobID := tma.NewID()
-	tap := s.tapText(ctx, tma.ExtractType(name, up.ContentType))
-	if tap != nil {
-		body = io.TeeReader(body, tap)
-	}
 	sealed, blobSize, err := s.store(ctx, ref, blobID, body)
-	text := tap.finish(err)
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.register(ctx, ref, blobID, blobSize, sealed, name, storedType(up.ContentType), up.DocumentID == "", text)
+	v, err := s.register(ctx, ref, blobID, blobSize, sealed, name, storedType(up.ContentType), up.DocumentID == "")
 	if err != nil {
 		// GC is the backstop if this fails too: the blob has no row.
 		_ = s.blobs.Delete(context.WithoutCancel(ctx), blobID)
 		return nil, err
 	}
+	s.storeText(ctx, ref, blobID, blobSize, sealed, tma.ExtractType(name, up.ContentType))
 	return v, nil
 }
 
@@ -200,27 +196,18 @@ func storeSealed(ctx context.Context, blobs tma.BlobStore, blobID string, body i
 	return sw, size, nil
 }
 
-// register seals the name, digest and text and records blob, document,
-// version and text with their audit event in one transaction.
+// register seals the name and digest and records blob, document and
+// version with their audit event in one transaction.
 func (s *DocumentService) register(ctx context.Context, ref tma.DocumentRef, blobID string, blobSize int64, sw tma.SealWriter,
-	name, contentType string, isNew bool, text extractedText) (*tma.DocumentVersion, error) {
+	name, contentType string, isNew bool) (*tma.DocumentVersion, error) {
 	actor := tma.ActorFromContext(ctx)
 	nameRec, digestRec := nameRecord(ref.DocumentID, ref.Version), digestRecord(blobID)
 	nameRec.Plain, digestRec.Plain = []byte(name), sw.Sum()
-	recs := []*tma.Record{nameRec, digestRec}
-	textRec := text.record(ref)
-	if textRec != nil {
-		recs = append(recs, textRec)
-	}
-	err := s.sealer.Seal(ctx, ref.TenantID, ref.CaseID, recs)
-	if textRec != nil {
-		clear(textRec.Plain)
-	}
-	if err != nil {
+	if err := s.sealer.Seal(ctx, ref.TenantID, ref.CaseID, []*tma.Record{nameRec, digestRec}); err != nil {
 		return nil, err
 	}
 	now := s.db.now()
-	err = s.db.inTx(ctx, "DocumentService.Upload", func(tx pgx.Tx) error {
+	err := s.db.inTx(ctx, "DocumentService.Upload", func(tx pgx.Tx) error {
 		c, err := findCase(ctx, tx, `id = $2`, ref.TenantID, ref.CaseID, true)
 		if err != nil {
 			return err
@@ -254,9 +241,6 @@ func (s *DocumentService) register(ctx context.Context, ref tma.DocumentRef, blo
 		if isUniqueViolation(err) {
 			return tma.Errorf(tma.ECONFLICT, msgDocumentChanged)
 		} else if err != nil {
-			return err
-		}
-		if err := text.store(ctx, tx, ref, textRec, now); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE cases SET updated_at = $3 WHERE tenant_id = $1 AND id = $2`, ref.TenantID, ref.CaseID, now); err != nil {

@@ -2,130 +2,94 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"io"
 	"strconv"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tma-portal/tma/server/tma"
 )
 
-// Document text: the text of each uploaded version is found while the
-// upload streams into the blob store, sealed with the case key and stored
-// in document_texts in the upload's transaction, so that search never has
-// to decrypt and parse the file again. The upload is teed into a pipe that
-// the extractor reads in a goroutine: no copy of the bytes is kept here,
-// and nothing goes to disk. The extractor holds at most
-// tma.MaxExtractInput bytes, its own bound; beyond it, or for a type it
-// does not read, it stops reading and the rest of the upload simply is not
-// passed on.
+// Document text: right after an upload is registered, its plaintext is
+// read back from the blob store through the cipher, streaming, and handed
+// to the extractor with its size, so that a file beyond
+// tma.MaxExtractInput is refused without a byte read (a tee of the upload
+// could not know the size in advance and would have to buffer up to the
+// limit of every large upload). The text is sealed with the case key and
+// stored in document_texts in a transaction of its own, whose trigger
+// writes the outbox row again: the index first gets the version with its
+// name, then with its text. Search never decrypts and parses the file
+// again. Nothing of the bytes or the text goes to disk.
 
 // textRecord is where a version's text is sealed.
 func textRecord(documentID string, version int) *tma.Record {
 	return &tma.Record{Table: "document_texts", RowID: documentID + "@" + strconv.Itoa(version), Field: "text"}
 }
 
-// errTapDone ends the tee once the extractor has stopped reading.
-var errTapDone = errors.New("extractor done")
-
-// textTap is the extractor's end of an upload.
-type textTap struct {
-	pw      *io.PipeWriter
-	stopped bool // the extractor stopped reading: drop the rest
-	done    chan struct{}
-	text    string
-	err     error
-}
-
-// tapText starts the extractor on a pipe that the upload is teed into;
-// nil without an extractor.
-func (s *DocumentService) tapText(ctx context.Context, contentType string) *textTap {
-	if s.extract == nil {
-		return nil
-	}
-	pr, pw := io.Pipe()
-	t := &textTap{pw: pw, done: make(chan struct{})}
-	go func() {
-		defer close(t.done)
-		t.text, t.err = s.extract.Extract(ctx, contentType, pr, -1)
-		pr.CloseWithError(errTapDone)
-	}()
-	return t
-}
-
-// Write passes p to the extractor. It never fails: the upload goes on
-// whatever the extractor does.
-func (t *textTap) Write(p []byte) (int, error) {
-	if !t.stopped {
-		if _, err := t.pw.Write(p); err != nil {
-			t.stopped = true
+// storeText extracts, seals and stores the text of a registered version.
+// It is best effort: the upload stands whatever happens here, and a
+// version without a document_texts row is searched by its name only.
+func (s *DocumentService) storeText(ctx context.Context, ref tma.DocumentRef, blobID string, blobSize int64, sw tma.SealWriter, contentType string) {
+	reason := "none"
+	var rec *tma.Record
+	if s.extract != nil {
+		text, err := s.extractText(ctx, ref, blobID, blobSize, sw, contentType)
+		reason = textReason(text, err)
+		if reason == "" {
+			rec = textRecord(ref.DocumentID, ref.Version)
+			rec.Plain = []byte(text)
+			err := s.sealer.Seal(ctx, ref.TenantID, ref.CaseID, []*tma.Record{rec})
+			clear(rec.Plain)
+			if err != nil {
+				rec, reason = nil, "failed"
+			}
 		}
 	}
-	return len(p), nil
-}
-
-// finish tells the extractor that the upload ended (with uploadErr, nil
-// for the end of the file) and waits for its text.
-func (t *textTap) finish(uploadErr error) extractedText {
-	if t == nil {
-		return extractedText{reason: "none"}
-	}
-	t.pw.CloseWithError(uploadErr)
-	<-t.done
-	if uploadErr != nil {
-		return extractedText{reason: "failed"}
-	}
-	return newExtractedText(t.text, t.err)
-}
-
-// extractedText is what the extractor found: text, or the reason why
-// there is none.
-type extractedText struct {
-	text   string
-	reason string // "" when there is text
-}
-
-func newExtractedText(text string, err error) extractedText {
-	switch {
-	case err == nil && text == "":
-		return extractedText{reason: "none"}
-	case err == nil:
-		return extractedText{text: text}
-	}
-	switch tma.ErrorCode(err) {
-	case tma.EINVALID:
-		return extractedText{reason: "invalid"}
-	case tma.ETOOLARGE:
-		return extractedText{reason: "too_large"}
-	case tma.EUNAVAILABLE:
-		return extractedText{reason: "unavailable"}
-	}
-	return extractedText{reason: "failed"}
-}
-
-// record is the record to seal the text in; nil when there is no text.
-func (e extractedText) record(ref tma.DocumentRef) *tma.Record {
-	if e.reason != "" {
-		return nil
-	}
-	r := textRecord(ref.DocumentID, ref.Version)
-	r.Plain = []byte(e.text)
-	return r
-}
-
-// store writes the version's row of document_texts: the sealed text of
-// rec, or none with the reason.
-func (e extractedText) store(ctx context.Context, tx pgx.Tx, ref tma.DocumentRef, rec *tma.Record, now time.Time) error {
 	var sealed []byte
-	var reason *string
+	var why *string
 	if rec != nil {
 		sealed = rec.Sealed
 	} else {
-		reason = &e.reason
+		why = &reason
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO document_texts (tenant_id, document_id, version, text, reason, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, ref.TenantID, ref.DocumentID, ref.Version, sealed, reason, now)
-	return err
+	_ = s.db.inTx(context.WithoutCancel(ctx), "DocumentService.storeText", func(tx pgx.Tx) error {
+		// The version may be gone meanwhile (a deletion): then no text.
+		_, err := tx.Exec(context.WithoutCancel(ctx), `INSERT INTO document_texts (tenant_id, document_id, version, text, reason, created_at)
+			SELECT $1, $2, $3, $4, $5, $6 FROM document_versions
+			WHERE tenant_id = $1 AND document_id = $2 AND version = $3 AND deleted_at IS NULL
+			ON CONFLICT DO NOTHING`, ref.TenantID, ref.DocumentID, ref.Version, sealed, why, s.db.now())
+		return err
+	})
+}
+
+// extractText reads the version's plaintext back and extracts its text.
+func (s *DocumentService) extractText(ctx context.Context, ref tma.DocumentRef, blobID string, blobSize int64, sw tma.SealWriter, contentType string) (string, error) {
+	if sw.Size() > tma.MaxExtractInput {
+		return "", &tma.Error{Code: tma.ETOOLARGE, Op: "DocumentService.extractText"} // nothing read
+	}
+	ra := tma.NewBlobReaderAt(ctx, s.blobs, blobID, blobSize)
+	defer ra.Close()
+	r, err := s.cipher.Open(ctx, ref, ra, blobSize, sw.SealingID(), 0, -1)
+	if err != nil {
+		return "", err
+	}
+	return s.extract.Extract(ctx, contentType, r, sw.Size())
+}
+
+// textReason is why there is no text to store, or "" when there is.
+func textReason(text string, err error) string {
+	switch {
+	case err == nil && text == "":
+		return "none"
+	case err == nil:
+		return ""
+	}
+	switch tma.ErrorCode(err) {
+	case tma.EINVALID:
+		return "invalid"
+	case tma.ETOOLARGE:
+		return "too_large"
+	case tma.EUNAVAILABLE:
+		return "unavailable"
+	}
+	return "failed"
 }

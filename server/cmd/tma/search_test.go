@@ -122,6 +122,22 @@ func searchIndexKeys(t *testing.T, src tma.SearchSource, ix tma.SearchIndex, u *
 	return keys
 }
 
+// waitApplied waits until s's index has applied the whole outbox.
+func waitApplied(t *testing.T, s *testServer) {
+	t.Helper()
+	eventually(t, 5*time.Second, "the index applies the outbox", func() bool {
+		last, err := s.Indexer.Index().LastSeq(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		more, err := s.SearchSource.Changes(context.Background(), last, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(more) == 0
+	})
+}
+
 // eventually polls cond every 20 ms until it holds or within passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -212,7 +228,7 @@ func TestIndexRebuild(t *testing.T) {
 		}
 		return out
 	}
-	eventually(t, 5*time.Second, "the upload is indexed", func() bool { return len(s.searchKeys(t, w.lead, "knife")) == 1 })
+	waitApplied(t, s)
 	before := answers(s.SearchSource, s.Indexer.Index())
 	hits := 0
 	for _, keys := range before {
