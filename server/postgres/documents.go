@@ -21,18 +21,21 @@ import (
 // sealing id and its plaintext digest sealed with the case key. File names
 // are sealed records of the version row, bound to "<document id>@<version>".
 type DocumentService struct {
-	db     *DB
-	sealer tma.RecordSealer
-	cipher tma.DocumentCipher
-	blobs  tma.BlobStore
+	db      *DB
+	sealer  tma.RecordSealer
+	cipher  tma.DocumentCipher
+	blobs   tma.BlobStore
+	extract tma.TextExtractor // nil: documents get no text for search
 }
 
 var _ tma.DocumentService = (*DocumentService)(nil)
 
 // NewDocumentService returns a DocumentService on db that seals names and
-// digests with sealer and streams with cipher into blobs.
-func NewDocumentService(db *DB, sealer tma.RecordSealer, cipher tma.DocumentCipher, blobs tma.BlobStore) *DocumentService {
-	return &DocumentService{db: db, sealer: sealer, cipher: cipher, blobs: blobs}
+// digests with sealer and streams with cipher into blobs. extract finds
+// the text of each upload for search as it streams (documenttext.go); nil
+// stores documents without text.
+func NewDocumentService(db *DB, sealer tma.RecordSealer, cipher tma.DocumentCipher, blobs tma.BlobStore, extract tma.TextExtractor) *DocumentService {
+	return &DocumentService{db: db, sealer: sealer, cipher: cipher, blobs: blobs, extract: extract}
 }
 
 const (
@@ -138,6 +141,7 @@ func (s *DocumentService) Upload(ctx context.Context, tenantID, caseID string, u
 		_ = s.blobs.Delete(context.WithoutCancel(ctx), blobID)
 		return nil, err
 	}
+	s.storeText(ctx, ref, blobID, blobSize, sealed, tma.ExtractType(name, up.ContentType))
 	return v, nil
 }
 
@@ -564,6 +568,12 @@ func (s *CaseService) applyDocumentDelete(ctx context.Context, tx pgx.Tx, c *tma
 	now := s.db.now()
 	if _, err := tx.Exec(ctx, `UPDATE document_versions SET deleted_at = $4, deleted_by = $5, name_sealed = NULL, blob_id = NULL
 		WHERE tenant_id = $1 AND document_id = $2 AND version = $3`, c.TenantID, a.DocumentID, a.Version, now, decider); err != nil {
+		return err
+	}
+	// The text goes with the file (the outbox row the deletion writes
+	// takes it out of the index).
+	if _, err := tx.Exec(ctx, `DELETE FROM document_texts WHERE tenant_id = $1 AND document_id = $2 AND version = $3`,
+		c.TenantID, a.DocumentID, a.Version); err != nil {
 		return err
 	}
 	detail := documentDetail(a.DocumentID, a.Version)
