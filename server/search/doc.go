@@ -11,7 +11,7 @@
 //
 //	tenant, type, case, status, month   keywords ("-" is the case of items without one)
 //	restricted                          bool
-//	wiki_roles, triage_hidden           keywords, several per item
+//	wiki_roles, wiki_hidden, triage_hidden  keywords, several per item
 //	date                                datetime
 //	author                              analysed as a name (lower case, folded, not stemmed)
 //	title_de, title_en, text_de, text_en  the title and text, analysed in German and in English

@@ -19,7 +19,7 @@ import (
 // MappingVersion is the version of the index layout (mapping, analyzers,
 // field names). Bump it with every change to them: an index of another
 // version is reported by Open as needing a rebuild.
-const MappingVersion = 1
+const MappingVersion = 2 // 2: wiki_hidden
 
 // Keys of the values kept inside the index (Bleve's internal store).
 var (
@@ -254,6 +254,7 @@ const (
 	fRestricted   = "restricted"
 	fWikiRoles    = "wiki_roles"
 	fTriageHidden = "triage_hidden"
+	fWikiHidden   = "wiki_hidden"
 	fAuthor       = "author"
 	fDate         = "date"
 	fMonth        = "month" // "2006-01", for the date facet
@@ -289,6 +290,13 @@ func indexDoc(d *tma.SearchDoc) map[string]any {
 			roles[i] = string(r)
 		}
 		m[fWikiRoles] = roles
+	}
+	if len(d.WikiHidden) > 0 {
+		hidden := make([]string, len(d.WikiHidden))
+		for i, r := range d.WikiHidden {
+			hidden[i] = string(r)
+		}
+		m[fWikiHidden] = hidden
 	}
 	if len(d.TriageHidden) > 0 {
 		m[fTriageHidden] = d.TriageHidden
@@ -331,6 +339,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	dm.AddFieldMappingsAt(fCase, keyword(true))
 	dm.AddFieldMappingsAt(fStatus, keyword(true))
 	dm.AddFieldMappingsAt(fWikiRoles, keyword(false))
+	dm.AddFieldMappingsAt(fWikiHidden, keyword(false))
 	dm.AddFieldMappingsAt(fTriageHidden, keyword(false))
 	dm.AddFieldMappingsAt(fMonth, keyword(true))
 	restricted := mapping.NewBooleanFieldMapping()

@@ -21,7 +21,8 @@ func permitted(s tma.SearchScope, d *tma.SearchDoc) bool {
 	if d.CaseID != "" && slices.Contains(s.Cases, d.CaseID) && (!d.Restricted || slices.Contains(s.RestrictedCases, d.CaseID)) {
 		return true
 	}
-	if d.Type == tma.SearchWiki && s.Wiki && slices.ContainsFunc(d.WikiRoles, func(r tma.Role) bool { return slices.Contains(s.Roles, r) }) {
+	holds := func(r tma.Role) bool { return slices.Contains(s.Roles, r) }
+	if d.Type == tma.SearchWiki && s.Wiki && slices.ContainsFunc(d.WikiRoles, holds) && !slices.ContainsFunc(d.WikiHidden, holds) {
 		return true
 	}
 	if d.Type == tma.SearchReport && d.CaseID == "" && s.Triage && !slices.Contains(d.TriageHidden, s.UserID) {
@@ -93,8 +94,11 @@ func TestSearchNeverLeaks(t *testing.T) {
 		switch typ {
 		case tma.SearchWiki:
 			for _, r := range leakRoles {
-				if rng.IntN(3) == 0 {
+				switch rng.IntN(6) {
+				case 0, 1:
 					d.WikiRoles = append(d.WikiRoles, r)
+				case 2: // hidden from r: a user holding r never sees it
+					d.WikiHidden = append(d.WikiHidden, r)
 				}
 			}
 		case tma.SearchReport:

@@ -176,7 +176,7 @@ func typeOfKey(key string) string {
 //
 //	tenant = T AND (
 //	   (case ∈ Cases∖RestrictedCases AND restricted = false) OR case ∈ Cases∩RestrictedCases
-//	OR (Wiki AND type = wiki AND wiki_roles ∈ Roles)
+//	OR (Wiki AND type = wiki AND wiki_roles ∈ Roles AND NOT wiki_hidden ∈ Roles)
 //	OR (Triage AND type = report AND case = none AND NOT triage_hidden = UserID))
 //
 // It is nil when scope permits nothing: an empty set never becomes "all".
@@ -213,7 +213,11 @@ func permissionFilter(scope tma.SearchScope) query.Query {
 			}
 		}
 		if len(roles) > 0 {
-			alts = append(alts, query.NewConjunctionQuery([]query.Query{term(fType, tma.SearchWiki), termsQuery(fWikiRoles, roles)}))
+			// A page hidden from any role the user holds stays hidden,
+			// whatever other role would let them read it.
+			wiki := query.NewBooleanQuery([]query.Query{term(fType, tma.SearchWiki), termsQuery(fWikiRoles, roles)}, nil, nil)
+			wiki.AddMustNot(termsQuery(fWikiHidden, roles))
+			alts = append(alts, wiki)
 		}
 	}
 	if scope.Triage {
