@@ -484,6 +484,9 @@ func TestIndexCompactErases(t *testing.T) {
 	}
 	MustApply(t, ix, 1, doc("note:1", "Drohung zqxjtoken"), doc("note:2", "Drohung bleibt"))
 	MustApply(t, ix, 2, doc("note:3", "noch eine Drohung"))
+	if terms, err := ix.TermsWithPrefix("zqxj"); err != nil || len(terms) == 0 {
+		t.Fatalf("before the delete, the dictionaries hold no zqxj term: %v %v", terms, err)
+	}
 	if err := ix.Apply(ctx, 3, nil, []tma.SearchChange{{TenantID: "t", Key: "note:1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -509,6 +512,9 @@ func TestIndexCompactErases(t *testing.T) {
 	}
 	if found := grep(); len(found) > 0 {
 		t.Errorf("the erased token is still in %v", found)
+	}
+	if terms, err := ix.TermsWithPrefix("zqxj"); err != nil || len(terms) != 0 {
+		t.Errorf("after the delete and a compaction, the dictionaries hold %v (%v)", terms, err)
 	}
 	r, err := ix.Search(ctx, tma.SearchScope{TenantID: "t", Cases: []string{"c"}}, tma.SearchQuery{Text: "drohung"})
 	if err != nil || r.Total != 2 {

@@ -316,8 +316,13 @@ func TestErasedTextLeavesIndex(t *testing.T) {
 			len(s.searchKeys(t, w.lead, "platypuskeeper")) == 1
 	})
 	dir := s.Config.SearchDir
-	if _, ok := filesHolding(t, dir, noteToken); !ok {
-		t.Log("note: the token is not found in clear in the index files even before the shred (compressed term dictionary)")
+	// The term dictionaries are compressed: a token's bytes need not appear
+	// in a file as they are, so the byte check below cannot fail alone. The
+	// dictionaries themselves must lose the terms: here they hold them.
+	for _, token := range []string{noteToken, docToken} {
+		if terms, err := s.Indexer.Index().TermsWithPrefix(token[:6]); err != nil || len(terms) == 0 {
+			t.Fatalf("before the shred, the dictionaries hold no term like %s: %v %v", token, terms, err)
+		}
 	}
 
 	if err := postgres.NewCaseKeyService(s.DB, nil).ShredCase(userCtx(w.lead), w.tenant.ID, w.kase.ID); err != nil {
@@ -333,6 +338,19 @@ func TestErasedTextLeavesIndex(t *testing.T) {
 	for _, token := range []string{noteToken, docToken} {
 		if files, found := filesHolding(t, dir, token); found {
 			t.Errorf("after the shred and a compaction, %s is still in %v", token, files)
+		}
+		var terms []string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			var err error
+			if terms, err = s.Indexer.Index().TermsWithPrefix(token[:6]); err != nil {
+				t.Fatal(err)
+			}
+			if len(terms) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(terms) != 0 {
+			t.Errorf("after the shred and a compaction, the dictionaries hold %v", terms)
 		}
 	}
 	if got := s.searchKeys(t, w.lead, "platypuskeeper"); !slices.Equal(got, []string{"note:" + kept.ID}) {
