@@ -25,6 +25,12 @@ const (
 	SearchWiki     = "wiki"     // a wiki page's latest revision
 )
 
+// PermSearch opens the search page and the quick search: the roles whose
+// scope can hold anything (case work, the intake, the wiki). What a user
+// then finds is decided by their SearchScope, never by this permission;
+// employees and admins, whose scope is always empty, do not get it.
+var PermSearch = Permission{"search", "use"}
+
 // SearchTypes lists the types, for filters and facets.
 var SearchTypes = []string{SearchCase, SearchNote, SearchAction, SearchReport, SearchDocument, SearchWiki}
 
@@ -48,9 +54,12 @@ type SearchDoc struct {
 	// of a case (those it names); the team (PermReportsTriage) sees the rest.
 	TriageHidden []string
 	Author       string // display name, for author: filters
-	Date         time.Time
-	Title        string
-	Text         string
+	// Space and Slug are a wiki page's address (its space's slug and its
+	// own), for the link to a hit; "" for everything else.
+	Space, Slug string
+	Date        time.Time
+	Title       string
+	Text        string
 }
 
 // SearchChange is one outbox row: the item Key of the tenant changed
@@ -82,7 +91,10 @@ type SearchScope struct {
 
 // SearchQuery is what the user typed, parsed by the index, plus paging.
 type SearchQuery struct {
-	Text    string // the search box: words, "phrases", prefix*, fuzzy~, case:, type:, author:, date ranges
+	Text string // the search box: words, "phrases", prefix*, fuzzy~, case:, type:, author:, date ranges
+	// Status keeps only items of cases in this status (the status facet);
+	// "" keeps all. Type and date filters go in Text (type:, date:).
+	Status  CaseStatus
 	Sort    string // "relevance" (default) or "date"
 	Page    int    // from 1
 	PerPage int    // default 20, at most 100
