@@ -21,18 +21,21 @@ import (
 // sealing id and its plaintext digest sealed with the case key. File names
 // are sealed records of the version row, bound to "<document id>@<version>".
 type DocumentService struct {
-	db     *DB
-	sealer tma.RecordSealer
-	cipher tma.DocumentCipher
-	blobs  tma.BlobStore
+	db      *DB
+	sealer  tma.RecordSealer
+	cipher  tma.DocumentCipher
+	blobs   tma.BlobStore
+	extract tma.TextExtractor // nil: documents get no text for search
 }
 
 var _ tma.DocumentService = (*DocumentService)(nil)
 
 // NewDocumentService returns a DocumentService on db that seals names and
-// digests with sealer and streams with cipher into blobs.
-func NewDocumentService(db *DB, sealer tma.RecordSealer, cipher tma.DocumentCipher, blobs tma.BlobStore) *DocumentService {
-	return &DocumentService{db: db, sealer: sealer, cipher: cipher, blobs: blobs}
+// digests with sealer and streams with cipher into blobs. extract finds
+// the text of each upload for search as it streams (documenttext.go); nil
+// stores documents without text.
+func NewDocumentService(db *DB, sealer tma.RecordSealer, cipher tma.DocumentCipher, blobs tma.BlobStore, extract tma.TextExtractor) *DocumentService {
+	return &DocumentService{db: db, sealer: sealer, cipher: cipher, blobs: blobs, extract: extract}
 }
 
 const (
@@ -128,11 +131,16 @@ func (s *DocumentService) Upload(ctx context.Context, tenantID, caseID string, u
 
 	ref := tma.DocumentRef{TenantID: tenantID, CaseID: caseID, DocumentID: documentID, Version: version}
 	blobID := tma.NewID()
+	tap := s.tapText(ctx, tma.ExtractType(name, up.ContentType))
+	if tap != nil {
+		body = io.TeeReader(body, tap)
+	}
 	sealed, blobSize, err := s.store(ctx, ref, blobID, body)
+	text := tap.finish(err)
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.register(ctx, ref, blobID, blobSize, sealed, name, storedType(up.ContentType), up.DocumentID == "")
+	v, err := s.register(ctx, ref, blobID, blobSize, sealed, name, storedType(up.ContentType), up.DocumentID == "", text)
 	if err != nil {
 		// GC is the backstop if this fails too: the blob has no row.
 		_ = s.blobs.Delete(context.WithoutCancel(ctx), blobID)
@@ -192,18 +200,27 @@ func storeSealed(ctx context.Context, blobs tma.BlobStore, blobID string, body i
 	return sw, size, nil
 }
 
-// register seals the name and digest and records blob, document and
-// version with their audit event in one transaction.
+// register seals the name, digest and text and records blob, document,
+// version and text with their audit event in one transaction.
 func (s *DocumentService) register(ctx context.Context, ref tma.DocumentRef, blobID string, blobSize int64, sw tma.SealWriter,
-	name, contentType string, isNew bool) (*tma.DocumentVersion, error) {
+	name, contentType string, isNew bool, text extractedText) (*tma.DocumentVersion, error) {
 	actor := tma.ActorFromContext(ctx)
 	nameRec, digestRec := nameRecord(ref.DocumentID, ref.Version), digestRecord(blobID)
 	nameRec.Plain, digestRec.Plain = []byte(name), sw.Sum()
-	if err := s.sealer.Seal(ctx, ref.TenantID, ref.CaseID, []*tma.Record{nameRec, digestRec}); err != nil {
+	recs := []*tma.Record{nameRec, digestRec}
+	textRec := text.record(ref)
+	if textRec != nil {
+		recs = append(recs, textRec)
+	}
+	err := s.sealer.Seal(ctx, ref.TenantID, ref.CaseID, recs)
+	if textRec != nil {
+		clear(textRec.Plain)
+	}
+	if err != nil {
 		return nil, err
 	}
 	now := s.db.now()
-	err := s.db.inTx(ctx, "DocumentService.Upload", func(tx pgx.Tx) error {
+	err = s.db.inTx(ctx, "DocumentService.Upload", func(tx pgx.Tx) error {
 		c, err := findCase(ctx, tx, `id = $2`, ref.TenantID, ref.CaseID, true)
 		if err != nil {
 			return err
@@ -237,6 +254,9 @@ func (s *DocumentService) register(ctx context.Context, ref tma.DocumentRef, blo
 		if isUniqueViolation(err) {
 			return tma.Errorf(tma.ECONFLICT, msgDocumentChanged)
 		} else if err != nil {
+			return err
+		}
+		if err := text.store(ctx, tx, ref, textRec, now); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE cases SET updated_at = $3 WHERE tenant_id = $1 AND id = $2`, ref.TenantID, ref.CaseID, now); err != nil {
@@ -564,6 +584,12 @@ func (s *CaseService) applyDocumentDelete(ctx context.Context, tx pgx.Tx, c *tma
 	now := s.db.now()
 	if _, err := tx.Exec(ctx, `UPDATE document_versions SET deleted_at = $4, deleted_by = $5, name_sealed = NULL, blob_id = NULL
 		WHERE tenant_id = $1 AND document_id = $2 AND version = $3`, c.TenantID, a.DocumentID, a.Version, now, decider); err != nil {
+		return err
+	}
+	// The text goes with the file (the outbox row the deletion writes
+	// takes it out of the index).
+	if _, err := tx.Exec(ctx, `DELETE FROM document_texts WHERE tenant_id = $1 AND document_id = $2 AND version = $3`,
+		c.TenantID, a.DocumentID, a.Version); err != nil {
 		return err
 	}
 	detail := documentDetail(a.DocumentID, a.Version)

@@ -57,7 +57,7 @@ func newDocEnv(t *testing.T) *docEnv {
 	d := &docEnv{env: e, cases: postgres.NewCaseService(e.db), store: store, root: root,
 		keys: crypt.NewKeyCache(postgres.NewCaseKeyService(e.db, kp), time.Minute, 100)}
 	d.ranges = &countingStore{FS: store}
-	d.docs = postgres.NewDocumentService(e.db, crypt.NewCaseRecords(d.keys), crypt.NewDocuments(d.keys), d.ranges)
+	d.docs = postgres.NewDocumentService(e.db, crypt.NewCaseRecords(d.keys), crypt.NewDocuments(d.keys), d.ranges, nil)
 	d.tenant, d.lead, d.lead2, d.expert = d.newTenant(t, "acme")
 	if d.kase, err = d.cases.CreateCase(actorCtx(d.lead), d.tenant.ID, tma.NewCase{Title: "Threats at the depot"}); err != nil {
 		t.Fatal(err)

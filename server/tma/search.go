@@ -50,6 +50,10 @@ type SearchDoc struct {
 	// WikiRoles are the tenant roles that may read a wiki page (space grants
 	// narrowed by the page, minus hidden roles).
 	WikiRoles []Role
+	// WikiHidden are the page's hidden roles: a user who holds any of them
+	// never sees it, whatever other role of WikiRoles they hold (a deny
+	// beats every allow, as in CanReadPage).
+	WikiHidden []Role
 	// TriageHidden are the users who must not see a report that is not part
 	// of a case (those it names); the team (PermReportsTriage) sees the rest.
 	TriageHidden []string

@@ -70,7 +70,7 @@ func TestCaseExportPDF(t *testing.T) {
 	// A document: its name and the SHA-256 of its bytes (printed in two
 	// halves) belong in the case file.
 	docBytes := []byte("%PDF-1.4\nStatement of the witness\n%%EOF\n")
-	docs := postgres.NewDocumentService(srv.DB, sealer, crypt.NewDocuments(srv.CaseKeys), srv.Blobs)
+	docs := postgres.NewDocumentService(srv.DB, sealer, crypt.NewDocuments(srv.CaseKeys), srv.Blobs, srv.Extractor)
 	if _, err := docs.Upload(ctx, w.tenant.ID, w.kase.ID, tma.Upload{Name: "Aussage Zeugin Böhm.pdf", ContentType: "application/pdf", Body: bytes.NewReader(docBytes)}); err != nil {
 		t.Fatal(err)
 	}

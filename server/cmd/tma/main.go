@@ -244,7 +244,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Notes:     postgres.NewNoteService(db, sealer),
 		Actions:   postgres.NewActionService(db, sealer),
 		Persons:   postgres.NewPersonService(db, sealer),
-		Documents: postgres.NewDocumentService(db, sealer, crypt.NewDocuments(m.CaseKeys), m.Blobs),
+		Documents: postgres.NewDocumentService(db, sealer, crypt.NewDocuments(m.CaseKeys), m.Blobs, m.Extractor),
 		CaseFiles: pdf.New(),
 		Wiki:      postgres.NewWikiService(db, sealer, web.NewWikiMarkup()),
 		// Attachments' data keys are wrapped by the tenant KEK directly
