@@ -2,6 +2,7 @@ package tma
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -91,6 +92,57 @@ type SearchScope struct {
 	// Wiki: the user may read wiki pages at all (PermWikiRead); which pages
 	// is decided by Roles against SearchDoc.WikiRoles.
 	Wiki bool
+}
+
+// Permits reports whether the scope lets its user see d, judged by d's
+// current content (SearchSource.Load): the same rules the index filter
+// applies, checked again before a hit is shown, so that a hit the index
+// answered from a stale entry (a note made restricted, a page narrowed, a
+// report named the user) is dropped. The tenant permission of d's type
+// (SearchPermission) is checked by the caller with the enforcer.
+func (sc SearchScope) Permits(d *SearchDoc) bool {
+	if d == nil || sc.TenantID == "" || d.TenantID != sc.TenantID {
+		return false
+	}
+	switch d.Type {
+	case SearchCase, SearchNote, SearchAction, SearchDocument:
+		if d.CaseID == "" || !slices.Contains(sc.Cases, d.CaseID) {
+			return false
+		}
+		return !d.Restricted || slices.Contains(sc.RestrictedCases, d.CaseID)
+	case SearchReport:
+		if d.CaseID != "" {
+			return slices.Contains(sc.Cases, d.CaseID)
+		}
+		return sc.Triage && sc.UserID != "" && !slices.Contains(d.TriageHidden, sc.UserID)
+	case SearchWiki:
+		if !sc.Wiki {
+			return false
+		}
+		reads := false
+		for _, r := range sc.Roles {
+			if slices.Contains(d.WikiHidden, r) {
+				return false
+			}
+			reads = reads || slices.Contains(d.WikiRoles, r)
+		}
+		return reads
+	}
+	return false
+}
+
+// SearchPermission is the tenant permission that seeing an item of d's
+// kind needs, besides the scope: reading cases for case content (and
+// reports that became part of a case), triage for the intake's reports,
+// reading the wiki for pages.
+func SearchPermission(d *SearchDoc) Permission {
+	switch {
+	case d.Type == SearchWiki:
+		return PermWikiRead
+	case d.Type == SearchReport && d.CaseID == "":
+		return PermReportsTriage
+	}
+	return PermCasesRead
 }
 
 // SearchQuery is what the user typed, parsed by the index, plus paging.
