@@ -36,6 +36,8 @@ type DB struct {
 	cache  *sessionCache // nil: no cache
 	raised raisedChanges
 	keys   KeyWatcher // nil: no case-key cache to keep in step
+
+	searchWake func() // nil: nobody tails the search outbox here
 }
 
 // Option changes how Open connects.

@@ -22,6 +22,15 @@ const cacheChannel = "tma_session_cache"
 // payload "<tenant id>:<case id>", or "*" for all.
 const keyChannel = "tma_case_keys"
 
+// searchChannel is the channel of the search outbox (migration 0019): a
+// row was added, the indexer should look.
+const searchChannel = "tma_search"
+
+// OnSearchChange makes the listener call wake whenever the search outbox
+// gets rows, and each time it starts listening (rows may have come while
+// it was not). wake must not block.
+func (db *DB) OnSearchChange(wake func()) { db.searchWake = wake }
+
 // KeyWatcher is a cache of case keys that the listener keeps in step with
 // every process (crypt.KeyCache). Forget drops one case's key, or every key
 // for tenantID "*"; SetLive(false) empties the cache and stops its use until
@@ -86,7 +95,7 @@ func (db *DB) CachedSessions() int { return db.cache.len() }
 // unused: every request goes to the database until the listener is back,
 // reconnecting with backoff. Without EnableSessionCache it returns at once.
 func (db *DB) ListenSessionChanges(ctx context.Context, log *slog.Logger) {
-	if db.cache == nil && db.keys == nil {
+	if db.cache == nil && db.keys == nil && db.searchWake == nil {
 		return
 	}
 	const first, most = 250 * time.Millisecond, 5 * time.Second
@@ -126,17 +135,24 @@ func (db *DB) listen(ctx context.Context) error {
 		return fmt.Errorf("listener: connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the connection is gone either way
-	if _, err := conn.Exec(ctx, "LISTEN "+cacheChannel+"; LISTEN "+keyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+cacheChannel+"; LISTEN "+keyChannel+"; LISTEN "+searchChannel); err != nil {
 		return fmt.Errorf("listener: listen: %w", err)
 	}
 	// From here on every committed change is announced to us; what the
 	// caches held before may be stale, and setLive empties them.
 	db.setLive(true)
+	if db.searchWake != nil {
+		db.searchWake()
+	}
 	for {
 		wctx, cancel := context.WithTimeout(ctx, heartbeat)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == searchChannel:
+			if db.searchWake != nil {
+				db.searchWake()
+			}
 		case err == nil && n.Channel == keyChannel:
 			db.forgetKey(n.Payload)
 			db.cache.renew()

@@ -570,3 +570,13 @@ func (s *SearchSource) Scope(ctx context.Context, u *tma.User) (tma.SearchScope,
 	}
 	return sc, nil
 }
+
+// Count is the number of items All gives at most (shredded cases' items
+// included), for a progress bar.
+func (s *SearchSource) Count(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cases WHERE NOT intake) + (SELECT count(*) FROM case_notes)
+		+ (SELECT count(*) FROM case_actions) + (SELECT count(*) FROM reports)
+		+ (SELECT count(*) FROM document_versions WHERE deleted_at IS NULL) + (SELECT count(*) FROM wiki_pages)`).Scan(&n)
+	return n, dbError("SearchSource.Count", err)
+}

@@ -54,6 +54,8 @@ type Config struct {
 
 	BackupRetention time.Duration `env:"BACKUP_RETENTION" default:"840h" help:"how long the oldest backup of the database or the keyring is kept; old KEK versions are destroyed only after it"`
 
+	SearchDir string `env:"SEARCH_DIR" help:"this process's search index (default <data>/search); never shared between processes"`
+
 	BlobStore   string `env:"BLOB_STORE" default:"fs" help:"fs or s3"`
 	BlobDir     string `env:"BLOB_DIR" help:"filesystem blob root (default <data>/blobs)"`
 	S3Bucket    string `env:"S3_BUCKET"`
@@ -107,6 +109,9 @@ func LoadConfig(ctx context.Context, getenv func(string) string) (*Config, error
 	}
 	if c.BlobDir == "" {
 		c.BlobDir = filepath.Join(c.DataDir, "blobs")
+	}
+	if c.SearchDir == "" {
+		c.SearchDir = filepath.Join(c.DataDir, "search")
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = localClusterURL(c.DataDir)

@@ -45,6 +45,7 @@ Commands:
   keys retire        destroy a tenant's old KEK versions once backups no longer need them
   blobs gc           delete unreferenced blobs older than a grace period
   wiki import        import a WordPress export (WXR) into a wiki space; safe to run again
+  reindex            rebuild the search index from the database (into a fresh folder, swapped in)
   config             print the effective configuration, secrets redacted
   healthcheck        exit 0 if the local server answers /healthz (for HEALTHCHECK)
 
@@ -95,6 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"keys retire":   cmdKeysRetire,
 		"blobs gc":      cmdBlobsGC,
 		"wiki import":   cmdWikiImport,
+		"reindex":       cmdReindex,
 		"config": func(_ context.Context, c *Config, _ []string, w io.Writer) error {
 			c.Print(w)
 			return nil
@@ -172,7 +174,12 @@ type Main struct {
 	Blobs tma.BlobStore
 	// Extractor finds the text of documents for search.
 	Extractor tma.TextExtractor
-	Web       *web.Server
+	// SearchSource reads searchable content and scopes from the database.
+	SearchSource *postgres.SearchSource
+	// Indexer keeps this process's search index in step with the outbox;
+	// Run opens (or rebuilds) the index and runs it.
+	Indexer *indexer
+	Web     *web.Server
 	// Listener is the bound address; Open binds it, so a test can pass
 	// port 0 and read the port here.
 	Listener net.Listener
@@ -231,6 +238,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	c := m.Config
 	m.Extractor = extract.New(extract.Config{PDFToText: c.PDFToText, PDFTimeout: c.PDFTimeout, Logger: m.Logger})
+	m.SearchSource = postgres.NewSearchSource(db, sealer, enforcer)
+	m.Indexer = newIndexer(m.SearchSource, c.SearchDir, m.Logger)
+	db.OnSearchChange(m.Indexer.Wake)
 	m.Web, err = web.New(web.Config{
 		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, UploadLimit: c.UploadLimit, ReadTimeout: c.ReadTimeout,
 		DefaultTenant: c.DefaultTenant, TrustProxy: c.TrustProxy,
@@ -266,7 +276,8 @@ func (m *Main) Open(ctx context.Context) error {
 }
 
 // ready is the readiness check: the database answers and has every
-// migration this binary knows.
+// migration this binary knows, and the search index has caught up with
+// the outbox once.
 func (m *Main) ready(ctx context.Context) error {
 	pending, err := m.DB.Pending(ctx)
 	if err != nil {
@@ -275,7 +286,7 @@ func (m *Main) ready(ctx context.Context) error {
 	if len(pending) > 0 {
 		return tma.Errorf(tma.EUNAVAILABLE, "%d database migration(s) pending", len(pending))
 	}
-	return nil
+	return m.Indexer.Ready()
 }
 
 // Run serves until ctx ends, then drains requests in flight for up to
@@ -297,6 +308,24 @@ func (m *Main) Run(ctx context.Context) error {
 	defer func() {
 		stopListener()
 		<-listening
+	}()
+	// The indexer opens (or rebuilds) the index in the background: the
+	// server answers /healthz meanwhile, and /readyz once it caught up.
+	indexing := make(chan struct{})
+	go func() {
+		defer close(indexing)
+		if err := m.Indexer.open(lctx); err != nil {
+			if lctx.Err() == nil {
+				m.Logger.Error("search index: cannot open or rebuild; search stays unavailable", "err", err)
+			}
+			return
+		}
+		m.Indexer.run(lctx)
+	}()
+	defer func() {
+		stopListener()
+		<-indexing
+		m.Indexer.close()
 	}()
 	m.Logger.Info("serving", "url", scheme+"://"+m.Listener.Addr().String())
 	errc := make(chan error, 1)

@@ -58,7 +58,19 @@ func startServer(t testing.TB, extra map[string]string, opts ...postgres.Option)
 		}
 		m.Close()
 	})
+	waitIndexReady(t, m)
 	return &testServer{Main: m, URL: "http://" + m.Listener.Addr().String()}
+}
+
+// waitIndexReady waits until the server's search index has caught up, as
+// a load balancer waits for /readyz.
+func waitIndexReady(t testing.TB, m *Main) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); m.Indexer.Ready() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the search index did not catch up within 30 s")
+		}
+	}
 }
 
 const testPassword = "correct horse battery"

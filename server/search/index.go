@@ -1,0 +1,357 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// MappingVersion is the version of the index layout (mapping, analyzers,
+// field names). Bump it with every change to them: an index of another
+// version is reported by Open as needing a rebuild.
+const MappingVersion = 1
+
+// Keys of the values kept inside the index (Bleve's internal store).
+var (
+	keyMappingVersion = []byte("tma.mapping_version")
+	keyLastSeq        = []byte("tma.last_seq")
+)
+
+// ErrNeedsRebuild is matched (errors.Is) by the error of Open for an index
+// that is missing, cannot be opened (corrupt) or has another mapping
+// version. The caller rebuilds it from PostgreSQL (Rebuild).
+var ErrNeedsRebuild = errors.New("search index needs a rebuild")
+
+// RebuildError says why an index needs a rebuild.
+type RebuildError struct {
+	Dir    string
+	Reason string // "missing", "corrupt", "mapping version 0, want 1"
+	Err    error  // the underlying error, if any
+}
+
+func (e *RebuildError) Error() string {
+	s := fmt.Sprintf("search index %s: %s", e.Dir, e.Reason)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *RebuildError) Is(target error) bool { return target == ErrNeedsRebuild }
+func (e *RebuildError) Unwrap() error        { return e.Err }
+
+// Index is a Bleve index of searchable items; it implements tma.SearchIndex.
+// It stores no field values, only terms (see doc.go).
+type Index struct {
+	bleve bleve.Index
+	dir   string
+	an    *analyzers
+
+	// Timeout bounds one search; a search that takes longer fails with
+	// EINVALID (the query is too broad). Default 3 s.
+	Timeout time.Duration
+}
+
+var _ tma.SearchIndex = (*Index)(nil)
+
+// Open opens the index in dir. It fails with an error matching
+// ErrNeedsRebuild if the index is missing, corrupt or of another
+// MappingVersion.
+func Open(dir string) (*Index, error) {
+	an, err := loadAnalyzers()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index_meta.json")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &RebuildError{Dir: dir, Reason: "missing"}
+		}
+		return nil, &RebuildError{Dir: dir, Reason: "unreadable", Err: err}
+	}
+	b, err := openBleve(dir)
+	if err != nil {
+		return nil, &RebuildError{Dir: dir, Reason: "corrupt", Err: err}
+	}
+	v, err := b.GetInternal(keyMappingVersion)
+	if err != nil {
+		_ = b.Close()
+		return nil, &RebuildError{Dir: dir, Reason: "corrupt", Err: err}
+	}
+	if n, _ := strconv.Atoi(string(v)); n != MappingVersion {
+		_ = b.Close()
+		return nil, &RebuildError{Dir: dir, Reason: fmt.Sprintf("mapping version %q, want %d", v, MappingVersion)}
+	}
+	return &Index{bleve: b, dir: dir, an: an}, nil
+}
+
+// openBleve opens an existing Bleve index, turning a panic of a damaged
+// index into an error.
+func openBleve(dir string) (b bleve.Index, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("open panicked: %v", r)
+		}
+	}()
+	return bleve.Open(dir)
+}
+
+// Create creates a new, empty index in dir, which must not exist.
+func Create(dir string) (*Index, error) {
+	an, err := loadAnalyzers()
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMapping()
+	if err != nil {
+		return nil, err
+	}
+	b, err := bleve.NewUsing(dir, m, scorch.Name, scorch.Name, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create search index: %w", err)
+	}
+	if err := b.SetInternal(keyMappingVersion, []byte(strconv.Itoa(MappingVersion))); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return &Index{bleve: b, dir: dir, an: an}, nil
+}
+
+// Rebuild builds a fresh index beside dir, lets fill load it (typically
+// from SearchSource.All, ending with an Apply of the sequence it is current
+// to), and then swaps it in place of dir by renaming, so that dir always
+// holds either the old or the new index (a crash between the two renames
+// leaves dir missing, which Open reports, and the next start rebuilds).
+// The old index's files are removed: this is also how erased text leaves
+// every file of the index folder. The caller must have closed any Index
+// open on dir.
+func Rebuild(ctx context.Context, dir string, fill func(context.Context, *Index) error) (*Index, error) {
+	parent, base := filepath.Split(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(parent, base+".new-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+	build := filepath.Join(tmp, "index")
+	ix, err := Create(build)
+	if err != nil {
+		return nil, err
+	}
+	if err := fill(ctx, ix); err != nil {
+		_ = ix.Close()
+		return nil, err
+	}
+	if err := ix.Close(); err != nil {
+		return nil, err
+	}
+	old := ""
+	if _, err := os.Stat(dir); err == nil {
+		old = filepath.Join(tmp, "old")
+		if err := os.Rename(dir, old); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Rename(build, dir); err != nil {
+		return nil, err
+	}
+	if old != "" {
+		if err := os.RemoveAll(old); err != nil {
+			return nil, err
+		}
+	}
+	return Open(dir)
+}
+
+// Close closes the index.
+func (ix *Index) Close() error { return ix.bleve.Close() }
+
+// Dir is the folder of the index.
+func (ix *Index) Dir() string { return ix.dir }
+
+// Compact merges the index's segments into one, dropping the deleted
+// documents and their terms, and waits until the merged files are written.
+// Rebuild is the stronger way to erase: it leaves none of the old files.
+func (ix *Index) Compact(ctx context.Context) error {
+	adv, err := ix.bleve.Advanced()
+	if err != nil {
+		return err
+	}
+	s, ok := adv.(*scorch.Scorch)
+	if !ok {
+		return fmt.Errorf("search: compact: not a scorch index")
+	}
+	return s.ForceMerge(ctx, nil)
+}
+
+// Apply upserts docs, deletes the deleted keys and records seq, in one
+// Bleve batch: the documents and the sequence are written together.
+func (ix *Index) Apply(ctx context.Context, seq int64, docs []*tma.SearchDoc, deleted []tma.SearchChange) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b := ix.bleve.NewBatch()
+	for _, c := range deleted {
+		b.Delete(docID(c.TenantID, c.Key))
+	}
+	for _, d := range docs {
+		if d.TenantID == "" || d.Key == "" {
+			return tma.Errorf(tma.EINVALID, "A search document needs a tenant and a key.")
+		}
+		if err := b.Index(docID(d.TenantID, d.Key), indexDoc(d)); err != nil {
+			return tma.Wrap("search.Apply", err)
+		}
+	}
+	b.SetInternal(keyLastSeq, []byte(strconv.FormatInt(seq, 10)))
+	return tma.Wrap("search.Apply", ix.bleve.Batch(b))
+}
+
+// LastSeq is the sequence recorded by the last Apply (0 if none).
+func (ix *Index) LastSeq(ctx context.Context) (int64, error) {
+	v, err := ix.bleve.GetInternal(keyLastSeq)
+	if err != nil {
+		return 0, tma.Wrap("search.LastSeq", err)
+	}
+	if len(v) == 0 {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, tma.Wrap("search.LastSeq", err)
+	}
+	return n, nil
+}
+
+// docID is the Bleve document id: keys are unique per tenant only.
+func docID(tenantID, key string) string { return tenantID + "/" + key }
+
+// keyOf is the item key of a Bleve document id.
+func keyOf(id string) string {
+	if i := strings.IndexByte(id, '/'); i >= 0 {
+		return id[i+1:]
+	}
+	return id
+}
+
+// Field names of the index. The text fields are analysed twice, once per
+// language; nothing is stored.
+const (
+	fTenant       = "tenant"
+	fType         = "type"
+	fCase         = "case" // the case id, or noCase
+	fStatus       = "status"
+	fRestricted   = "restricted"
+	fWikiRoles    = "wiki_roles"
+	fTriageHidden = "triage_hidden"
+	fAuthor       = "author"
+	fDate         = "date"
+	fMonth        = "month" // "2006-01", for the date facet
+	fTitleDE      = "title_de"
+	fTitleEN      = "title_en"
+	fTextDE       = "text_de"
+	fTextEN       = "text_en"
+)
+
+// noCase is the case field of items that are not part of a case; ids are
+// UUIDs, so it matches no case id.
+const noCase = "-"
+
+func indexDoc(d *tma.SearchDoc) map[string]any {
+	m := map[string]any{
+		fTenant:     d.TenantID,
+		fType:       d.Type,
+		fCase:       d.CaseID,
+		fRestricted: d.Restricted,
+		"title":     d.Title,
+		"text":      d.Text,
+		fAuthor:     d.Author,
+	}
+	if d.CaseID == "" {
+		m[fCase] = noCase
+	}
+	if d.CaseStatus != "" {
+		m[fStatus] = string(d.CaseStatus)
+	}
+	if len(d.WikiRoles) > 0 {
+		roles := make([]string, len(d.WikiRoles))
+		for i, r := range d.WikiRoles {
+			roles[i] = string(r)
+		}
+		m[fWikiRoles] = roles
+	}
+	if len(d.TriageHidden) > 0 {
+		m[fTriageHidden] = d.TriageHidden
+	}
+	if !d.Date.IsZero() {
+		m[fDate] = d.Date.UTC()
+		m[fMonth] = d.Date.UTC().Format("2006-01")
+	}
+	return m
+}
+
+// newMapping is the index mapping: static (no dynamic fields), nothing
+// stored, nothing in _all, doc values only on the keyword and date fields
+// that facets and sorting read.
+func newMapping() (*mapping.IndexMappingImpl, error) {
+	if _, err := loadAnalyzers(); err != nil {
+		return nil, err
+	}
+	keyword := func(docValues bool) *mapping.FieldMapping {
+		f := mapping.NewKeywordFieldMapping()
+		f.Store = false
+		f.IncludeInAll = false
+		f.IncludeTermVectors = false
+		f.DocValues = docValues
+		return f
+	}
+	text := func(name, analyzer string) *mapping.FieldMapping {
+		f := mapping.NewTextFieldMapping()
+		f.Name = name
+		f.Analyzer = analyzer
+		f.Store = false
+		f.IncludeInAll = false
+		f.IncludeTermVectors = true // positions, for phrases; no text
+		f.DocValues = false
+		return f
+	}
+	dm := mapping.NewDocumentStaticMapping()
+	dm.AddFieldMappingsAt(fTenant, keyword(false))
+	dm.AddFieldMappingsAt(fType, keyword(true))
+	dm.AddFieldMappingsAt(fCase, keyword(true))
+	dm.AddFieldMappingsAt(fStatus, keyword(true))
+	dm.AddFieldMappingsAt(fWikiRoles, keyword(false))
+	dm.AddFieldMappingsAt(fTriageHidden, keyword(false))
+	dm.AddFieldMappingsAt(fMonth, keyword(true))
+	restricted := mapping.NewBooleanFieldMapping()
+	restricted.Store, restricted.IncludeInAll, restricted.DocValues = false, false, false
+	dm.AddFieldMappingsAt(fRestricted, restricted)
+	date := mapping.NewDateTimeFieldMapping()
+	date.Store, date.IncludeInAll, date.DocValues = false, false, true
+	dm.AddFieldMappingsAt(fDate, date)
+	author := text(fAuthor, analyzerName)
+	dm.AddFieldMappingsAt(fAuthor, author)
+	dm.AddFieldMappingsAt("title", text(fTitleDE, analyzerDE), text(fTitleEN, analyzerEN))
+	dm.AddFieldMappingsAt("text", text(fTextDE, analyzerDE), text(fTextEN, analyzerEN))
+
+	m := bleve.NewIndexMapping()
+	m.DefaultMapping = dm
+	m.StoreDynamic = false
+	m.IndexDynamic = false
+	m.DocValuesDynamic = false
+	m.DefaultAnalyzer = analyzerDE
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

@@ -1,0 +1,406 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/numeric"
+	bsearch "github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/search/query"
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// Limits of a search, besides those of the query language.
+const (
+	defaultPerPage   = 20
+	maxHitsPaged     = 10000 // Page*PerPage
+	maxPrefixTerms   = 500   // distinct index terms a prefix may expand to, per field
+	defaultTimeout   = 3 * time.Second
+	monthFacetSize   = 240
+	titleBoost       = 1.5
+	facetType        = "type"
+	facetStatus      = "status"
+	facetDate        = "date"
+	sortDate         = "date"
+	caseStatusValues = 16
+)
+
+// textFields are the analysed fields a word is looked up in, with the
+// analyzer that made each.
+var textFields = []struct {
+	name string
+	lang string // "de" or "en"
+}{{fTitleDE, "de"}, {fTitleEN, "en"}, {fTextDE, "de"}, {fTextEN, "en"}}
+
+// Search answers q within scope. The permission filter (permissionFilter)
+// and the query's own filters (type:, case:, author:, dates) form the
+// Filter clause of a Bleve BooleanQuery, which Bleve runs with scoring off
+// and applies before collection: totals, facets and pages only ever see
+// permitted items, and scores are those of the words alone.
+func (ix *Index) Search(ctx context.Context, scope tma.SearchScope, q tma.SearchQuery) (*tma.SearchResult, error) {
+	if scope.TenantID == "" {
+		return nil, tma.Errorf(tma.EINTERNAL, "search without a tenant")
+	}
+	filter := permissionFilter(scope)
+	if filter == nil {
+		return emptyResult(), nil
+	}
+	return ix.search(ctx, filter, q)
+}
+
+// search runs q under filter; a nil filter (tests only) searches the
+// whole index.
+func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQuery) (*tma.SearchResult, error) {
+	const op = "search.Search"
+	pq, err := parseQuery(q.Text)
+	if err != nil {
+		return nil, err
+	}
+	page, perPage := q.Page, q.PerPage
+	if page < 1 {
+		page = 1
+	}
+	if perPage <= 0 {
+		perPage = defaultPerPage
+	}
+	perPage = min(perPage, tma.MaxSearchPerPage)
+	if page*perPage > maxHitsPaged {
+		return nil, tma.Errorf(tma.EINVALID, "Only the first %d hits can be paged through: make the search more specific.", maxHitsPaged)
+	}
+	if pq.empty() {
+		return emptyResult(), nil
+	}
+	bq, ok, err := ix.buildQuery(pq)
+	if err != nil {
+		return nil, err
+	}
+	if !ok { // only stop words
+		return emptyResult(), nil
+	}
+	if filters := queryFilters(pq); len(filters) > 0 {
+		if filter != nil {
+			filters = append([]query.Query{filter}, filters...)
+		}
+		filter = query.NewConjunctionQuery(filters)
+	}
+	if filter != nil {
+		bq.AddFilter(filter)
+	}
+	if bq.Must == nil && bq.MustNot == nil && bq.Filter == nil {
+		return emptyResult(), nil
+	}
+
+	req := bleve.NewSearchRequestOptions(bq, perPage, (page-1)*perPage, false)
+	// _id makes the order total, so that pages do not overlap; the
+	// trailing case and date keys never decide the order (ids are unique)
+	// but make Bleve read them from doc values, for the hits.
+	caseSort := &bsearch.SortField{Field: fCase, Type: bsearch.SortFieldAsString}
+	dateSort := &bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate}
+	if q.Sort == sortDate {
+		req.SortByCustom(bsearch.SortOrder{&bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate, Desc: true}, &bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}, caseSort, dateSort})
+	} else {
+		req.SortByCustom(bsearch.SortOrder{&bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}, caseSort, dateSort})
+	}
+	req.AddFacet(facetType, bleve.NewFacetRequest(fType, len(tma.SearchTypes)))
+	req.AddFacet(facetStatus, bleve.NewFacetRequest(fStatus, caseStatusValues))
+	req.AddFacet(facetDate, bleve.NewFacetRequest(fMonth, monthFacetSize))
+
+	timeout := ix.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := ix.bleve.SearchInContext(ctx, req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return nil, tma.Errorf(tma.EINVALID, "The search took too long: make it more specific.")
+		}
+		return nil, tma.Wrap(op, err)
+	}
+	out := &tma.SearchResult{Total: int(res.Total), Facets: map[string][]tma.FacetValue{}}
+	n := len(req.Sort)
+	for _, h := range res.Hits {
+		key := keyOf(h.ID)
+		hit := &tma.SearchHit{Key: key, Type: typeOfKey(key), Score: h.Score}
+		if len(h.Sort) == n {
+			if c := h.Sort[n-2]; c != noCase && c != bsearch.HighTerm && c != bsearch.LowTerm {
+				hit.CaseID = c
+			}
+			if ns, err := numeric.PrefixCoded(h.Sort[n-1]).Int64(); err == nil {
+				hit.Date = time.Unix(0, ns).UTC()
+			}
+		}
+		out.Hits = append(out.Hits, hit)
+	}
+	for name, f := range res.Facets {
+		var vs []tma.FacetValue
+		for _, t := range f.Terms.Terms() {
+			vs = append(vs, tma.FacetValue{Value: t.Term, Count: t.Count})
+		}
+		if name == facetDate {
+			sort.Slice(vs, func(i, j int) bool { return vs[i].Value > vs[j].Value })
+		} else {
+			sort.SliceStable(vs, func(i, j int) bool {
+				if vs[i].Count != vs[j].Count {
+					return vs[i].Count > vs[j].Count
+				}
+				return vs[i].Value < vs[j].Value
+			})
+		}
+		out.Facets[name] = vs
+	}
+	return out, nil
+}
+
+func emptyResult() *tma.SearchResult {
+	return &tma.SearchResult{Facets: map[string][]tma.FacetValue{}}
+}
+
+// typeOfKey is the type part of a key "<type>:<id>".
+func typeOfKey(key string) string {
+	for i := 0; i < len(key); i++ {
+		if key[i] == ':' {
+			return key[:i]
+		}
+	}
+	return ""
+}
+
+// permissionFilter is what scope may see, as a query of keyword terms:
+//
+//	tenant = T AND (
+//	   (case ∈ Cases∖RestrictedCases AND restricted = false) OR case ∈ Cases∩RestrictedCases
+//	OR (Wiki AND type = wiki AND wiki_roles ∈ Roles)
+//	OR (Triage AND type = report AND case = none AND NOT triage_hidden = UserID))
+//
+// It is nil when scope permits nothing: an empty set never becomes "all".
+func permissionFilter(scope tma.SearchScope) query.Query {
+	var alts []query.Query
+	restricted := map[string]bool{}
+	for _, c := range scope.RestrictedCases {
+		restricted[c] = true
+	}
+	var open, withRestricted []string
+	for _, c := range scope.Cases {
+		if c == "" || c == noCase {
+			continue
+		}
+		if restricted[c] {
+			withRestricted = append(withRestricted, c)
+		} else {
+			open = append(open, c)
+		}
+	}
+	if len(open) > 0 {
+		notRestricted := query.NewBoolFieldQuery(false)
+		notRestricted.SetField(fRestricted)
+		alts = append(alts, query.NewConjunctionQuery([]query.Query{termsQuery(fCase, open), notRestricted}))
+	}
+	if len(withRestricted) > 0 {
+		alts = append(alts, termsQuery(fCase, withRestricted))
+	}
+	if scope.Wiki && len(scope.Roles) > 0 {
+		roles := make([]string, 0, len(scope.Roles))
+		for _, r := range scope.Roles {
+			if r != "" {
+				roles = append(roles, string(r))
+			}
+		}
+		if len(roles) > 0 {
+			alts = append(alts, query.NewConjunctionQuery([]query.Query{term(fType, tma.SearchWiki), termsQuery(fWikiRoles, roles)}))
+		}
+	}
+	if scope.Triage {
+		triage := query.NewBooleanQuery([]query.Query{term(fType, tma.SearchReport), term(fCase, noCase)}, nil, nil)
+		if scope.UserID != "" {
+			triage.AddMustNot(term(fTriageHidden, scope.UserID))
+		}
+		alts = append(alts, triage)
+	}
+	if len(alts) == 0 {
+		return nil
+	}
+	return query.NewConjunctionQuery([]query.Query{term(fTenant, scope.TenantID), query.NewDisjunctionQuery(alts)})
+}
+
+func term(field, value string) *query.TermQuery {
+	q := query.NewTermQuery(value)
+	q.SetField(field)
+	return q
+}
+
+// termsQuery matches any of values. With scoring off (a filter), Bleve's
+// scorch index unions the posting lists of such an unadorned disjunction
+// of terms as bitmaps, so thousands of case ids cost little.
+func termsQuery(field string, values []string) query.Query {
+	values = slices.Compact(slices.Sorted(slices.Values(values)))
+	if len(values) == 1 {
+		return term(field, values[0])
+	}
+	qs := make([]query.Query, len(values))
+	for i, v := range values {
+		qs[i] = term(field, v)
+	}
+	return query.NewDisjunctionQuery(qs)
+}
+
+// queryFilters are the query's field filters, which, like the permission
+// filter, select without scoring.
+func queryFilters(pq *parsedQuery) []query.Query {
+	var fs []query.Query
+	if len(pq.types) > 0 {
+		fs = append(fs, termsQuery(fType, pq.types))
+	}
+	if len(pq.cases) > 0 {
+		fs = append(fs, termsQuery(fCase, pq.cases))
+	}
+	if len(pq.authors) > 0 {
+		var alts []query.Query
+		for _, a := range pq.authors {
+			m := query.NewMatchQuery(a)
+			m.SetField(fAuthor)
+			m.Analyzer = analyzerName
+			m.SetOperator(query.MatchQueryOperatorAnd)
+			alts = append(alts, m)
+		}
+		fs = append(fs, query.NewDisjunctionQuery(alts))
+	}
+	if !pq.from.IsZero() || !pq.to.IsZero() {
+		d := query.NewDateRangeQuery(pq.from, pq.to)
+		d.SetField(fDate)
+		fs = append(fs, d)
+	}
+	return fs
+}
+
+// buildQuery turns the words of pq into the scoring part of the query.
+// ok is false when the query had words but all were stop words.
+func (ix *Index) buildQuery(pq *parsedQuery) (bq *query.BooleanQuery, ok bool, err error) {
+	bq = query.NewBooleanQuery(nil, nil, nil)
+	words := 0
+	for _, t := range pq.terms {
+		if !t.exclude {
+			words++
+		}
+		q, err := ix.textQuery(t)
+		if err != nil {
+			return nil, false, err
+		}
+		if q == nil {
+			continue
+		}
+		if t.exclude {
+			bq.AddMustNot(q)
+		} else {
+			bq.AddMust(q)
+		}
+	}
+	if words > 0 && bq.Must == nil {
+		return nil, false, nil
+	}
+	return bq, true, nil
+}
+
+// textQuery looks one word, phrase, prefix or fuzzy word up in the title
+// and text, in both languages. It is nil for a stop word.
+func (ix *Index) textQuery(t textTerm) (query.Query, error) {
+	var alts []query.Query
+	add := func(field string, q query.Query) {
+		if b, ok := q.(interface{ SetBoost(float64) }); ok && (field == fTitleDE || field == fTitleEN) {
+			b.SetBoost(titleBoost)
+		}
+		alts = append(alts, q)
+	}
+	switch t.kind {
+	case kindWord, kindPhrase:
+		de, en := terms(ix.an.de, t.text), terms(ix.an.en, t.text)
+		if t.kind == kindWord && (len(de) == 0 || len(en) == 0) {
+			return nil, nil // a stop word in either language: too common to search for
+		}
+		if len(de) == 0 && len(en) == 0 {
+			return nil, nil
+		}
+		for _, f := range textFields {
+			ts := de
+			if f.lang == "en" {
+				ts = en
+			}
+			switch {
+			case len(ts) == 0:
+			case len(ts) == 1:
+				q := term(f.name, ts[0])
+				add(f.name, q)
+			default:
+				q := query.NewMatchPhraseQuery(t.text)
+				q.SetField(f.name)
+				add(f.name, q)
+			}
+		}
+	case kindPrefix:
+		for _, f := range textFields {
+			a := ix.an.dePrefix
+			if f.lang == "en" {
+				a = ix.an.enPrefix
+			}
+			ts := terms(a, t.text)
+			if len(ts) != 1 {
+				return nil, tma.Errorf(tma.EINVALID, "Use * only at the end of a single word.")
+			}
+			if err := ix.checkPrefix(f.name, ts[0]); err != nil {
+				return nil, err
+			}
+			q := query.NewPrefixQuery(ts[0])
+			q.SetField(f.name)
+			add(f.name, q)
+		}
+	case kindFuzzy:
+		for _, f := range textFields {
+			a := ix.an.de
+			if f.lang == "en" {
+				a = ix.an.en
+			}
+			ts := terms(a, t.text)
+			if len(ts) == 0 { // a stop word: look for its neighbours as typed
+				ts = terms(ix.an.enPrefix, t.text)
+			}
+			if len(ts) != 1 {
+				return nil, tma.Errorf(tma.EINVALID, "Use ~ only at the end of a single word.")
+			}
+			q := query.NewFuzzyQuery(ts[0])
+			q.SetFuzziness(t.fuzziness)
+			q.SetField(f.name)
+			add(f.name, q)
+		}
+	}
+	if len(alts) == 0 {
+		return nil, nil
+	}
+	return query.NewDisjunctionQuery(alts), nil
+}
+
+// checkPrefix bounds the expansion of a prefix: the terms it expands to
+// become a disjunction whose cost grows with their number.
+func (ix *Index) checkPrefix(field, prefix string) error {
+	d, err := ix.bleve.FieldDictPrefix(field, []byte(prefix))
+	if err != nil {
+		return tma.Wrap("search.checkPrefix", err)
+	}
+	defer d.Close()
+	for n := 0; ; n++ {
+		e, err := d.Next()
+		if err != nil {
+			return tma.Wrap("search.checkPrefix", err)
+		}
+		if e == nil {
+			return nil
+		}
+		if n >= maxPrefixTerms {
+			return tma.Errorf(tma.EINVALID, "Too many words begin with %q: type more letters before the *.", tma.CleanText(prefix, 40))
+		}
+	}
+}
