@@ -255,5 +255,15 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!list.hidden) { ev.preventDefault(); close(); }
     }
   });
+  // Enter on a chosen option opens it, however the browser turns the key
+  // into a submission of the form.
+  if (input.form) {
+    input.form.addEventListener("submit", (ev) => {
+      if (!list.hidden && active >= 0 && items[active]) {
+        ev.preventDefault();
+        open(items[active].url);
+      }
+    });
+  }
   input.addEventListener("blur", () => { window.setTimeout(close, 100); });
 });
