@@ -39,11 +39,11 @@ func waitOutboxApplied(t testing.TB, srv *testServer) {
 	}
 }
 
-// searchWorld is a tenant with a case led by a threat manager, an expert
+// uiSearchWorld is a tenant with a case led by a threat manager, an expert
 // member (legal), a threat manager who is no member, and a threat manager
 // of another tenant; the case's title, a note, an action and a document
 // all hold the word "Quastenflosser".
-type searchWorld struct {
+type uiSearchWorld struct {
 	srv                          *testServer
 	tenant                       *tma.Tenant
 	lead, member, outsider, away *tma.User
@@ -51,12 +51,12 @@ type searchWorld struct {
 	note, note2                  *tma.Note
 }
 
-func newSearchWorld(t *testing.T) *searchWorld {
+func newUISearchWorld(t *testing.T) *uiSearchWorld {
 	t.Helper()
 	srv := startServer(t, nil)
 	ctx := context.Background()
 	tn, users := srv.mustTenant(t, "acme", tma.RoleThreatManager, tma.RoleLegal)
-	w := &searchWorld{srv: srv, tenant: tn, lead: users[0], member: users[1]}
+	w := &uiSearchWorld{srv: srv, tenant: tn, lead: users[0], member: users[1]}
 	outsider, err := postgres.NewUserService(srv.DB).CreateUser(systemCtx(ctx, tn.ID), tn.ID, tma.NewUser{
 		Email: "outsider@acme.example", DisplayName: "Olga Outsider", Password: testPassword, Roles: []tma.Role{tma.RoleThreatManager}})
 	if err != nil {
@@ -96,7 +96,7 @@ func newSearchWorld(t *testing.T) *searchWorld {
 }
 
 // searchAs signs u in and returns the client.
-func (w *searchWorld) searchAs(t *testing.T, u *tma.User) *client {
+func (w *uiSearchWorld) searchAs(t *testing.T, u *tma.User) *client {
 	t.Helper()
 	c := w.srv.client(t)
 	slug := "acme"
@@ -129,7 +129,7 @@ var countText = regexp.MustCompile(`[0-9]+ results`)
 // another tenant, get no hit, no count, no facet and no suggestion, for
 // the same queries.
 func TestSearchNeverShowsOtherCases(t *testing.T) {
-	w := newSearchWorld(t)
+	w := newUISearchWorld(t)
 	member := w.searchAs(t, w.member)
 	status, body := member.get("/search?q=Quastenflosser")
 	if status != http.StatusOK {
@@ -172,7 +172,7 @@ func TestSearchNeverShowsOtherCases(t *testing.T) {
 // its message on the search page with 400, in the user's language, and
 // the quick search answers 400 with the message; never a 500.
 func TestSearchSyntaxErrorIsFriendly(t *testing.T) {
-	w := newSearchWorld(t)
+	w := newUISearchWorld(t)
 	c := w.searchAs(t, w.member)
 	tests := []struct {
 		name, q, lang, want string
@@ -206,7 +206,7 @@ func TestSearchSyntaxErrorIsFriendly(t *testing.T) {
 // removed finds nothing of the case in the very next search, without
 // waiting for the index.
 func TestSearchMembershipRemovedHidesAtOnce(t *testing.T) {
-	w := newSearchWorld(t)
+	w := newUISearchWorld(t)
 	c := w.searchAs(t, w.member)
 	if _, body := c.get("/search?q=Quastenflosser"); !strings.Contains(body, w.note.ID) {
 		t.Fatalf("the member does not find the note: %.300q", body)
@@ -229,7 +229,7 @@ func TestSearchMembershipRemovedHidesAtOnce(t *testing.T) {
 // then submits a query to the search page, sees highlighted snippets and
 // facets, filters by a facet and opens a hit.
 func TestBrowserSearch(t *testing.T) {
-	w := newSearchWorld(t)
+	w := newUISearchWorld(t)
 	b := newBrowser(t, "en")
 	attr := func(sel, name string) string {
 		t.Helper()
