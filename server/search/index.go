@@ -207,7 +207,7 @@ func (ix *Index) Apply(ctx context.Context, seq int64, docs []*tma.SearchDoc, de
 	}
 	for _, d := range docs {
 		if d.TenantID == "" || d.Key == "" {
-			return tma.Errorf(tma.EINVALID, "A search document needs a tenant and a key.")
+			return tma.Wrap("search.Apply", fmt.Errorf("search document %q without tenant or key", d.Key))
 		}
 		if err := b.Index(docID(d.TenantID, d.Key), indexDoc(d)); err != nil {
 			return tma.Wrap("search.Apply", err)

@@ -49,12 +49,13 @@ func (ix *Index) Search(ctx context.Context, scope tma.SearchScope, q tma.Search
 	if filter == nil {
 		return emptyResult(), nil
 	}
-	return ix.search(ctx, filter, q)
+	return ix.search(ctx, filter, q, tma.MaxSearchPerPage)
 }
 
-// search runs q under filter; a nil filter (tests only) searches the
-// whole index.
-func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQuery) (*tma.SearchResult, error) {
+// search runs q under filter with at most maxPerPage hits a page; a nil
+// filter (tests only: the brute force of TestSearchNeverLeaks) searches
+// the whole index.
+func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQuery, maxPerPage int) (*tma.SearchResult, error) {
 	const op = "search.Search"
 	pq, err := parseQuery(q.Text)
 	if err != nil {
@@ -67,8 +68,8 @@ func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQue
 	if perPage <= 0 {
 		perPage = defaultPerPage
 	}
-	perPage = min(perPage, tma.MaxSearchPerPage)
-	if page*perPage > maxHitsPaged {
+	perPage = min(perPage, maxPerPage)
+	if page*perPage > max(maxHitsPaged, maxPerPage) {
 		return nil, tma.Errorf(tma.EINVALID, "Only the first %d hits can be paged through: make the search more specific.", maxHitsPaged)
 	}
 	if pq.empty() {
