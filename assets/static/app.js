@@ -157,3 +157,113 @@ document.addEventListener("DOMContentLoaded", () => {
   src.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(preview, 250); });
   preview();
 });
+// Quick search in the header: a combobox (ARIA 1.2) whose list shows the
+// first hits of /search/suggest as the user types. ArrowDown/ArrowUp move
+// through them, Enter opens the chosen one (or, with none chosen, submits
+// the form to the search page), Escape closes the list. Without the script
+// the form simply submits to /search.
+document.addEventListener("DOMContentLoaded", () => {
+  const input = document.getElementById("quick-search");
+  const list = document.getElementById("quick-search-list");
+  const status = document.getElementById("quick-search-status");
+  if (!input || !list) return;
+  let items = [], active = -1, timer = 0, asked = 0, controller = null;
+  const close = () => {
+    list.hidden = true;
+    list.replaceChildren();
+    items = []; active = -1;
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+  };
+  const choose = (i) => {
+    if (active >= 0 && list.children[active]) list.children[active].setAttribute("aria-selected", "false");
+    active = i;
+    if (i < 0) { input.removeAttribute("aria-activedescendant"); return; }
+    const li = list.children[i];
+    li.setAttribute("aria-selected", "true");
+    input.setAttribute("aria-activedescendant", li.id);
+    li.scrollIntoView({ block: "nearest" });
+  };
+  const open = (url) => { window.location.assign(url); };
+  const show = (hits) => {
+    list.replaceChildren();
+    items = hits; active = -1;
+    input.removeAttribute("aria-activedescendant");
+    if (hits.length === 0) {
+      const li = document.createElement("li");
+      li.className = "none";
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-disabled", "true");
+      li.id = "quick-search-none";
+      li.textContent = input.dataset.msgNone;
+      list.append(li);
+    }
+    hits.forEach((h, i) => {
+      const li = document.createElement("li");
+      li.id = "quick-search-option-" + i;
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", "false");
+      li.dataset.url = h.url;
+      const type = document.createElement("span");
+      type.className = "type";
+      type.textContent = h.label || h.type;
+      const title = document.createElement("span");
+      title.className = "title";
+      title.textContent = h.title;
+      li.append(type, title);
+      // mousedown, not click: the input keeps the focus until we navigate.
+      li.addEventListener("mousedown", (ev) => { ev.preventDefault(); open(h.url); });
+      list.append(li);
+    });
+    list.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+    if (status) status.textContent = hits.length === 0 ? input.dataset.msgNone : input.dataset.msgCount.replace("%d", String(hits.length));
+  };
+  const suggest = () => {
+    const q = input.value.trim();
+    if (q === "") { close(); return; }
+    const mine = ++asked;
+    if (controller) controller.abort();
+    controller = new AbortController();
+    fetch(input.dataset.suggest + "?q=" + encodeURIComponent(q), {
+      headers: { Accept: "application/json" }, credentials: "same-origin", signal: controller.signal,
+    })
+      .then((r) => r.json())
+      .then((body) => { if (mine === asked && document.activeElement === input) show((body && body.hits) || []); })
+      .catch(() => {});
+  };
+  input.addEventListener("input", () => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(suggest, 200);
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      if (list.hidden) { if (input.value.trim() !== "") suggest(); ev.preventDefault(); return; }
+      if (items.length === 0) return;
+      ev.preventDefault();
+      const step = ev.key === "ArrowDown" ? 1 : -1;
+      let next = active + step;
+      if (next >= items.length) next = 0;
+      if (next < 0) next = items.length - 1;
+      choose(next);
+    } else if (ev.key === "Enter") {
+      if (!list.hidden && active >= 0 && items[active]) {
+        ev.preventDefault();
+        open(items[active].url);
+      }
+    } else if (ev.key === "Escape") {
+      if (!list.hidden) { ev.preventDefault(); close(); }
+    }
+  });
+  // Enter on a chosen option opens it, however the browser turns the key
+  // into a submission of the form.
+  if (input.form) {
+    input.form.addEventListener("submit", (ev) => {
+      if (!list.hidden && active >= 0 && items[active]) {
+        ev.preventDefault();
+        open(items[active].url);
+      }
+    });
+  }
+  input.addEventListener("blur", () => { window.setTimeout(close, 100); });
+});

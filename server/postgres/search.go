@@ -470,7 +470,7 @@ func (s *SearchSource) loadWiki(ctx context.Context, tenantID string, k searchKe
 	if len(k.wiki) == 0 {
 		return nil, nil
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT p.id::text, sp.read_roles, sp.edit_roles, p.read_roles, p.hidden_roles,
+	rows, err := s.db.Pool.Query(ctx, `SELECT p.id::text, sp.slug, p.slug, sp.read_roles, sp.edit_roles, p.read_roles, p.hidden_roles,
 		r.title, r.body, COALESCE(u.display_name, ''), r.created_at
 		FROM wiki_pages p
 		JOIN wiki_spaces sp ON sp.tenant_id = p.tenant_id AND sp.id = p.space_id
@@ -484,7 +484,7 @@ func (s *SearchSource) loadWiki(ctx context.Context, tenantID string, k searchKe
 		var id string
 		var sread, sedit, pread, phidden []string
 		d := &tma.SearchDoc{Type: tma.SearchWiki, TenantID: tenantID}
-		if err := r.Scan(&id, &sread, &sedit, &pread, &phidden, &d.Title, &d.Text, &d.Author, &d.Date); err != nil {
+		if err := r.Scan(&id, &d.Space, &d.Slug, &sread, &sedit, &pread, &phidden, &d.Title, &d.Text, &d.Author, &d.Date); err != nil {
 			return nil, err
 		}
 		d.Key = tma.SearchWiki + ":" + id

@@ -82,7 +82,11 @@ func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQue
 	if !ok { // only stop words
 		return emptyResult(), nil
 	}
-	if filters := queryFilters(pq); len(filters) > 0 {
+	filters := queryFilters(pq)
+	if q.Status != "" {
+		filters = append(filters, termsQuery(fStatus, []string{string(q.Status)}))
+	}
+	if len(filters) > 0 {
 		if filter != nil {
 			filters = append([]query.Query{filter}, filters...)
 		}

@@ -2,6 +2,7 @@ package tma
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -24,6 +25,12 @@ const (
 	SearchDocument = "document" // a document version's extracted text
 	SearchWiki     = "wiki"     // a wiki page's latest revision
 )
+
+// PermSearch opens the search page and the quick search: the roles whose
+// scope can hold anything (case work, the intake, the wiki). What a user
+// then finds is decided by their SearchScope, never by this permission;
+// employees and admins, whose scope is always empty, do not get it.
+var PermSearch = Permission{"search", "use"}
 
 // SearchTypes lists the types, for filters and facets.
 var SearchTypes = []string{SearchCase, SearchNote, SearchAction, SearchReport, SearchDocument, SearchWiki}
@@ -52,9 +59,12 @@ type SearchDoc struct {
 	// of a case (those it names); the team (PermReportsTriage) sees the rest.
 	TriageHidden []string
 	Author       string // display name, for author: filters
-	Date         time.Time
-	Title        string
-	Text         string
+	// Space and Slug are a wiki page's address (its space's slug and its
+	// own), for the link to a hit; "" for everything else.
+	Space, Slug string
+	Date        time.Time
+	Title       string
+	Text        string
 }
 
 // SearchChange is one outbox row: the item Key of the tenant changed
@@ -84,9 +94,63 @@ type SearchScope struct {
 	Wiki bool
 }
 
+// Permits reports whether the scope lets its user see d, judged by d's
+// current content (SearchSource.Load): the same rules the index filter
+// applies, checked again before a hit is shown, so that a hit the index
+// answered from a stale entry (a note made restricted, a page narrowed, a
+// report named the user) is dropped. The tenant permission of d's type
+// (SearchPermission) is checked by the caller with the enforcer.
+func (sc SearchScope) Permits(d *SearchDoc) bool {
+	if d == nil || sc.TenantID == "" || d.TenantID != sc.TenantID {
+		return false
+	}
+	switch d.Type {
+	case SearchCase, SearchNote, SearchAction, SearchDocument:
+		if d.CaseID == "" || !slices.Contains(sc.Cases, d.CaseID) {
+			return false
+		}
+		return !d.Restricted || slices.Contains(sc.RestrictedCases, d.CaseID)
+	case SearchReport:
+		if d.CaseID != "" {
+			return slices.Contains(sc.Cases, d.CaseID)
+		}
+		return sc.Triage && sc.UserID != "" && !slices.Contains(d.TriageHidden, sc.UserID)
+	case SearchWiki:
+		if !sc.Wiki {
+			return false
+		}
+		reads := false
+		for _, r := range sc.Roles {
+			if slices.Contains(d.WikiHidden, r) {
+				return false
+			}
+			reads = reads || slices.Contains(d.WikiRoles, r)
+		}
+		return reads
+	}
+	return false
+}
+
+// SearchPermission is the tenant permission that seeing an item of d's
+// kind needs, besides the scope: reading cases for case content (and
+// reports that became part of a case), triage for the intake's reports,
+// reading the wiki for pages.
+func SearchPermission(d *SearchDoc) Permission {
+	switch {
+	case d.Type == SearchWiki:
+		return PermWikiRead
+	case d.Type == SearchReport && d.CaseID == "":
+		return PermReportsTriage
+	}
+	return PermCasesRead
+}
+
 // SearchQuery is what the user typed, parsed by the index, plus paging.
 type SearchQuery struct {
-	Text    string // the search box: words, "phrases", prefix*, fuzzy~, case:, type:, author:, date ranges
+	Text string // the search box: words, "phrases", prefix*, fuzzy~, case:, type:, author:, date ranges
+	// Status keeps only items of cases in this status (the status facet);
+	// "" keeps all. Type and date filters go in Text (type:, date:).
+	Status  CaseStatus
 	Sort    string // "relevance" (default) or "date"
 	Page    int    // from 1
 	PerPage int    // default 20, at most 100

@@ -352,13 +352,13 @@ func (s *Server) menuOf(u *tma.User) menu {
 	can := func(perm tma.Permission) bool { return s.deps.Authz.Can(u, perm) }
 	m := menu{Cases: can(tma.PermCasesRead), Reports: can(tma.PermReportsFile), Intake: can(tma.PermReportsTriage),
 		Users: can(tma.PermUsersRead), Settings: can(tma.PermTenantManage), Audit: can(tma.PermAuditRead),
-		Wiki: can(tma.PermWikiRead)}
+		Wiki: can(tma.PermWikiRead), Search: can(tma.PermSearch)}
 	s.menus.Store(k.String(), m)
 	return m
 }
 
 // menu says which navigation items the user may open.
-type menu struct{ Cases, Reports, Intake, Users, Settings, Audit, Wiki bool }
+type menu struct{ Cases, Reports, Intake, Users, Settings, Audit, Wiki, Search bool }
 
 // navKey names one rendering of the navigation: it depends on nothing else.
 type navKey struct {

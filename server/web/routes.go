@@ -218,6 +218,14 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodPost, "/wiki/:space/:page/attachments", wikiUpload, s.handleWikiAttachmentUpload)
 	s.handle(fiber.MethodGet, "/wiki/:space/:page/attachments/:name", wikiRead, s.handleWikiAttachment)
 
+	// Search: the page and the header's quick search (JSON). The route lets
+	// in the roles that can have anything to find; what each finds is
+	// decided by their scope, from the database with every query, and each
+	// hit is checked again before it is shown (see handle_search.go).
+	search := rule{access: accessPermission, perm: tma.PermSearch}
+	s.handle(fiber.MethodGet, "/search", search, s.handleSearchPage)
+	s.handle(fiber.MethodGet, "/search/suggest", search, s.handleSearchSuggest)
+
 	// Audit log: auditors only.
 	audit := rule{access: accessPermission, perm: tma.PermAuditRead}
 	s.handle(fiber.MethodGet, "/audit", audit, s.handleAuditPage)

@@ -60,6 +60,11 @@ type Deps struct {
 	Wiki            tma.WikiService
 	WikiAttachments tma.WikiAttachmentService
 	Authz           tma.Authorizer
+	// Search is this process's full-text index and SearchSource the
+	// database behind it (scopes, decrypted content). Either nil: the
+	// search page says that search is unavailable.
+	Search       tma.SearchIndex
+	SearchSource tma.SearchSource
 	// Ready reports whether the server can serve: database reachable and
 	// migrations current.
 	Ready  func(context.Context) error

@@ -150,6 +150,11 @@ func TestPagesRender(t *testing.T) {
 				{ID: tma.NewID(), Kind: tma.ApprovalDocumentDelete, RequestedBy: u.ID, RequesterName: "Ada", DocumentID: doc.ID, Version: 1, CreatedAt: now}},
 			Documents: []*tma.Document{doc}, DocumentNames: map[string]string{doc.ID: doc.Latest.Name},
 			WikiPages: []*tma.WikiChange{wchange}, WikiChoices: []*tma.WikiChange{wchange}},
+		"search": &searchData{Form: searchForm{Query: "threat", Type: tma.SearchNote, Sort: "relevance", Page: 2}, Available: true, Searched: true, Total: 42, From: 21, To: 21,
+			Hits: []*searchHit{{Type: tma.SearchNote, Title: "First talk", URL: "/cases/x/notes/y", Date: time.Now(),
+				Snippet: []tma.SnippetPart{{Text: "a "}, {Text: "threat", Match: true}, {Text: " <b>here</b>"}}}},
+			Types: []facetLink{{Value: tma.SearchNote, Count: 40, URL: "/search?q=threat", Active: true}}, Statuses: []facetLink{{Value: "new", Count: 3, URL: "/search?q=threat&status=new"}},
+			Months: []facetLink{{Value: "2024-03", Count: 2, URL: "/search?q=threat&month=2024-03"}}, Prev: "/search?q=threat", Next: "/search?q=threat&page=3", Filtered: true, Clear: "/search?q=threat"},
 		"wiki":          wikiIndexData{Spaces: []*tma.WikiSpace{wspace}, Changes: []*tma.WikiChange{wchange}},
 		"wiki_space":    wikiSpaceData{Space: wspace, Pages: []*tma.WikiChange{wchange}, CanEdit: true},
 		"wiki_new":      wikiNewData{Space: wspace, Pages: []*tma.WikiChange{wchange}, Templates: wikiTemplates, Form: tma.WikiPageInput{Title: "Escalation", Template: "process"}},
@@ -187,7 +192,7 @@ func TestPagesRender(t *testing.T) {
 		}
 		for _, loc := range locales {
 			v := &view{Locale: loc, Title: name + ".title", Principal: pr, CSRF: "tok", Data: d, catalog: p.catalog,
-				can: func(string) bool { return true }, SignedIn: true, Menu: menu{true, true, true, true, true, true, true},
+				can: func(string) bool { return true }, SignedIn: true, Menu: menu{true, true, true, true, true, true, true, true},
 				UserName: u.DisplayName, TenantName: pr.Tenant.Name}
 			v.TitleText = v.T(v.Title)
 			// The navigation, as render caches it.

@@ -348,8 +348,14 @@ var roleMatrix = map[string][8]int{
 	"POST /wiki/:space/:page/attachments":       {s403, s403, s400, s403, s403, s403, s403, s404},
 	"GET /wiki/:space/:page/attachments/:name":  {s403, s404, s404, s404, s404, s404, s403, s404},
 	"HEAD /wiki/:space/:page/attachments/:name": {s403, s404, s404, s404, s404, s404, s403, s404},
-	"POST /cases/:id/wiki":                      {s403, s403, s400, s400, s403, s403, s403, s404},
-	"POST /cases/:id/wiki/:page/remove":         {s403, s403, s404, s404, s403, s403, s403, s404},
+	// Search: the roles with something to find; an empty query is an empty
+	// page (and an empty list of suggestions).
+	"GET /search":                       {s403, s200, s200, s200, s200, s200, s403, s200},
+	"HEAD /search":                      {s403, s200, s200, s200, s200, s200, s403, s200},
+	"GET /search/suggest":               {s403, s200, s200, s200, s200, s200, s403, s200},
+	"HEAD /search/suggest":              {s403, s200, s200, s200, s200, s200, s403, s200},
+	"POST /cases/:id/wiki":              {s403, s403, s400, s400, s403, s403, s403, s404},
+	"POST /cases/:id/wiki/:page/remove": {s403, s403, s404, s404, s403, s403, s403, s404},
 }
 
 // TestRoleMatrix walks every route of the router as every persona and

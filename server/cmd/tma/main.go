@@ -261,6 +261,8 @@ func (m *Main) Open(ctx context.Context) error {
 		// (no case key), so they take the key provider, not the cache.
 		WikiAttachments: postgres.NewWikiAttachmentService(db, crypt.NewAttachments(keys), m.Blobs),
 		Authz:           enforcer,
+		Search:          liveIndex{m.Indexer},
+		SearchSource:    m.SearchSource,
 		Ready:           m.ready,
 		Logger:          m.Logger,
 	})
