@@ -37,7 +37,16 @@ type indexer struct {
 
 	caughtUp atomic.Bool
 	wake     chan struct{}
+
+	// erased is set when an applied batch deleted items (a deleted
+	// document, a shredded case): their terms stay in the index files
+	// until a merge, so the loop compacts, at most every compactEvery.
+	erased      bool
+	lastCompact time.Time
 }
+
+// compactEvery bounds how often deletions make the index compact itself.
+const compactEvery = time.Minute
 
 func newIndexer(src tma.SearchSource, dir string, log *slog.Logger) *indexer {
 	return &indexer{src: src, dir: dir, log: log, wake: make(chan struct{}, 1)}
@@ -127,6 +136,13 @@ func (x *indexer) run(ctx context.Context) {
 	backoff := pollEvery
 	for {
 		err := x.catchUp(ctx)
+		if err == nil && x.erased && time.Since(x.lastCompact) >= compactEvery {
+			if ix := x.Index(); ix != nil {
+				if err = ix.Compact(ctx); err == nil {
+					x.erased, x.lastCompact = false, time.Now()
+				}
+			}
+		}
 		wait := pollEvery
 		switch {
 		case ctx.Err() != nil:
@@ -168,16 +184,18 @@ func (x *indexer) catchUp(ctx context.Context) error {
 			x.caughtUp.Store(true)
 			return nil
 		}
-		if err := applyChanges(ctx, x.src, ix, changes); err != nil {
+		deleted, err := applyChanges(ctx, x.src, ix, changes)
+		if err != nil {
 			return err
 		}
+		x.erased = x.erased || deleted > 0
 	}
 }
 
 // applyChanges loads the changed items, tenant by tenant, and applies them
 // with the last sequence of changes: what Load returns is upserted, and
 // every other key of changes is deleted (the item is gone or shredded).
-func applyChanges(ctx context.Context, src tma.SearchSource, ix tma.SearchIndex, changes []tma.SearchChange) error {
+func applyChanges(ctx context.Context, src tma.SearchSource, ix tma.SearchIndex, changes []tma.SearchChange) (deleted int, err error) {
 	type tenantKeys struct {
 		keys []string
 		seen map[string]bool
@@ -197,12 +215,12 @@ func applyChanges(ctx context.Context, src tma.SearchSource, ix tma.SearchIndex,
 		}
 	}
 	var docs []*tma.SearchDoc
-	var deleted []tma.SearchChange
+	var gone []tma.SearchChange
 	for _, tenantID := range tenants {
 		tk := byTenant[tenantID]
 		got, err := src.Load(ctx, tenantID, tk.keys)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		present := map[string]bool{}
 		for _, d := range got {
@@ -210,12 +228,12 @@ func applyChanges(ctx context.Context, src tma.SearchSource, ix tma.SearchIndex,
 		}
 		for _, k := range tk.keys {
 			if !present[k] {
-				deleted = append(deleted, tma.SearchChange{TenantID: tenantID, Key: k})
+				gone = append(gone, tma.SearchChange{TenantID: tenantID, Key: k})
 			}
 		}
 		docs = append(docs, got...)
 	}
-	return ix.Apply(ctx, changes[len(changes)-1].Seq, docs, deleted)
+	return len(gone), ix.Apply(ctx, changes[len(changes)-1].Seq, docs, gone)
 }
 
 // close closes the index.
