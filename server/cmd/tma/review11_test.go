@@ -16,6 +16,7 @@ import (
 	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
+	"github.com/tma-portal/tma/server/web"
 )
 
 func review11Reports(srv *testServer) *postgres.ReportService {
@@ -210,5 +211,45 @@ func TestReview11PrefixLimitRevealsOtherTenants(t *testing.T) {
 	}
 	if !slices.Equal(before, after) {
 		t.Fatalf("another tenant's note changes the user's hits: %v → %v", before, after)
+	}
+}
+
+// TestReview11WikiPageReadByRoleCombination: CanReadPage lets a user read a
+// page when one of their roles is granted by the space and one (possibly
+// another) is named by the page's narrowing. The index stores as readers
+// only the roles that read the page on their own (WikiReaders), so a user
+// who reads the page through two roles together (hr opens the space, legal
+// passes the narrowing) never finds it: search must find what a user may
+// read, and TestSearchNeverLeaks' brute force would list it.
+func TestReview11WikiPageReadByRoleCombination(t *testing.T) {
+	srv := startServer(t, nil)
+	ctx := context.Background()
+	tn, users := srv.mustTenant(t, "acme", tma.RoleThreatManager)
+	manager := users[0]
+	both, err := postgres.NewUserService(srv.DB).CreateUser(systemCtx(ctx, tn.ID), tn.ID, tma.NewUser{
+		Email: "hrlegal@acme.example", DisplayName: "Hanna Both", Password: testPassword, Roles: []tma.Role{tma.RoleHR, tma.RoleLegal}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wiki := postgres.NewWikiService(srv.DB, crypt.NewCaseRecords(srv.CaseKeys), web.NewWikiMarkup())
+	if err := wiki.SetSpaceGrants(userCtx(manager), tn.ID, "process", tma.WikiGrantsInput{
+		ReadRoles: []tma.Role{tma.RoleThreatManager, tma.RoleHR}, EditRoles: []tma.Role{tma.RoleThreatManager}}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := wiki.CreatePage(userCtx(manager), tn.ID, "process", tma.WikiPageInput{Title: "Arbeitsrecht", Body: "Die Albatrosregel gilt bei Abmahnungen."}, manager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wiki.SetPageAccess(userCtx(manager), tn.ID, "process", page.Slug, tma.WikiAccessInput{
+		ReadRoles: []tma.Role{tma.RoleThreatManager, tma.RoleLegal}}, manager); err != nil {
+		t.Fatal(err)
+	}
+	waitOutboxApplied(t, srv)
+
+	if _, p, err := wiki.Page(ctx, tn.ID, "process", page.Slug, 0, both); err != nil || p.ID != page.ID {
+		t.Fatalf("precondition: the hr+legal user reads the page in the wiki: %v", err)
+	}
+	if keys := srv.searchKeys(t, both, "Albatrosregel"); !slices.Contains(keys, "wiki:"+page.ID) {
+		t.Errorf("the hr+legal user reads the page but search does not find it: %v", keys)
 	}
 }
