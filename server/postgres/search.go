@@ -463,9 +463,9 @@ func (s *SearchSource) loadDocuments(ctx context.Context, tenantID string, k sea
 	})
 }
 
-// loadWiki loads pages at their current revision. WikiRoles are the roles
-// that read the page on their own (tma.CanReadPage with that one role);
-// WikiHidden are the roles that never see it, whatever else a user holds.
+// loadWiki loads pages at their current revision, with the three parts of
+// tma.CanReadPage: the space's readers and editors (WikiRoles), the page's
+// own readers if it narrows the space (WikiNarrow), and its hidden roles.
 func (s *SearchSource) loadWiki(ctx context.Context, tenantID string, k searchKeys) ([]*sealedItem, error) {
 	if len(k.wiki) == 0 {
 		return nil, nil
@@ -488,22 +488,11 @@ func (s *SearchSource) loadWiki(ctx context.Context, tenantID string, k searchKe
 			return nil, err
 		}
 		d.Key = tma.SearchWiki + ":" + id
-		d.WikiRoles, d.WikiHidden = WikiReaders(&tma.WikiSpace{ReadRoles: toRoles(sread), EditRoles: toRoles(sedit)},
-			&tma.WikiPage{ReadRoles: toRoles(pread), HiddenRoles: toRoles(phidden)})
+		d.WikiRoles = append(toRoles(sread), toRoles(sedit)...)
+		d.WikiNarrowed, d.WikiNarrow = pread != nil, toRoles(pread)
+		d.WikiHidden = toRoles(phidden)
 		return &sealedItem{doc: d}, nil
 	})
-}
-
-// WikiReaders returns the roles that read page p of space sp on their own
-// (tma.CanReadPage for a user with only that role), and the roles that
-// hide it from whoever holds them.
-func WikiReaders(sp *tma.WikiSpace, p *tma.WikiPage) (readers, hidden []tma.Role) {
-	for _, r := range tma.Roles {
-		if tma.CanReadPage(sp, p, &tma.User{Roles: []tma.Role{r}}) {
-			readers = append(readers, r)
-		}
-	}
-	return readers, append([]tma.Role(nil), p.HiddenRoles...)
 }
 
 // firstLine is the first line of s, cut at max runes.

@@ -19,7 +19,7 @@ import (
 // MappingVersion is the version of the index layout (mapping, analyzers,
 // field names). Bump it with every change to them: an index of another
 // version is reported by Open as needing a rebuild.
-const MappingVersion = 2 // 2: wiki_hidden
+const MappingVersion = 3 // 2: wiki_hidden; 3: wiki_narrow
 
 // Keys of the values kept inside the index (Bleve's internal store).
 var (
@@ -266,6 +266,7 @@ const (
 	fWikiRoles    = "wiki_roles"
 	fTriageHidden = "triage_hidden"
 	fWikiHidden   = "wiki_hidden"
+	fWikiNarrow   = "wiki_narrow" // the page's own readers, or anyRole
 	fAuthor       = "author"
 	fDate         = "date"
 	fMonth        = "month" // "2006-01", for the date facet
@@ -274,6 +275,9 @@ const (
 	fTextDE       = "text_de"
 	fTextEN       = "text_en"
 )
+
+// anyRole is the wiki_narrow of a page that does not narrow its space.
+const anyRole = "*"
 
 // noCase is the case field of items that are not part of a case; ids are
 // UUIDs, so it matches no case id.
@@ -301,6 +305,16 @@ func indexDoc(d *tma.SearchDoc) map[string]any {
 			roles[i] = string(r)
 		}
 		m[fWikiRoles] = roles
+	}
+	if d.Type == tma.SearchWiki {
+		narrow := []string{anyRole}
+		if d.WikiNarrowed {
+			narrow = narrow[:0]
+			for _, r := range d.WikiNarrow {
+				narrow = append(narrow, string(r))
+			}
+		}
+		m[fWikiNarrow] = narrow
 	}
 	if len(d.WikiHidden) > 0 {
 		hidden := make([]string, len(d.WikiHidden))
@@ -351,6 +365,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	dm.AddFieldMappingsAt(fStatus, keyword(true))
 	dm.AddFieldMappingsAt(fWikiRoles, keyword(false))
 	dm.AddFieldMappingsAt(fWikiHidden, keyword(false))
+	dm.AddFieldMappingsAt(fWikiNarrow, keyword(false))
 	dm.AddFieldMappingsAt(fTriageHidden, keyword(false))
 	dm.AddFieldMappingsAt(fMonth, keyword(true))
 	restricted := mapping.NewBooleanFieldMapping()

@@ -18,14 +18,15 @@ func permitted(s tma.SearchScope, d *tma.SearchDoc) bool {
 	if d.TenantID != s.TenantID {
 		return false
 	}
+	if d.Type == tma.SearchReport { // the intake's rule, in a case too
+		return s.Triage && !slices.Contains(d.TriageHidden, s.UserID) && (d.CaseID == "" || slices.Contains(s.Cases, d.CaseID))
+	}
 	if d.CaseID != "" && slices.Contains(s.Cases, d.CaseID) && (!d.Restricted || slices.Contains(s.RestrictedCases, d.CaseID)) {
 		return true
 	}
 	holds := func(r tma.Role) bool { return slices.Contains(s.Roles, r) }
-	if d.Type == tma.SearchWiki && s.Wiki && slices.ContainsFunc(d.WikiRoles, holds) && !slices.ContainsFunc(d.WikiHidden, holds) {
-		return true
-	}
-	if d.Type == tma.SearchReport && d.CaseID == "" && s.Triage && !slices.Contains(d.TriageHidden, s.UserID) {
+	if d.Type == tma.SearchWiki && s.Wiki && slices.ContainsFunc(d.WikiRoles, holds) &&
+		(!d.WikiNarrowed || slices.ContainsFunc(d.WikiNarrow, holds)) && !slices.ContainsFunc(d.WikiHidden, holds) {
 		return true
 	}
 	return false
@@ -101,12 +102,21 @@ func TestSearchNeverLeaks(t *testing.T) {
 					d.WikiHidden = append(d.WikiHidden, r)
 				}
 			}
-		case tma.SearchReport:
-			if rng.IntN(2) == 0 {
-				d.TriageHidden = subset(users[tid], 0.3)
-				break
+			// Half the pages narrow the space to their own readers, which
+			// a user may hold through another role than the space's.
+			if d.WikiNarrowed = rng.IntN(2) == 0; d.WikiNarrowed {
+				for _, r := range leakRoles {
+					if rng.IntN(3) == 0 {
+						d.WikiNarrow = append(d.WikiNarrow, r)
+					}
+				}
 			}
-			fallthrough
+		case tma.SearchReport:
+			d.TriageHidden = subset(users[tid], 0.3)
+			if rng.IntN(2) == 0 {
+				break // in the intake
+			}
+			fallthrough // part of a case
 		default:
 			d.CaseID = pick(cases[tid])
 			d.CaseStatus = status[d.CaseID]

@@ -201,13 +201,16 @@ func permissionFilter(scope tma.SearchScope) query.Query {
 			open = append(open, c)
 		}
 	}
+	// Case content: reports are not, even in a case; they follow the
+	// intake's rules below.
+	notReport := term(fType, tma.SearchReport)
 	if len(open) > 0 {
 		notRestricted := query.NewBoolFieldQuery(false)
 		notRestricted.SetField(fRestricted)
-		alts = append(alts, query.NewConjunctionQuery([]query.Query{termsQuery(fCase, open), notRestricted}))
+		alts = append(alts, query.NewBooleanQuery([]query.Query{termsQuery(fCase, open), notRestricted}, nil, []query.Query{notReport}))
 	}
 	if len(withRestricted) > 0 {
-		alts = append(alts, termsQuery(fCase, withRestricted))
+		alts = append(alts, query.NewBooleanQuery([]query.Query{termsQuery(fCase, withRestricted)}, nil, []query.Query{notReport}))
 	}
 	if scope.Wiki && len(scope.Roles) > 0 {
 		roles := make([]string, 0, len(scope.Roles))
@@ -219,16 +222,30 @@ func permissionFilter(scope tma.SearchScope) query.Query {
 		if len(roles) > 0 {
 			// A page hidden from any role the user holds stays hidden,
 			// whatever other role would let them read it.
-			wiki := query.NewBooleanQuery([]query.Query{term(fType, tma.SearchWiki), termsQuery(fWikiRoles, roles)}, nil, nil)
+			// The space may be read through one role and the page's own
+			// narrowing through another (tma.CanReadPage).
+			wiki := query.NewBooleanQuery([]query.Query{term(fType, tma.SearchWiki), termsQuery(fWikiRoles, roles),
+				termsQuery(fWikiNarrow, append([]string{anyRole}, roles...))}, nil, nil)
 			wiki.AddMustNot(termsQuery(fWikiHidden, roles))
 			alts = append(alts, wiki)
 		}
 	}
-	if scope.Triage {
-		triage := query.NewBooleanQuery([]query.Query{term(fType, tma.SearchReport), term(fCase, noCase)}, nil, nil)
-		if scope.UserID != "" {
-			triage.AddMustNot(term(fTriageHidden, scope.UserID))
+	// Reports, in the intake or part of a case: the team only (triage),
+	// never one that names the user, and one in a case only for its
+	// members (as /intake/:id shows them).
+	if scope.Triage && scope.UserID != "" {
+		where := []query.Query{term(fCase, noCase)}
+		var members []string
+		for _, c := range scope.Cases {
+			if c != "" && c != noCase {
+				members = append(members, c)
+			}
 		}
+		if len(members) > 0 {
+			where = append(where, termsQuery(fCase, members))
+		}
+		triage := query.NewBooleanQuery([]query.Query{term(fType, tma.SearchReport), query.NewDisjunctionQuery(where)}, nil,
+			[]query.Query{term(fTriageHidden, scope.UserID)})
 		alts = append(alts, triage)
 	}
 	if len(alts) == 0 {

@@ -48,9 +48,13 @@ type SearchDoc struct {
 	// Restricted is a restricted note (GDPR Art. 9/10): only viewers who
 	// may read restricted notes of the case see it.
 	Restricted bool
-	// WikiRoles are the tenant roles that may read a wiki page (space grants
-	// narrowed by the page, minus hidden roles).
-	WikiRoles []Role
+	// A wiki page is read (CanReadPage) by a user who holds one of WikiRoles
+	// (the space's readers and editors), and, if WikiNarrowed, one of
+	// WikiNarrow (the page's own readers; possibly another role of the
+	// same user), and none of WikiHidden.
+	WikiRoles    []Role
+	WikiNarrowed bool
+	WikiNarrow   []Role
 	// WikiHidden are the page's hidden roles: a user who holds any of them
 	// never sees it, whatever other role of WikiRoles they hold (a deny
 	// beats every allow, as in CanReadPage).
@@ -90,7 +94,8 @@ type SearchScope struct {
 	// those naming them).
 	Triage bool
 	// Wiki: the user may read wiki pages at all (PermWikiRead); which pages
-	// is decided by Roles against SearchDoc.WikiRoles.
+	// is decided by Roles against SearchDoc.WikiRoles, WikiNarrow and
+	// WikiHidden.
 	Wiki bool
 }
 
@@ -111,35 +116,34 @@ func (sc SearchScope) Permits(d *SearchDoc) bool {
 		}
 		return !d.Restricted || slices.Contains(sc.RestrictedCases, d.CaseID)
 	case SearchReport:
-		if d.CaseID != "" {
-			return slices.Contains(sc.Cases, d.CaseID)
+		// The intake's rule, also for a report that became part of a
+		// case: the team only, never a person it names, and for a case's
+		// report its current members.
+		if !sc.Triage || sc.UserID == "" || slices.Contains(d.TriageHidden, sc.UserID) {
+			return false
 		}
-		return sc.Triage && sc.UserID != "" && !slices.Contains(d.TriageHidden, sc.UserID)
+		return d.CaseID == "" || slices.Contains(sc.Cases, d.CaseID)
 	case SearchWiki:
 		if !sc.Wiki {
 			return false
 		}
-		reads := false
-		for _, r := range sc.Roles {
-			if slices.Contains(d.WikiHidden, r) {
-				return false
-			}
-			reads = reads || slices.Contains(d.WikiRoles, r)
+		holds := func(rs []Role) bool {
+			return slices.ContainsFunc(rs, func(r Role) bool { return slices.Contains(sc.Roles, r) })
 		}
-		return reads
+		return holds(d.WikiRoles) && (!d.WikiNarrowed || holds(d.WikiNarrow)) && !holds(d.WikiHidden)
 	}
 	return false
 }
 
 // SearchPermission is the tenant permission that seeing an item of d's
-// kind needs, besides the scope: reading cases for case content (and
-// reports that became part of a case), triage for the intake's reports,
-// reading the wiki for pages.
+// kind needs, besides the scope: reading cases for case content, triage
+// for reports (in the intake or part of a case: /intake/:id is where they
+// are read), reading the wiki for pages.
 func SearchPermission(d *SearchDoc) Permission {
-	switch {
-	case d.Type == SearchWiki:
+	switch d.Type {
+	case SearchWiki:
 		return PermWikiRead
-	case d.Type == SearchReport && d.CaseID == "":
+	case SearchReport:
 		return PermReportsTriage
 	}
 	return PermCasesRead
