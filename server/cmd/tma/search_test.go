@@ -179,6 +179,10 @@ func TestSearchConvergesAcrossServers(t *testing.T) {
 		return slices.Equal(a.searchKeys(t, w.expert, "quokkamanager"), want2)
 	})
 
+	eventually(t, 2*time.Second, "the note saved through b is found through b", func() bool {
+		return slices.Equal(b.searchKeys(t, w.lead, "quokkamanager"), want2)
+	})
+
 	// The membership goes through a; b hides the hits on the next query,
 	// and no index has been told anything.
 	lastA, err := a.Indexer.Index().LastSeq(context.Background())
