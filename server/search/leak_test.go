@@ -275,9 +275,9 @@ func keyTenant(t *testing.T, docs map[string]*tma.SearchDoc, h *tma.SearchHit) s
 	return ""
 }
 
-// BenchmarkSearchLeadScope measures the permission filter of a lead who
+// BenchmarkLeadScopeFilter measures the permission filter of a lead who
 // sees every one of 3,000 cases (a disjunction of 3,000 case terms).
-func BenchmarkSearchLeadScope(b *testing.B) {
+func BenchmarkLeadScopeFilter(b *testing.B) {
 	ix := MustCreateIndex(b)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var docs []*tma.SearchDoc
