@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -121,7 +123,8 @@ func (g *benchGen) sentence(l *benchLang) string {
 		parts = append(parts, fmt.Sprintf("TM-%d-%04d", 2020+g.rng.IntN(6), g.rng.IntN(10000)))
 	}
 	s := strings.Join(parts, " ")
-	return strings.ToUpper(s[:1]) + s[1:] + "."
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:] + "."
 }
 
 // text is about words words of sentences, mostly in one language.
