@@ -92,23 +92,24 @@ func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQue
 		}
 		filter = query.NewConjunctionQuery(filters)
 	}
-	if filter != nil {
-		bq.AddFilter(filter)
-	}
-	if bq.Must == nil && bq.MustNot == nil && bq.Filter == nil {
+	var top query.Query = bq
+	switch {
+	case bq.Must == nil && bq.MustNot == nil && filter == nil:
 		return emptyResult(), nil
+	case bq.Must == nil && bq.MustNot == nil:
+		top = &filteredQuery{query: query.NewMatchAllQuery(), filter: filter}
+	case filter != nil:
+		top = &filteredQuery{query: bq, filter: filter}
 	}
 
-	req := bleve.NewSearchRequestOptions(bq, perPage, (page-1)*perPage, false)
-	// _id makes the order total, so that pages do not overlap; the
-	// trailing case and date keys never decide the order (ids are unique)
-	// but make Bleve read them from doc values, for the hits.
-	caseSort := &bsearch.SortField{Field: fCase, Type: bsearch.SortFieldAsString}
-	dateSort := &bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate}
+	req := bleve.NewSearchRequestOptions(top, perPage, (page-1)*perPage, false)
+	// _id makes the order total, so that pages do not overlap. The case
+	// and date of the page's hits are read afterwards (pageFields), not
+	// by the sort for every hit.
 	if q.Sort == sortDate {
-		req.SortByCustom(bsearch.SortOrder{&bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate, Desc: true}, &bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}, caseSort, dateSort})
+		req.SortByCustom(bsearch.SortOrder{&bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate, Desc: true}, &bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}})
 	} else {
-		req.SortByCustom(bsearch.SortOrder{&bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}, caseSort, dateSort})
+		req.SortByCustom(bsearch.SortOrder{&bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}})
 	}
 	req.AddFacet(facetType, bleve.NewFacetRequest(fType, len(tma.SearchTypes)))
 	req.AddFacet(facetStatus, bleve.NewFacetRequest(fStatus, caseStatusValues))
@@ -128,19 +129,14 @@ func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQue
 		return nil, tma.Wrap(op, err)
 	}
 	out := &tma.SearchResult{Total: int(res.Total), Facets: map[string][]tma.FacetValue{}}
-	n := len(req.Sort)
+	ids := make([]string, 0, len(res.Hits))
 	for _, h := range res.Hits {
 		key := keyOf(h.ID)
-		hit := &tma.SearchHit{Key: key, Type: typeOfKey(key), Score: h.Score}
-		if len(h.Sort) == n {
-			if c := h.Sort[n-2]; c != noCase && c != bsearch.HighTerm && c != bsearch.LowTerm {
-				hit.CaseID = c
-			}
-			if ns, err := numeric.PrefixCoded(h.Sort[n-1]).Int64(); err == nil {
-				hit.Date = time.Unix(0, ns).UTC()
-			}
-		}
-		out.Hits = append(out.Hits, hit)
+		out.Hits = append(out.Hits, &tma.SearchHit{Key: key, Type: typeOfKey(key), Score: h.Score})
+		ids = append(ids, h.ID)
+	}
+	if err := ix.pageFields(ctx, ids, out.Hits); err != nil {
+		return nil, tma.Wrap(op, err)
 	}
 	for name, f := range res.Facets {
 		var vs []tma.FacetValue
@@ -160,6 +156,43 @@ func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQue
 		out.Facets[name] = vs
 	}
 	return out, nil
+}
+
+// pageFields fills the case and date of the page's hits (ids[i] is the
+// document of hits[i]) from doc values. A sort key would read them for
+// every hit the collector sees, thousands for a broad query, each in its
+// own compressed chunk; here they are read for the page only. This second
+// search may see a newer snapshot than the first: a hit deleted in between
+// keeps no case and no date, and is dropped when its source is loaded.
+func (ix *Index) pageFields(ctx context.Context, ids []string, hits []*tma.SearchHit) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	req := bleve.NewSearchRequestOptions(query.NewDocIDQuery(ids), len(ids), 0, false)
+	req.SortByCustom(bsearch.SortOrder{&bsearch.SortDocID{},
+		&bsearch.SortField{Field: fCase, Type: bsearch.SortFieldAsString},
+		&bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate}})
+	res, err := ix.bleve.SearchInContext(ctx, req)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*tma.SearchHit, len(ids))
+	for i, id := range ids {
+		byID[id] = hits[i]
+	}
+	for _, h := range res.Hits {
+		hit := byID[h.ID]
+		if hit == nil || len(h.Sort) != 3 {
+			continue
+		}
+		if c := h.Sort[1]; c != noCase && c != bsearch.HighTerm && c != bsearch.LowTerm {
+			hit.CaseID = c
+		}
+		if ns, err := numeric.PrefixCoded(h.Sort[2]).Int64(); err == nil {
+			hit.Date = time.Unix(0, ns).UTC()
+		}
+	}
+	return nil
 }
 
 func emptyResult() *tma.SearchResult {
