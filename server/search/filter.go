@@ -6,6 +6,7 @@ import (
 	"github.com/blevesearch/bleve/v2/mapping"
 	bsearch "github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
+	"github.com/blevesearch/bleve/v2/search/searcher"
 	bindex "github.com/blevesearch/bleve_index_api"
 )
 
@@ -104,4 +105,34 @@ func (s *filteredSearcher) Min() int               { return s.query.Min() }
 func (s *filteredSearcher) Size() int              { return s.query.Size() + s.filter.Size() }
 func (s *filteredSearcher) DocumentMatchPoolSize() int {
 	return s.query.DocumentMatchPoolSize() + s.filter.DocumentMatchPoolSize()
+}
+
+// caseSetQuery matches the items of a tenant whose case is one of a set,
+// read from each candidate's "case" doc value: it walks the tenant's
+// postings (one term) instead of opening one postings list per case, so a
+// lead with hundreds of cases pays for the items the search visits, not
+// for the number of cases. Items without a case ("-") never match. It is
+// a filter: it does not score.
+type caseSetQuery struct {
+	tenantID string
+	cases    map[string]bool
+}
+
+func (q *caseSetQuery) Searcher(ctx context.Context, i bindex.IndexReader, m mapping.IndexMapping, options bsearch.SearcherOptions) (bsearch.Searcher, error) {
+	tenant, err := term(fTenant, q.tenantID).Searcher(ctx, i, m, bsearch.SearcherOptions{Score: "none"})
+	if err != nil {
+		return nil, err
+	}
+	dv, err := i.DocValueReader([]string{fCase})
+	if err != nil {
+		_ = tenant.Close()
+		return nil, err
+	}
+	return searcher.NewFilteringSearcher(ctx, tenant, func(_ *bsearch.SearchContext, d *bsearch.DocumentMatch) bool {
+		in := false
+		err := dv.VisitDocValues(d.IndexInternalID, func(_ string, v []byte) {
+			in = in || q.cases[string(v)]
+		})
+		return err == nil && in // an unreadable value permits nothing
+	}), nil
 }

@@ -45,7 +45,7 @@ func (ix *Index) Search(ctx context.Context, scope tma.SearchScope, q tma.Search
 	if scope.TenantID == "" {
 		return nil, tma.Errorf(tma.EINTERNAL, "search without a tenant")
 	}
-	filter := permissionFilter(scope)
+	filter := permissionFilter(scope, ix.caseTermsMax())
 	if filter == nil {
 		return emptyResult(), nil
 	}
@@ -217,7 +217,9 @@ func typeOfKey(key string) string {
 //	OR (Triage AND type = report AND case = none AND NOT triage_hidden = UserID))
 //
 // It is nil when scope permits nothing: an empty set never becomes "all".
-func permissionFilter(scope tma.SearchScope) query.Query {
+// A set of more than maxTerms cases is checked against each candidate's
+// case doc value (caseSetQuery) rather than as a disjunction of terms.
+func permissionFilter(scope tma.SearchScope, maxTerms int) query.Query {
 	var alts []query.Query
 	restricted := map[string]bool{}
 	for _, c := range scope.RestrictedCases {
@@ -237,10 +239,10 @@ func permissionFilter(scope tma.SearchScope) query.Query {
 	if len(open) > 0 {
 		notRestricted := query.NewBoolFieldQuery(false)
 		notRestricted.SetField(fRestricted)
-		alts = append(alts, query.NewConjunctionQuery([]query.Query{termsQuery(fCase, open), notRestricted}))
+		alts = append(alts, query.NewConjunctionQuery([]query.Query{casesQuery(scope.TenantID, open, maxTerms), notRestricted}))
 	}
 	if len(withRestricted) > 0 {
-		alts = append(alts, termsQuery(fCase, withRestricted))
+		alts = append(alts, casesQuery(scope.TenantID, withRestricted, maxTerms))
 	}
 	if scope.Wiki && len(scope.Roles) > 0 {
 		roles := make([]string, 0, len(scope.Roles))
@@ -289,6 +291,19 @@ func termsQuery(field string, values []string) query.Query {
 		qs[i] = term(field, v)
 	}
 	return query.NewDisjunctionQuery(qs)
+}
+
+// casesQuery matches the tenant's items of any of cases: a disjunction of
+// terms for a few cases, a caseSetQuery for more than maxTerms.
+func casesQuery(tenantID string, cases []string, maxTerms int) query.Query {
+	if len(cases) <= maxTerms {
+		return termsQuery(fCase, cases)
+	}
+	set := make(map[string]bool, len(cases))
+	for _, c := range cases {
+		set[c] = true
+	}
+	return &caseSetQuery{tenantID: tenantID, cases: set}
 }
 
 // queryFilters are the query's field filters, which, like the permission
