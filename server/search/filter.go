@@ -98,7 +98,7 @@ func (s *filteredSearcher) Close() error {
 	return err
 }
 
-func (s *filteredSearcher) Weight() float64       { return s.query.Weight() }
+func (s *filteredSearcher) Weight() float64        { return s.query.Weight() }
 func (s *filteredSearcher) SetQueryNorm(n float64) { s.query.SetQueryNorm(n) }
 func (s *filteredSearcher) Count() uint64          { return min(s.query.Count(), s.filter.Count()) }
 func (s *filteredSearcher) Min() int               { return s.query.Min() }
