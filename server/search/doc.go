@@ -54,13 +54,16 @@
 // # Queries and the permission filter
 //
 // query.go describes the query language. Search builds one Bleve
-// BooleanQuery: the words are its Must (scoring) and MustNot clauses; the
+// BooleanQuery of the words, its Must (scoring) and MustNot clauses; the
 // permission filter, built from tma.SearchScope only, and the query's
-// field filters (type:, case:, author:, dates) form its Filter clause,
-// which Bleve runs with scoring off and applies before the collector:
+// field filters (type:, case:, author:, dates) form a filter that runs
+// with scoring off and leads the iteration (filteredQuery, filter.go:
+// words are only scored on permitted items), before the collector:
 // totals, facets and pages only ever count permitted items, and a hit's
 // score is that of its words alone (TestSearchNeverLeaks compares scores
-// with the unfiltered query's). A scope that permits nothing is answered
+// with the unfiltered query's). The cases of a scope are a disjunction of
+// terms up to 64 cases, and beyond that a check of each candidate's case
+// doc value (caseSetQuery). A scope that permits nothing is answered
 // without a query, never with an empty, match-all filter.
 //
 // # Threat model and limits

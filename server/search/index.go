@@ -60,6 +60,27 @@ type Index struct {
 	// Timeout bounds one search; a search that takes longer fails with
 	// EINVALID (the query is too broad). Default 3 s.
 	Timeout time.Duration
+
+	// caseTerms is the largest set of cases the permission filter looks up
+	// as terms (0: defaultCaseTerms); tests lower it to exercise
+	// caseSetQuery on small corpora.
+	caseTerms int
+}
+
+// defaultCaseTerms: up to this many cases, the permission filter is a
+// disjunction of case terms, whose cost (a postings lookup per case and
+// segment, then their union) grows with the number of cases; beyond it,
+// each candidate's case is read from doc values (caseSetQuery), whose
+// cost grows with the tenant's items the search visits instead. On the
+// BenchmarkSearch corpus (12 segments) 400 case terms cost about 7 ms a
+// search before any word is looked up.
+const defaultCaseTerms = 64
+
+func (ix *Index) caseTermsMax() int {
+	if ix.caseTerms > 0 {
+		return ix.caseTerms
+	}
+	return defaultCaseTerms
 }
 
 var _ tma.SearchIndex = (*Index)(nil)

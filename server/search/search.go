@@ -45,7 +45,7 @@ func (ix *Index) Search(ctx context.Context, scope tma.SearchScope, q tma.Search
 	if scope.TenantID == "" {
 		return nil, tma.Errorf(tma.EINTERNAL, "search without a tenant")
 	}
-	filter := permissionFilter(scope)
+	filter := permissionFilter(scope, ix.caseTermsMax())
 	if filter == nil {
 		return emptyResult(), nil
 	}
@@ -92,23 +92,24 @@ func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQue
 		}
 		filter = query.NewConjunctionQuery(filters)
 	}
-	if filter != nil {
-		bq.AddFilter(filter)
-	}
-	if bq.Must == nil && bq.MustNot == nil && bq.Filter == nil {
+	var top query.Query = bq
+	switch {
+	case bq.Must == nil && bq.MustNot == nil && filter == nil:
 		return emptyResult(), nil
+	case bq.Must == nil && bq.MustNot == nil:
+		top = &filteredQuery{query: query.NewMatchAllQuery(), filter: filter}
+	case filter != nil:
+		top = &filteredQuery{query: bq, filter: filter}
 	}
 
-	req := bleve.NewSearchRequestOptions(bq, perPage, (page-1)*perPage, false)
-	// _id makes the order total, so that pages do not overlap; the
-	// trailing case and date keys never decide the order (ids are unique)
-	// but make Bleve read them from doc values, for the hits.
-	caseSort := &bsearch.SortField{Field: fCase, Type: bsearch.SortFieldAsString}
-	dateSort := &bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate}
+	req := bleve.NewSearchRequestOptions(top, perPage, (page-1)*perPage, false)
+	// _id makes the order total, so that pages do not overlap. The case
+	// and date of the page's hits are read afterwards (pageFields), not
+	// by the sort for every hit.
 	if q.Sort == sortDate {
-		req.SortByCustom(bsearch.SortOrder{&bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate, Desc: true}, &bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}, caseSort, dateSort})
+		req.SortByCustom(bsearch.SortOrder{&bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate, Desc: true}, &bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}})
 	} else {
-		req.SortByCustom(bsearch.SortOrder{&bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}, caseSort, dateSort})
+		req.SortByCustom(bsearch.SortOrder{&bsearch.SortScore{Desc: true}, &bsearch.SortDocID{}})
 	}
 	req.AddFacet(facetType, bleve.NewFacetRequest(fType, len(tma.SearchTypes)))
 	req.AddFacet(facetStatus, bleve.NewFacetRequest(fStatus, caseStatusValues))
@@ -128,19 +129,14 @@ func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQue
 		return nil, tma.Wrap(op, err)
 	}
 	out := &tma.SearchResult{Total: int(res.Total), Facets: map[string][]tma.FacetValue{}}
-	n := len(req.Sort)
+	ids := make([]string, 0, len(res.Hits))
 	for _, h := range res.Hits {
 		key := keyOf(h.ID)
-		hit := &tma.SearchHit{Key: key, Type: typeOfKey(key), Score: h.Score}
-		if len(h.Sort) == n {
-			if c := h.Sort[n-2]; c != noCase && c != bsearch.HighTerm && c != bsearch.LowTerm {
-				hit.CaseID = c
-			}
-			if ns, err := numeric.PrefixCoded(h.Sort[n-1]).Int64(); err == nil {
-				hit.Date = time.Unix(0, ns).UTC()
-			}
-		}
-		out.Hits = append(out.Hits, hit)
+		out.Hits = append(out.Hits, &tma.SearchHit{Key: key, Type: typeOfKey(key), Score: h.Score})
+		ids = append(ids, h.ID)
+	}
+	if err := ix.pageFields(ctx, ids, out.Hits); err != nil {
+		return nil, tma.Wrap(op, err)
 	}
 	for name, f := range res.Facets {
 		var vs []tma.FacetValue
@@ -160,6 +156,43 @@ func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQue
 		out.Facets[name] = vs
 	}
 	return out, nil
+}
+
+// pageFields fills the case and date of the page's hits (ids[i] is the
+// document of hits[i]) from doc values. A sort key would read them for
+// every hit the collector sees, thousands for a broad query, each in its
+// own compressed chunk; here they are read for the page only. This second
+// search may see a newer snapshot than the first: a hit deleted in between
+// keeps no case and no date, and is dropped when its source is loaded.
+func (ix *Index) pageFields(ctx context.Context, ids []string, hits []*tma.SearchHit) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	req := bleve.NewSearchRequestOptions(query.NewDocIDQuery(ids), len(ids), 0, false)
+	req.SortByCustom(bsearch.SortOrder{&bsearch.SortDocID{},
+		&bsearch.SortField{Field: fCase, Type: bsearch.SortFieldAsString},
+		&bsearch.SortField{Field: fDate, Type: bsearch.SortFieldAsDate}})
+	res, err := ix.bleve.SearchInContext(ctx, req)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*tma.SearchHit, len(ids))
+	for i, id := range ids {
+		byID[id] = hits[i]
+	}
+	for _, h := range res.Hits {
+		hit := byID[h.ID]
+		if hit == nil || len(h.Sort) != 3 {
+			continue
+		}
+		if c := h.Sort[1]; c != noCase && c != bsearch.HighTerm && c != bsearch.LowTerm {
+			hit.CaseID = c
+		}
+		if ns, err := numeric.PrefixCoded(h.Sort[2]).Int64(); err == nil {
+			hit.Date = time.Unix(0, ns).UTC()
+		}
+	}
+	return nil
 }
 
 func emptyResult() *tma.SearchResult {
@@ -184,7 +217,9 @@ func typeOfKey(key string) string {
 //	OR (Triage AND type = report AND case = none AND NOT triage_hidden = UserID))
 //
 // It is nil when scope permits nothing: an empty set never becomes "all".
-func permissionFilter(scope tma.SearchScope) query.Query {
+// A set of more than maxTerms cases is checked against each candidate's
+// case doc value (caseSetQuery) rather than as a disjunction of terms.
+func permissionFilter(scope tma.SearchScope, maxTerms int) query.Query {
 	var alts []query.Query
 	restricted := map[string]bool{}
 	for _, c := range scope.RestrictedCases {
@@ -207,10 +242,10 @@ func permissionFilter(scope tma.SearchScope) query.Query {
 	if len(open) > 0 {
 		notRestricted := query.NewBoolFieldQuery(false)
 		notRestricted.SetField(fRestricted)
-		alts = append(alts, query.NewBooleanQuery([]query.Query{termsQuery(fCase, open), notRestricted}, nil, []query.Query{notReport}))
+		alts = append(alts, query.NewBooleanQuery([]query.Query{casesQuery(scope.TenantID, open, maxTerms), notRestricted}, nil, []query.Query{notReport}))
 	}
 	if len(withRestricted) > 0 {
-		alts = append(alts, query.NewBooleanQuery([]query.Query{termsQuery(fCase, withRestricted)}, nil, []query.Query{notReport}))
+		alts = append(alts, query.NewBooleanQuery([]query.Query{casesQuery(scope.TenantID, withRestricted, maxTerms)}, nil, []query.Query{notReport}))
 	}
 	if scope.Wiki && len(scope.Roles) > 0 {
 		roles := make([]string, 0, len(scope.Roles))
@@ -220,10 +255,9 @@ func permissionFilter(scope tma.SearchScope) query.Query {
 			}
 		}
 		if len(roles) > 0 {
-			// A page hidden from any role the user holds stays hidden,
-			// whatever other role would let them read it.
 			// The space may be read through one role and the page's own
-			// narrowing through another (tma.CanReadPage).
+			// narrowing through another (tma.CanReadPage); a page hidden
+			// from any role the user holds stays hidden.
 			wiki := query.NewBooleanQuery([]query.Query{term(fType, tma.SearchWiki), termsQuery(fWikiRoles, roles),
 				termsQuery(fWikiNarrow, append([]string{anyRole}, roles...))}, nil, nil)
 			wiki.AddMustNot(termsQuery(fWikiHidden, roles))
@@ -242,7 +276,7 @@ func permissionFilter(scope tma.SearchScope) query.Query {
 			}
 		}
 		if len(members) > 0 {
-			where = append(where, termsQuery(fCase, members))
+			where = append(where, casesQuery(scope.TenantID, members, maxTerms))
 		}
 		triage := query.NewBooleanQuery([]query.Query{term(fType, tma.SearchReport), query.NewDisjunctionQuery(where)}, nil,
 			[]query.Query{term(fTriageHidden, scope.UserID)})
@@ -273,6 +307,19 @@ func termsQuery(field string, values []string) query.Query {
 		qs[i] = term(field, v)
 	}
 	return query.NewDisjunctionQuery(qs)
+}
+
+// casesQuery matches the tenant's items of any of cases: a disjunction of
+// terms for a few cases, a caseSetQuery for more than maxTerms.
+func casesQuery(tenantID string, cases []string, maxTerms int) query.Query {
+	if len(cases) <= maxTerms {
+		return termsQuery(fCase, cases)
+	}
+	set := make(map[string]bool, len(cases))
+	for _, c := range cases {
+		set[c] = true
+	}
+	return &caseSetQuery{tenantID: tenantID, cases: set}
 }
 
 // queryFilters are the query's field filters, which, like the permission
