@@ -50,6 +50,7 @@ lint:
 ## bench: benchmarks as key=value lines; BENCH=<group> (crypt, upload, wiki, search) for one group
 bench:
 	@mkdir -p $(VAR)
+	@case "$(BENCH)" in ""|[wW]iki*) scripts/cmark.sh >/dev/null;; esac
 	@TMA_CHROMIUM=none TMA_LOCAL_KMS=none scripts/test.sh -run '^$$' -bench '(?i)^Benchmark$(BENCH)' -benchtime $(BENCHTIME) -count 1 -timeout 30m ./... \
 		| tee $(VAR)/bench.log | awk -f scripts/benchfmt.awk
 
