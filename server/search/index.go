@@ -13,13 +13,14 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
+	index "github.com/blevesearch/bleve_index_api"
 	"github.com/tma-portal/tma/server/tma"
 )
 
 // MappingVersion is the version of the index layout (mapping, analyzers,
 // field names). Bump it with every change to them: an index of another
 // version is reported by Open as needing a rebuild.
-const MappingVersion = 3 // 2: wiki_hidden; 3: wiki_narrow
+const MappingVersion = 4 // 2: wiki_hidden; 3: wiki_narrow; 4: expand
 
 // Keys of the values kept inside the index (Bleve's internal store).
 var (
@@ -241,7 +242,9 @@ func (ix *Index) Apply(ctx context.Context, seq int64, docs []*tma.SearchDoc, de
 		if d.TenantID == "" || d.Key == "" {
 			return tma.Wrap("search.Apply", fmt.Errorf("search document %q without tenant or key", d.Key))
 		}
-		if err := b.Index(docID(d.TenantID, d.Key), indexDoc(d)); err != nil {
+		m := indexDoc(d)
+		m[fExpand] = ix.expansion(d)
+		if err := b.Index(docID(d.TenantID, d.Key), m); err != nil {
 			return tma.Wrap("search.Apply", err)
 		}
 	}
@@ -288,13 +291,19 @@ const (
 	fTriageHidden = "triage_hidden"
 	fWikiHidden   = "wiki_hidden"
 	fWikiNarrow   = "wiki_narrow" // the page's own readers, or anyRole
-	fAuthor       = "author"
-	fDate         = "date"
-	fMonth        = "month" // "2006-01", for the date facet
-	fTitleDE      = "title_de"
-	fTitleEN      = "title_en"
-	fTextDE       = "text_de"
-	fTextEN       = "text_en"
+	// fExpand holds every term of the text fields once more, as
+	// "<tenant>|<lang>|<term>": prefix and fuzzy words expand over their
+	// tenant's terms only (expandKey), so that how a query expands, and
+	// whether it is refused as too broad, never depends on another
+	// tenant's words.
+	fExpand  = "expand"
+	fAuthor  = "author"
+	fDate    = "date"
+	fMonth   = "month" // "2006-01", for the date facet
+	fTitleDE = "title_de"
+	fTitleEN = "title_en"
+	fTextDE  = "text_de"
+	fTextEN  = "text_en"
 )
 
 // anyRole is the wiki_narrow of a page that does not narrow its space.
@@ -387,6 +396,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	dm.AddFieldMappingsAt(fWikiRoles, keyword(false))
 	dm.AddFieldMappingsAt(fWikiHidden, keyword(false))
 	dm.AddFieldMappingsAt(fWikiNarrow, keyword(false))
+	dm.AddFieldMappingsAt(fExpand, keyword(false))
 	dm.AddFieldMappingsAt(fTriageHidden, keyword(false))
 	dm.AddFieldMappingsAt(fMonth, keyword(true))
 	restricted := mapping.NewBooleanFieldMapping()
@@ -419,22 +429,60 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 // term's bytes need not appear in a file as they are.
 func (x *Index) TermsWithPrefix(prefix string) ([]string, error) {
 	var out []string
+	collect := func(f string, d index.FieldDict, keep func(string) bool) error {
+		defer d.Close()
+		for {
+			e, err := d.Next()
+			if err != nil || e == nil {
+				return err
+			}
+			if keep(e.Term) {
+				out = append(out, f+":"+e.Term)
+			}
+		}
+	}
 	for _, f := range []string{fTitleDE, fTitleEN, fTextDE, fTextEN, fAuthor} {
 		d, err := x.bleve.FieldDictPrefix(f, []byte(prefix))
 		if err != nil {
 			return nil, err
 		}
-		for {
-			e, err := d.Next()
-			if err != nil || e == nil {
-				_ = d.Close()
-				if err != nil {
-					return nil, err
-				}
-				break
-			}
-			out = append(out, f+":"+e.Term)
+		if err := collect(f, d, func(string) bool { return true }); err != nil {
+			return nil, err
 		}
 	}
+	// The expansion field's terms begin with their tenant and language.
+	d, err := x.bleve.FieldDict(fExpand)
+	if err != nil {
+		return nil, err
+	}
+	if err := collect(fExpand, d, func(t string) bool { return strings.Contains(t, "|"+prefix) }); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// expandKey is the expansion term of term, in language lang, of tenant.
+func expandKey(tenant, lang, term string) string { return tenant + "|" + lang + "|" + term }
+
+// expansion is the fExpand value of d: the distinct terms of its title and
+// text in both analyses, each under its tenant and language.
+func (ix *Index) expansion(d *tma.SearchDoc) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range textFields {
+		a, src := ix.an.de, d.Text
+		if f.lang == "en" {
+			a = ix.an.en
+		}
+		if f.name == fTitleDE || f.name == fTitleEN {
+			src = d.Title
+		}
+		for _, t := range terms(a, src) {
+			if k := expandKey(d.TenantID, f.lang, t); !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
 }

@@ -170,12 +170,12 @@ func TestSearchNeverLeaks(t *testing.T) {
 	}
 	type unfiltered struct{ hits []*tma.SearchHit }
 	cache := map[string]unfiltered{}
-	brute := func(q tma.SearchQuery) []*tma.SearchHit {
-		k := q.Text + "\x00" + q.Sort
+	brute := func(tenant string, q tma.SearchQuery) []*tma.SearchHit {
+		k := tenant + "\x00" + q.Text + "\x00" + q.Sort
 		if u, ok := cache[k]; ok {
 			return u.hits
 		}
-		r, err := ix.search(ctx, nil, tma.SearchQuery{Text: q.Text, Sort: q.Sort, PerPage: 5000}, 5000)
+		r, err := ix.search(ctx, tenant, nil, tma.SearchQuery{Text: q.Text, Sort: q.Sort, PerPage: 5000}, 5000)
 		if err != nil {
 			t.Fatalf("%q unfiltered: %v", q.Text, err)
 		}
@@ -213,7 +213,7 @@ func TestSearchNeverLeaks(t *testing.T) {
 		name := fmt.Sprintf("pair %d: %q in %+v", i, q.Text, scope)
 
 		var want []*tma.SearchHit
-		unf := brute(q)
+		unf := brute(scope.TenantID, q)
 		for _, h := range unf {
 			d := docs[docID(keyTenant(t, docs, h), h.Key)]
 			if permitted(scope, d) {

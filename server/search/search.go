@@ -49,13 +49,14 @@ func (ix *Index) Search(ctx context.Context, scope tma.SearchScope, q tma.Search
 	if filter == nil {
 		return emptyResult(), nil
 	}
-	return ix.search(ctx, filter, q, tma.MaxSearchPerPage)
+	return ix.search(ctx, scope.TenantID, filter, q, tma.MaxSearchPerPage)
 }
 
-// search runs q under filter with at most maxPerPage hits a page; a nil
-// filter (tests only: the brute force of TestSearchNeverLeaks) searches
-// the whole index.
-func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQuery, maxPerPage int) (*tma.SearchResult, error) {
+// search runs q for tenant under filter with at most maxPerPage hits a
+// page; a nil filter (tests only: the brute force of TestSearchNeverLeaks)
+// searches the whole index, with prefix and fuzzy words expanded over
+// tenant's terms.
+func (ix *Index) search(ctx context.Context, tenant string, filter query.Query, q tma.SearchQuery, maxPerPage int) (*tma.SearchResult, error) {
 	const op = "search.Search"
 	pq, err := parseQuery(q.Text)
 	if err != nil {
@@ -75,7 +76,7 @@ func (ix *Index) search(ctx context.Context, filter query.Query, q tma.SearchQue
 	if pq.empty() {
 		return emptyResult(), nil
 	}
-	bq, ok, err := ix.buildQuery(pq)
+	bq, ok, err := ix.buildQuery(pq, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -353,14 +354,14 @@ func queryFilters(pq *parsedQuery) []query.Query {
 
 // buildQuery turns the words of pq into the scoring part of the query.
 // ok is false when the query had words but all were stop words.
-func (ix *Index) buildQuery(pq *parsedQuery) (bq *query.BooleanQuery, ok bool, err error) {
+func (ix *Index) buildQuery(pq *parsedQuery, tenant string) (bq *query.BooleanQuery, ok bool, err error) {
 	bq = query.NewBooleanQuery(nil, nil, nil)
 	words := 0
 	for _, t := range pq.terms {
 		if !t.exclude {
 			words++
 		}
-		q, err := ix.textQuery(t)
+		q, err := ix.textQuery(t, tenant)
 		if err != nil {
 			return nil, false, err
 		}
@@ -380,8 +381,9 @@ func (ix *Index) buildQuery(pq *parsedQuery) (bq *query.BooleanQuery, ok bool, e
 }
 
 // textQuery looks one word, phrase, prefix or fuzzy word up in the title
-// and text, in both languages. It is nil for a stop word.
-func (ix *Index) textQuery(t textTerm) (query.Query, error) {
+// and text, in both languages. It is nil for a stop word. Prefix and fuzzy
+// words expand over the tenant's own terms (fExpand).
+func (ix *Index) textQuery(t textTerm, tenant string) (query.Query, error) {
 	var alts []query.Query
 	add := func(field string, q query.Query) {
 		if b, ok := q.(interface{ SetBoost(float64) }); ok && (field == fTitleDE || field == fTitleEN) {
@@ -415,26 +417,26 @@ func (ix *Index) textQuery(t textTerm) (query.Query, error) {
 			}
 		}
 	case kindPrefix:
-		for _, f := range textFields {
+		for _, lang := range []string{"de", "en"} {
 			a := ix.an.dePrefix
-			if f.lang == "en" {
+			if lang == "en" {
 				a = ix.an.enPrefix
 			}
 			ts := terms(a, t.text)
 			if len(ts) != 1 {
 				return nil, tma.Errorf(tma.EINVALID, "Use * only at the end of a single word.")
 			}
-			if err := ix.checkPrefix(f.name, ts[0]); err != nil {
+			if err := ix.checkPrefix(expandKey(tenant, lang, ts[0]), ts[0]); err != nil {
 				return nil, err
 			}
-			q := query.NewPrefixQuery(ts[0])
-			q.SetField(f.name)
-			add(f.name, q)
+			q := query.NewPrefixQuery(expandKey(tenant, lang, ts[0]))
+			q.SetField(fExpand)
+			alts = append(alts, q)
 		}
 	case kindFuzzy:
-		for _, f := range textFields {
+		for _, lang := range []string{"de", "en"} {
 			a := ix.an.de
-			if f.lang == "en" {
+			if lang == "en" {
 				a = ix.an.en
 			}
 			ts := terms(a, t.text)
@@ -444,10 +446,14 @@ func (ix *Index) textQuery(t textTerm) (query.Query, error) {
 			if len(ts) != 1 {
 				return nil, tma.Errorf(tma.EINVALID, "Use ~ only at the end of a single word.")
 			}
-			q := query.NewFuzzyQuery(ts[0])
+			// The tenant and language must match exactly; the fuzziness
+			// applies to the word.
+			key := expandKey(tenant, lang, ts[0])
+			q := query.NewFuzzyQuery(key)
 			q.SetFuzziness(t.fuzziness)
-			q.SetField(f.name)
-			add(f.name, q)
+			q.SetPrefix(len(key) - len(ts[0]))
+			q.SetField(fExpand)
+			alts = append(alts, q)
 		}
 	}
 	if len(alts) == 0 {
@@ -458,8 +464,8 @@ func (ix *Index) textQuery(t textTerm) (query.Query, error) {
 
 // checkPrefix bounds the expansion of a prefix: the terms it expands to
 // become a disjunction whose cost grows with their number.
-func (ix *Index) checkPrefix(field, prefix string) error {
-	d, err := ix.bleve.FieldDictPrefix(field, []byte(prefix))
+func (ix *Index) checkPrefix(key, prefix string) error {
+	d, err := ix.bleve.FieldDictPrefix(fExpand, []byte(key))
 	if err != nil {
 		return tma.Wrap("search.checkPrefix", err)
 	}

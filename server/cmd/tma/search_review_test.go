@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -188,5 +189,67 @@ func TestSearchWikiPageReadByRoleCombination(t *testing.T) {
 	}
 	if keys := srv.searchKeys(t, both, "Albatrosregel"); !slices.Contains(keys, "wiki:"+page.ID) {
 		t.Errorf("the hr+legal user reads the page but search does not find it: %v", keys)
+	}
+}
+
+// TestSearchPrefixLimitIgnoresOtherTenants: whether "prefix*" is refused
+// as too broad depends on how many terms with that prefix the whole index
+// holds, every tenant's (and erased items' until a merge). A user who fills
+// their own case with exactly maxPrefixTerms (500) words of a prefix learns
+// from the error whether any other tenant has one more word with that
+// prefix, and can walk a name letter by letter. Another tenant's note must
+// not change what a user's query answers.
+func TestSearchPrefixLimitIgnoresOtherTenants(t *testing.T) {
+	srv := startServer(t, nil)
+	w := newSearchWorld(t, srv) // the curious user: w.lead, in tenant acme
+
+	// 500 distinct words "zqv" + 3 consonants + "q": no analyzer changes them.
+	const alphabet = "bcdfgkmpvwxz"
+	var words []string
+	for i := 0; len(words) < 500; i++ {
+		words = append(words, fmt.Sprintf("zqv%c%c%cq", alphabet[i/144%12], alphabet[i/12%12], alphabet[i%12]))
+	}
+	srv.addNote(t, w, "Liste", strings.Join(words, " "))
+	waitOutboxApplied(t, srv)
+
+	ask := func() ([]string, error) {
+		ctx := context.Background()
+		scope, err := srv.SearchSource.Scope(ctx, w.lead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := srv.Indexer.Index().Search(ctx, scope, tma.SearchQuery{Text: "zqv*", PerPage: tma.MaxSearchPerPage})
+		if err != nil {
+			return nil, err
+		}
+		var keys []string
+		for _, h := range res.Hits {
+			keys = append(keys, h.Key)
+		}
+		return keys, nil
+	}
+	before, err := ask()
+	if err != nil {
+		t.Fatalf("precondition: the user's own 500 words: %v", err)
+	}
+
+	// Another tenant writes one word with that prefix.
+	otn, others := srv.mustTenant(t, "other", tma.RoleThreatManager)
+	okase, err := postgres.NewCaseService(srv.DB).CreateCase(userCtx(others[0]), otn.ID, tma.NewCase{Title: "Fremder Fall"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.NewNoteService(srv.DB, crypt.NewCaseRecords(srv.CaseKeys)).AddNote(userCtx(others[0]), otn.ID, okase.ID,
+		tma.NoteInput{Title: "Vermerk", Body: "Herr Zqvtargetq wurde gesehen."}); err != nil {
+		t.Fatal(err)
+	}
+	waitOutboxApplied(t, srv)
+
+	after, err := ask()
+	if err != nil {
+		t.Fatalf("another tenant's note changes the user's answer from %d hits to the error %q: an oracle for other tenants' words", len(before), tma.ErrorMessage(err))
+	}
+	if !slices.Equal(before, after) {
+		t.Fatalf("another tenant's note changes the user's hits: %v → %v", before, after)
 	}
 }
