@@ -175,6 +175,11 @@ func Rebuild(ctx context.Context, dir string, fill func(context.Context, *Index)
 		_ = ix.Close()
 		return nil, err
 	}
+	// One segment: fewer per-segment lookups for every query from then on.
+	if err := ix.Compact(ctx); err != nil {
+		_ = ix.Close()
+		return nil, err
+	}
 	if err := ix.Close(); err != nil {
 		return nil, err
 	}

@@ -41,7 +41,9 @@ var benchSearchOnce sync.Once
 // The same work on both sides, per query: the words looked up in German
 // and in English, the permission filter (tenant; case ∈ cases, restricted
 // notes only in the restricted cases; wiki pages by role grant unless
-// hidden from a role held; intake reports unless hidden from the user),
+// hidden from a role held; reports, in the intake or in a case of the
+// user, for the team only and unless hidden from the user; the corpus has
+// no narrowed wiki pages, so the SQL leaves narrowing out),
 // the query's type: filter, the total count of permitted hits, and the
 // first page of 20 by relevance.
 //
@@ -282,9 +284,9 @@ func benchSQL(q benchQuery) string {
 		SELECT i.key, ts_rank(i.tsv, q.q) AS rank, count(*) OVER () AS total
 		FROM bench_search i, q
 		WHERE i.tenant_id = $1 AND i.tsv @@ q.q ` + typ + `
-		  AND ((i.case_id = ANY($2::uuid[]) AND (NOT i.restricted OR i.case_id = ANY($3::uuid[])))
+		  AND ((i.type <> 'report' AND i.case_id = ANY($2::uuid[]) AND (NOT i.restricted OR i.case_id = ANY($3::uuid[])))
 		    OR ($4 AND i.type = 'wiki' AND i.wiki_roles && $5::text[] AND NOT (i.wiki_hidden && $5::text[]))
-		    OR ($6 AND i.type = 'report' AND i.case_id IS NULL AND NOT ($7::uuid = ANY(i.triage_hidden))))
+		    OR ($6 AND i.type = 'report' AND (i.case_id IS NULL OR i.case_id = ANY($2::uuid[])) AND NOT ($7::uuid = ANY(i.triage_hidden))))
 		ORDER BY rank DESC, i.key
 		LIMIT ` + fmt.Sprint(benchSearchPerPage)
 }
