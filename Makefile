@@ -6,9 +6,12 @@ GO        ?= go
 VAR       := $(CURDIR)/var
 BIN       := $(VAR)/bin/tma
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-# Shared fixtures beside the checkout, if present (tests that need them skip otherwise).
-FIXTURES  := $(abspath $(CURDIR)/../shared/fixtures)
-export TMA_FIXTURES_DIR ?= $(if $(wildcard $(FIXTURES)),$(FIXTURES),)
+# Shared fixtures beside the checkout, or beside the local repository it was
+# cloned from (a clean clone in /tmp), if present; tests that need them skip
+# otherwise.
+ORIGIN    := $(shell git config --get remote.origin.url 2>/dev/null)
+FIXTURES  := $(firstword $(wildcard $(abspath $(CURDIR)/../shared/fixtures) $(if $(filter /%,$(ORIGIN)),$(abspath $(ORIGIN)/../shared/fixtures))))
+export TMA_FIXTURES_DIR ?= $(FIXTURES)
 
 RUN   ?=
 BENCH ?=

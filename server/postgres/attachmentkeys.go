@@ -17,22 +17,8 @@ import (
 // attachmentKeyRefs counts the tenant's live attachment data keys by the
 // KEK that wraps them. q may be the pool or a transaction.
 func attachmentKeyRefs(ctx context.Context, q querierRows, tenantID string) (map[tma.KEKRef]int, error) {
-	rows, err := q.Query(ctx, `SELECT kek_provider, kek_id, kek_version, count(*) FROM wiki_attachments
+	return countKEKRefs(ctx, q, `SELECT kek_provider, kek_id, kek_version, count(*) FROM wiki_attachments
 		WHERE tenant_id = $1 AND deleted_at IS NULL GROUP BY 1, 2, 3`, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[tma.KEKRef]int{}
-	for rows.Next() {
-		var ref tma.KEKRef
-		var n int
-		if err := rows.Scan(&ref.Provider, &ref.KeyID, &ref.Version, &n); err != nil {
-			return nil, err
-		}
-		out[ref] = n
-	}
-	return out, rows.Err()
 }
 
 // wrappedRefs counts, by KEK, everything of the tenant besides case keys

@@ -210,8 +210,14 @@ func (s *CaseKeyService) markReplaced(ctx context.Context, tx pgx.Tx, tenantID s
 
 // liveCaseKeyRefs counts the tenant's live case keys by KEK.
 func liveCaseKeyRefs(ctx context.Context, q querierRows, tenantID string) (map[tma.KEKRef]int, error) {
-	rows, err := q.Query(ctx, `SELECT kek_provider, kek_id, kek_version, count(*) FROM case_keys
+	return countKEKRefs(ctx, q, `SELECT kek_provider, kek_id, kek_version, count(*) FROM case_keys
 		WHERE tenant_id = $1 AND shredded_at IS NULL GROUP BY 1, 2, 3`, tenantID)
+}
+
+// countKEKRefs runs sql, which selects (kek_provider, kek_id, kek_version,
+// count) rows, and returns the counts by KEK.
+func countKEKRefs(ctx context.Context, q querierRows, sql string, args ...any) (map[tma.KEKRef]int, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
