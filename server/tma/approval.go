@@ -79,7 +79,7 @@ type TimelineEvent struct {
 }
 
 // TimelineKinds are the filters of the timeline.
-var TimelineKinds = []string{"notes", "actions", "documents", "members", "state"}
+var TimelineKinds = []string{"notes", "actions", "documents", "members", "assessments", "state"}
 
 // TimelineKind is the kind of an audit action on a case, "" for none.
 func TimelineKind(action string) string {
@@ -92,6 +92,8 @@ func TimelineKind(action string) string {
 		return "documents"
 	case AuditCasePersonAdded, AuditCasePersonRemoved, AuditCaseMemberAdded, AuditCaseMemberChanged, AuditCaseMemberRemoved, AuditCaseUserExcluded, AuditCaseExclusionLifted:
 		return "members"
+	case AuditAssessmentStarted, AuditAssessmentSubmitted, AuditAssessmentApproved, AuditAssessmentRejected, AuditAssessmentDiscarded:
+		return "assessments"
 	case AuditCaseCreated, AuditCaseStateChanged, AuditApprovalRequested, AuditApprovalGranted, AuditApprovalRejected, AuditLegalHoldSet, AuditLegalHoldLifted:
 		return "state"
 	}

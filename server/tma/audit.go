@@ -75,6 +75,12 @@ const (
 	AuditCaseWikiUnlinked    = "case.wiki_unlinked"
 	AuditWikiAttachmentAdded = "wiki.attachment_uploaded"
 	AuditWikiAttachmentRead  = "wiki.attachment_read" // detail: download or preview
+	AuditInstrumentImported  = "instrument.imported"  // detail: instrument id and version
+	AuditAssessmentStarted   = "case.assessment_started"
+	AuditAssessmentSubmitted = "case.assessment_submitted" // detail: final or pending, and why
+	AuditAssessmentApproved  = "case.assessment_approved"
+	AuditAssessmentRejected  = "case.assessment_rejected"
+	AuditAssessmentDiscarded = "case.assessment_discarded"
 )
 
 // AuditActions lists every action, for filters and their labels.
@@ -146,6 +152,12 @@ var AuditActions = []string{
 	AuditCaseWikiUnlinked,
 	AuditWikiAttachmentAdded,
 	AuditWikiAttachmentRead,
+	AuditInstrumentImported,
+	AuditAssessmentStarted,
+	AuditAssessmentSubmitted,
+	AuditAssessmentApproved,
+	AuditAssessmentRejected,
+	AuditAssessmentDiscarded,
 }
 
 // AuditEvent is one row of a tenant's append-only, hash-chained audit log.

@@ -28,6 +28,15 @@ var (
 	// PermRestrictedRead reads restricted (Art. 9/10) notes of cases one
 	// can read: legal; see CanReadRestricted.
 	PermRestrictedRead = Permission{"notes", "restricted"}
+	// PermInstrumentsRead lists and reads the tenant's instruments;
+	// PermInstrumentsManage imports new versions.
+	PermInstrumentsRead   = Permission{"instruments", "read"}
+	PermInstrumentsManage = Permission{"instruments", "manage"}
+	// PermAssessmentsWrite starts, rates and submits assessments of cases
+	// one contributes to (with CasePermContribute); PermAssessmentsApprove
+	// is the second approver's (four-eyes), on such a case too.
+	PermAssessmentsWrite   = Permission{"assessments", "write"}
+	PermAssessmentsApprove = Permission{"assessments", "approve"}
 )
 
 // Authorizer decides whether a user may take an action. It is deny by

@@ -1,0 +1,58 @@
+-- Assessment instruments and assessments.
+--
+-- An instrument version is the tenant's own data (structure, item names,
+-- the team's guidance), not case content: it is kept in clear, as the
+-- validated definition (jsonb, tma.Instrument) and the file it came from.
+-- A version is never changed or deleted once an assessment uses it.
+--
+-- An assessment's ratings and judgments (values, evidence, rationale,
+-- links) are one record sealed with the case key, bound to
+-- "<assessment id>@<revision>" (table "assessments", field "content"). In
+-- clear: the instrument version, the status, the risk level it set, the
+-- rule outcome, and who did what when.
+
+CREATE TABLE instruments (
+    tenant_id   uuid NOT NULL REFERENCES tenants (id),
+    id          text NOT NULL CHECK (id ~ '^[a-z0-9][a-z0-9-]{1,63}$'),
+    version     integer NOT NULL CHECK (version >= 1),
+    title       text NOT NULL,
+    definition  jsonb NOT NULL,
+    source      bytea NOT NULL,
+    digest      bytea NOT NULL, -- SHA-256 of definition as stored, to tell a re-import from a changed version
+    imported_by uuid, -- NULL: shipped with TMA
+    imported_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, id, version),
+    FOREIGN KEY (tenant_id, imported_by) REFERENCES users (tenant_id, id)
+);
+
+CREATE TABLE assessments (
+    tenant_id          uuid NOT NULL,
+    id                 uuid NOT NULL,
+    case_id            uuid NOT NULL,
+    instrument_id      text NOT NULL,
+    instrument_version integer NOT NULL,
+    previous_id        uuid,
+    status             text NOT NULL CHECK (status IN ('draft', 'pending', 'final')),
+    revision           integer NOT NULL CHECK (revision >= 1),
+    content            bytea NOT NULL, -- sealed
+    risk               text, -- the risk judgment, once submitted
+    from_risk          text, -- the case's risk level at submission
+    incomplete         boolean NOT NULL DEFAULT false,
+    reasons            text[] NOT NULL DEFAULT '{}', -- why a second approver is required
+    created_by         uuid NOT NULL,
+    created_at         timestamptz NOT NULL,
+    saved_at           timestamptz NOT NULL,
+    submitted_by       uuid,
+    submitted_at       timestamptz,
+    decided_by         uuid,
+    decided_at         timestamptz,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, case_id) REFERENCES cases (tenant_id, id),
+    FOREIGN KEY (tenant_id, instrument_id, instrument_version) REFERENCES instruments (tenant_id, id, version),
+    FOREIGN KEY (tenant_id, previous_id) REFERENCES assessments (tenant_id, id),
+    CHECK (decided_by IS NULL OR (decided_by <> created_by AND decided_by <> submitted_by)),
+    CHECK (status = 'draft' OR submitted_at IS NOT NULL)
+);
+CREATE INDEX assessments_case ON assessments (tenant_id, case_id, created_at);
+-- At most one assessment in the works (draft or pending) per case.
+CREATE UNIQUE INDEX assessments_open ON assessments (tenant_id, case_id) WHERE status <> 'final';
