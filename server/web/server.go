@@ -59,7 +59,11 @@ type Deps struct {
 	// files of its pages.
 	Wiki            tma.WikiService
 	WikiAttachments tma.WikiAttachmentService
-	Authz           tma.Authorizer
+	// Instruments keeps the tenant's assessment instruments and
+	// Assessments the assessments of cases.
+	Instruments tma.InstrumentService
+	Assessments tma.AssessmentService
+	Authz       tma.Authorizer
 	// Search is this process's full-text index and SearchSource the
 	// database behind it (scopes, decrypted content). Either nil: the
 	// search page says that search is unavailable.

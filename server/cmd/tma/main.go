@@ -260,6 +260,7 @@ func (m *Main) Open(ctx context.Context) error {
 		// Attachments' data keys are wrapped by the tenant KEK directly
 		// (no case key), so they take the key provider, not the cache.
 		WikiAttachments: postgres.NewWikiAttachmentService(db, crypt.NewAttachments(keys), m.Blobs),
+		Instruments:     postgres.NewInstrumentService(db),
 		Authz:           enforcer,
 		Search:          liveIndex{m.Indexer},
 		SearchSource:    m.SearchSource,
