@@ -1,6 +1,8 @@
 package web
 
 import (
+	"html/template"
+	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -67,6 +69,19 @@ type caseData struct {
 	// read; WikiChoices the pages a contributor may link it to.
 	WikiPages   []*tma.WikiChange
 	WikiChoices []*tma.WikiChange
+	// Assessments of the case, newest first, with their instruments'
+	// titles (by "id"); Open is the one in the works (draft or pending),
+	// if any. AssessWrite: the viewer may start and rate assessments;
+	// AssessApprove: the viewer may be the second approver.
+	// InstrumentChoices are the versions a new assessment may use, newest
+	// first, and RiskChart the risk over time of the final assessments.
+	Assessments       []*tma.Assessment
+	InstrumentTitles  map[string]string
+	Open              *tma.Assessment
+	AssessWrite       bool
+	AssessApprove     bool
+	InstrumentChoices []*tma.InstrumentInfo
+	RiskChart         template.HTML
 }
 
 // caseRights fills what the viewer may do on the case in the URL.
@@ -128,6 +143,9 @@ func (s *Server) caseView(c *fiber.Ctx) (*view, error) {
 			}
 			d.WikiChoices = append(d.WikiChoices, pages...)
 		}
+	}
+	if err := s.caseAssessments(c, &d); err != nil {
+		return nil, err
 	}
 	d.DocumentNames = map[string]string{}
 	for _, doc := range d.Documents {
@@ -262,4 +280,43 @@ func (s *Server) handleCaseExclusionLift(c *fiber.Ctx) error {
 	return s.caseAction(c, "case.exclusion.lifted", func(tenantID, caseID string) error {
 		return s.deps.Cases.LiftExclusion(c.UserContext(), tenantID, caseID, c.Params("user"))
 	})
+}
+
+// caseAssessments fills the assessments part of the case page.
+func (s *Server) caseAssessments(c *fiber.Ctx, d *caseData) error {
+	if s.deps.Assessments == nil || s.deps.Instruments == nil {
+		return nil
+	}
+	p := principal(c)
+	ctx, tenantID := c.UserContext(), p.Tenant.ID
+	as, err := s.deps.Assessments.Assessments(ctx, tenantID, d.Case.ID)
+	if err != nil {
+		return err
+	}
+	slices.Reverse(as)
+	d.Assessments = as
+	for _, a := range as {
+		if a.Status != tma.AssessmentFinal {
+			d.Open = a
+		}
+	}
+	d.AssessWrite, d.AssessApprove = s.assessRights(c, d.Now)
+	if len(as) == 0 && !d.AssessWrite {
+		return nil
+	}
+	infos, err := s.deps.Instruments.Instruments(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	d.InstrumentTitles = map[string]string{}
+	for _, in := range infos {
+		if _, ok := d.InstrumentTitles[in.ID]; !ok {
+			d.InstrumentTitles[in.ID] = in.Title
+		}
+	}
+	if d.AssessWrite && d.Open == nil && !d.Closed {
+		d.InstrumentChoices = infos
+	}
+	d.RiskChart = riskChart(d, as)
+	return nil
 }

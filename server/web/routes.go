@@ -165,6 +165,32 @@ func (s *Server) routes() {
 	s.handle(fiber.MethodGet, "/cases/:id/documents/:doc/versions/:v/preview", caseRead, s.handleDocumentPreview)
 	s.handle(fiber.MethodPost, "/cases/:id/documents/:doc/versions/:v/delete", caseManage, s.handleDocumentDeleteRequest)
 
+	// Assessments (structured professional judgment): a draft is started,
+	// saved (the form, or the page's autosave asking for JSON) and
+	// submitted by threat managers who contribute to the case; the second
+	// approver of a pending one is another threat manager of the case (the
+	// service refuses the author and the submitter). Reading one is reading
+	// the case. :assessment is the assessment's id.
+	assessWrite := rule{access: accessCase, perm: tma.PermAssessmentsWrite, casePerm: tma.CasePermContribute}
+	assessApprove := rule{access: accessCase, perm: tma.PermAssessmentsApprove, casePerm: tma.CasePermContribute}
+	s.handle(fiber.MethodPost, "/cases/:id/assessments", assessWrite, s.handleAssessmentStart)
+	s.handle(fiber.MethodGet, "/cases/:id/assessments/:assessment", caseRead, s.handleAssessmentPage)
+	s.handle(fiber.MethodPost, "/cases/:id/assessments/:assessment", assessWrite, s.handleAssessmentSave)
+	s.handle(fiber.MethodPost, "/cases/:id/assessments/:assessment/submit", assessWrite, s.handleAssessmentSubmit)
+	s.handle(fiber.MethodPost, "/cases/:id/assessments/:assessment/approve", assessApprove, s.handleAssessmentApprove)
+	s.handle(fiber.MethodPost, "/cases/:id/assessments/:assessment/reject", assessApprove, s.handleAssessmentReject)
+	s.handle(fiber.MethodPost, "/cases/:id/assessments/:assessment/discard", assessWrite, s.handleAssessmentDiscard)
+
+	// Assessment instruments, versioned data: the case-working roles read
+	// them; threat managers upload a new version (a small YAML file, read
+	// whole and checked before anything is stored). :instrument is the
+	// instrument's id and :version its version number.
+	instrumentsRead := rule{access: accessPermission, perm: tma.PermInstrumentsRead}
+	s.handle(fiber.MethodGet, "/instruments", instrumentsRead, s.handleInstrumentsPage)
+	s.handle(fiber.MethodPost, "/instruments", rule{access: accessPermission, perm: tma.PermInstrumentsManage}, s.handleInstrumentImport)
+	s.handle(fiber.MethodGet, "/instruments/:instrument/:version", instrumentsRead, s.handleInstrumentPage)
+	s.handle(fiber.MethodGet, "/instruments/:instrument/:version/source", instrumentsRead, s.handleInstrumentSource)
+
 	// Reports (intake). Everyone files reports and follows their own; only
 	// threat managers triage. A report's :id is checked in the service: the
 	// reporter's own, or for the team one that does not name the viewer.

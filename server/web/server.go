@@ -63,7 +63,10 @@ type Deps struct {
 	// Assessments the assessments of cases.
 	Instruments tma.InstrumentService
 	Assessments tma.AssessmentService
-	Authz       tma.Authorizer
+	// ParseInstrument reads an uploaded instrument file (YAML). Its
+	// problems come as tma.InvalidInstrument, each with line and field.
+	ParseInstrument func([]byte) (*tma.Instrument, error)
+	Authz           tma.Authorizer
 	// Search is this process's full-text index and SearchSource the
 	// database behind it (scopes, decrypted content). Either nil: the
 	// search page says that search is unavailable.

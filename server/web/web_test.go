@@ -122,6 +122,39 @@ func TestPagesRender(t *testing.T) {
 	wchange := &tma.WikiChange{PageID: tma.NewID(), Space: "process", SpaceName: "Process documentation", Slug: "escalation", Title: "Escalation", Revision: 3, AuthorName: "Ada", SavedAt: now}
 	wpage := &tma.WikiPage{ID: wchange.PageID, Space: "process", Slug: "escalation", Title: "Escalation", Body: "# Purpose", Revision: 2, Current: 3,
 		ReadRoles: []tma.Role{tma.RoleThreatManager}, AuthorName: "Ada", SavedAt: now}
+	inst := &tma.Instrument{ID: "trap18-screen", Version: 2, Title: "TRAP-18 screen", LicenseNote: "Structure after Meloy; our own guidance.",
+		Scales: []tma.Scale{{ID: "presence", Values: []tma.ScaleValue{{Code: "absent", Label: "Absent"}, {Code: "present", Label: "Present", Present: true}, {Code: "unknown", Label: "Unknown", Unknown: true}}},
+			{ID: "concern", Values: []tma.ScaleValue{{Code: "low", Label: "Low"}, {Code: "high", Label: "High"}}}},
+		Sections: []tma.Section{{ID: "proximal", Title: "Proximal warning behaviours", Items: []tma.Item{
+			{ID: "pathway", Name: "Pathway", Kind: tma.ItemDynamic, Critical: true, Scale: "presence", Guidance: "Research, planning, preparation."},
+			{ID: "fixation", Name: "Fixation", Kind: tma.ItemDynamic, Scale: "presence"}}}},
+		Judgments: []tma.SummaryJudgment{{ID: "concern", Title: "Level of concern", Scale: "concern", RationaleRequired: true, SetsRisk: true}},
+		Rules:     []tma.Rule{{ID: "critical-low", When: tma.RuleCriticalPresentBelow, Then: tma.RuleSecondApprover, Judgment: "concern", Level: "high", Message: "A critical item is present."}}}
+	prevA := &tma.Assessment{ID: tma.NewID(), CaseID: kase.ID, InstrumentID: inst.ID, InstrumentVersion: 1, Status: tma.AssessmentFinal, Revision: 3,
+		Ratings: map[string]tma.Rating{"pathway": {Value: "absent"}}, Risk: tma.RiskLow, AuthorName: "Bo", CreatedAt: now, SubmittedAt: now, SubmitterName: "Bo"}
+	curA := &tma.Assessment{ID: tma.NewID(), CaseID: kase.ID, InstrumentID: inst.ID, InstrumentVersion: 2, PreviousID: prevA.ID, Status: tma.AssessmentPending, Revision: 4,
+		Ratings:   map[string]tma.Rating{"pathway": {Value: "present", Evidence: "Bought a map.", Rationale: "Seen twice.", Links: []string{"n1"}}},
+		Judgments: map[string]tma.Judgment{"concern": {Value: "low", Rationale: "Calm."}}, Risk: tma.RiskLow, FromRisk: tma.RiskModerate, Incomplete: true,
+		Reasons: []string{"critical-low", tma.ReasonLowersRisk}, AuthorID: u.ID, AuthorName: "Ada", CreatedAt: now, SubmittedBy: u.ID, SubmitterName: "Ada", SubmittedAt: now}
+	assessD := func(a *tma.Assessment, editable bool) assessmentData {
+		d := assessmentData{caseData: caseData{Case: kase, Contribute: true, Now: now}, Assessment: a, Instrument: inst, Previous: prevA, PreviousInstrument: inst,
+			Editable: editable, Withdraw: !editable, Revision: a.Revision, Conflict: editable, Links: []linkChoice{{ID: "n1", Name: "First talk"}, {ID: "d1", Name: "a.pdf", Document: true}},
+			LinkNames: map[string]string{"n1": "First talk"}, Fired: inst.Rules, LowersRisk: true,
+			Changes: []tma.ItemChange{{ItemID: "pathway", Name: "Pathway", Change: tma.ChangeValue, From: "absent", FromLabel: "Absent", To: "present", ToLabel: "Present"}},
+			Added:   []tma.ItemChange{{ItemID: "fixation", Name: "Fixation", SectionTitle: "Proximal", Change: tma.ChangeAdded}},
+			Removed: []tma.ItemChange{{ItemID: "energy", Name: "Energy burst", SectionTitle: "Proximal", Change: tma.ChangeRemoved, From: "absent", FromLabel: "Absent"}}}
+		for si := range inst.Sections {
+			sv := sectionView{Section: &inst.Sections[si]}
+			for ii := range inst.Sections[si].Items {
+				it := &inst.Sections[si].Items[ii]
+				sv.Items = append(sv.Items, itemView{Item: it, Values: inst.Scales[0].Values, Rating: a.Ratings[it.ID], ValueLabel: "Present", Links: map[string]bool{"n1": true}, Change: &d.Changes[0]})
+			}
+			d.Sections = append(d.Sections, sv)
+		}
+		d.Judgments = []judgmentView{{Judgment: &inst.Judgments[0], Values: inst.Scales[1].Values, Value: a.Judgments["concern"], ValueLabel: "Low"}}
+		return d
+	}
+	infos := []*tma.InstrumentInfo{{ID: inst.ID, Version: 2, Title: inst.Title, ImporterName: "Ada", ImportedAt: now, Assessments: 1}, {ID: inst.ID, Version: 1, Title: inst.Title, ImportedAt: now}}
 	data := map[string]any{
 		"login":     loginData{Tenant: "acme"},
 		"mfa":       loginData{},
@@ -149,7 +182,12 @@ func TestPagesRender(t *testing.T) {
 				Status: tma.StatusClosed, Risk: tma.RiskHigh, CreatedAt: now},
 				{ID: tma.NewID(), Kind: tma.ApprovalDocumentDelete, RequestedBy: u.ID, RequesterName: "Ada", DocumentID: doc.ID, Version: 1, CreatedAt: now}},
 			Documents: []*tma.Document{doc}, DocumentNames: map[string]string{doc.ID: doc.Latest.Name},
-			WikiPages: []*tma.WikiChange{wchange}, WikiChoices: []*tma.WikiChange{wchange}},
+			WikiPages: []*tma.WikiChange{wchange}, WikiChoices: []*tma.WikiChange{wchange},
+			Assessments: []*tma.Assessment{curA, prevA}, Open: curA, AssessWrite: true, AssessApprove: true, InstrumentChoices: infos,
+			InstrumentTitles: map[string]string{inst.ID: inst.Title}, RiskChart: "<svg></svg>"},
+		"assessment":  assessD(curA, true),
+		"instruments": instrumentsData{Instruments: []instrumentGroup{{ID: inst.ID, Title: inst.Title, Versions: infos}}, CanManage: true, Source: "id: x", Problems: []problemView{{Line: 3, Field: "sections[0].items[1].scale", Message: "Unknown scale."}}},
+		"instrument":  instrumentData{Instrument: inst, Info: infos[0], Latest: 2},
 		"search": &searchData{Form: searchForm{Query: "threat", Type: tma.SearchNote, Sort: "relevance", Page: 2}, Available: true, Searched: true, Total: 42, From: 21, To: 21,
 			Hits: []*searchHit{{Type: tma.SearchNote, Title: "First talk", URL: "/cases/x/notes/y", Date: time.Now(),
 				Snippet: []tma.SnippetPart{{Text: "a "}, {Text: "threat", Match: true}, {Text: " <b>here</b>"}}}},
