@@ -143,9 +143,9 @@ func (s *Server) handleInstrumentImport(c *fiber.Ctx) error {
 }
 
 // problem translates a problem of an instrument file: the catalog key is
-// "problem:" and its format, as with msg.
+// "msg:" and its format, as for error messages.
 func (v *view) problem(p tma.Problem) string {
-	if s, ok := v.catalog[v.Locale]["problem:"+p.Format]; ok {
+	if s, ok := v.catalog[v.Locale]["msg:"+p.Format]; ok {
 		return fmt.Sprintf(s, p.Args...)
 	}
 	return p.Message()

@@ -6,7 +6,6 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -295,79 +294,3 @@ func TestMessagesKeepDetails(t *testing.T) {
 	}
 }
 
-// problemFormats returns the format of every problemf call (the problems of
-// instrument files) in the Go sources under the given roots that exist.
-func problemFormats(t *testing.T, roots ...string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	fset := token.NewFileSet()
-	for _, root := range roots {
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-				return nil
-			}
-			f, err := parser.ParseFile(fset, path, nil, 0)
-			if err != nil {
-				return err
-			}
-			ast.Inspect(f, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok || len(call.Args) < 2 {
-					return true
-				}
-				if fun, ok := call.Fun.(*ast.Ident); !ok || fun.Name != "problemf" {
-					return true
-				}
-				if lit, ok := call.Args[1].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					s, _ := strconv.Unquote(lit.Value)
-					out[s] = fset.Position(lit.Pos()).String()
-				} else {
-					t.Errorf("%s: the problem's format is not a string literal, so no catalog can translate it", fset.Position(call.Pos()))
-				}
-				return true
-			})
-			return nil
-		})
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
-
-// TestEveryProblemHasGermanText: every problem an instrument upload can
-// list has a German text ("problem:" and its format), with the same
-// arguments, and no such text is stale.
-func TestEveryProblemHasGermanText(t *testing.T) {
-	p, err := loadPages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	formats := problemFormats(t, "../tma", "../instrument")
-	if len(formats) < 20 {
-		t.Fatalf("only %d problem formats found; is the source walk broken?", len(formats))
-	}
-	var missing []string
-	for f, where := range formats {
-		de, ok := p.catalog["de"]["problem:"+f]
-		if !ok {
-			missing = append(missing, fmt.Sprintf("%s: %q", where, "problem:"+f))
-			continue
-		}
-		if a, b := placeholders(f), placeholders(de); !slices.Equal(a, b) {
-			t.Errorf("%q: English uses %q, German %q", f, a, b)
-		}
-	}
-	slices.Sort(missing)
-	for _, m := range missing {
-		t.Errorf("de.json has no text for %s", m)
-	}
-	for key := range p.catalog["de"] {
-		if f, ok := strings.CutPrefix(key, "problem:"); ok && formats[f] == "" {
-			t.Errorf("de.json has %q, which no code uses", key)
-		}
-	}
-}
