@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -150,6 +151,19 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	mc := srv.client(t)
 	mc.login("acme", manager.Email)
 	doc := uploadDocument(t, mc, kase.ID, "", "Gesprächsnotiz Standort Süd.txt", []byte("Verlauf: ruhig, sachlich.\nZugang gesperrt.\n"))
+	// A final assessment with version 1 of an instrument and a
+	// reassessment with version 2 in draft (an item added, one removed),
+	// for the assessment page with its form and its changes, the case
+	// page's list and chart, and the instrument pages.
+	importInstrument(t, mc, checkInstrument(1))
+	first := startAssessment(t, mc, kase.ID, "workplace-check:1")
+	_, rev := assessmentPage(t, mc, kase.ID, first)
+	if status, body := mc.post("/cases/"+kase.ID+"/assessments/"+first+"/submit",
+		rated(rev, map[string]string{"threat": "absent", "grievance": "present", "weapons": "absent"}, "high", "Eine anhaltende Kränkung, keine Drohung.")); status != http.StatusOK {
+		t.Fatalf("submit the assessment: status %d: %.300s", status, body)
+	}
+	importInstrument(t, mc, checkInstrument(2))
+	assessment := startAssessment(t, mc, kase.ID, "workplace-check:2")
 	if _, err := cases.SetState(mctx, tn.ID, kase.ID, tma.StatusClosed, kase.Risk); err != nil {
 		t.Fatal(err)
 	}
@@ -178,11 +192,11 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	type page struct{ path, as string }
 	var pages []page
 	for _, r := range srv.Web.App().GetRoutes(true) {
-		// Downloads, previews, wiki attachments and the case-file PDF are
+		// Downloads, previews, wiki attachments, instrument files and the case-file PDF are
 		// files, not pages.
 		if r.Method != "GET" || strings.HasPrefix(r.Path, "/api/") || r.Path == "/healthz" || r.Path == "/readyz" || r.Path == "/assets/:name" ||
 			strings.HasSuffix(r.Path, "/download") || strings.HasSuffix(r.Path, "/preview") || strings.HasSuffix(r.Path, ".pdf") ||
-			strings.HasSuffix(r.Path, "/attachments/:name") || r.Path == "/search/suggest" {
+			strings.HasSuffix(r.Path, "/attachments/:name") || r.Path == "/search/suggest" || strings.HasSuffix(r.Path, "/source") {
 			continue
 		}
 		rule, ok := srv.Web.Rule(r.Method, r.Path)
@@ -191,13 +205,13 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		}
 		path := strings.ReplaceAll(r.Path, ":id", manager.ID)
 		if strings.HasPrefix(r.Path, "/cases/") {
-			path = strings.NewReplacer(":id", kase.ID, ":note", note.ID, ":doc", doc.ID).Replace(r.Path)
+			path = strings.NewReplacer(":id", kase.ID, ":note", note.ID, ":doc", doc.ID, ":assessment", assessment).Replace(r.Path)
 		}
 		if strings.HasPrefix(r.Path, "/reports/") || strings.HasPrefix(r.Path, "/intake/") {
 			path = strings.ReplaceAll(r.Path, ":id", report.ID)
 		}
 		path = strings.ReplaceAll(path, ":tenant", "acme")
-		path = strings.NewReplacer(":space", "process", ":page", "eskalation", ":rev", "1").Replace(path)
+		path = strings.NewReplacer(":space", "process", ":page", "eskalation", ":rev", "1", ":instrument", "workplace-check", ":version", "2").Replace(path)
 		switch {
 		case rule.Public:
 			pages = append(pages, page{path, ""})

@@ -30,6 +30,9 @@ type caseWorld struct {
 	person    string    // a person involved in kase, for :person
 	document  string    // a text document on kase (version 1), for :doc and :v
 	wikiPage  string    // a process page's id, for :page on case routes (its address is "escalation")
+	// assessment is a final assessment of kase (with the instrument
+	// workplace-check, version 1), for :assessment.
+	assessment string
 }
 
 // work puts a note, an action owned by lead and a four-eyes request of
@@ -64,11 +67,20 @@ func (w *caseWorld) work(t *testing.T, lead *tma.User) {
 	c := w.srv.client(t)
 	c.login(w.tenant.Slug, lead.Email)
 	w.document = uploadDocument(t, c, w.kase.ID, "", "notes.txt", []byte("Talked to the team lead.\n")).ID
+	// A final assessment: a rerun of any route on it changes nothing.
+	importInstrument(t, c, checkInstrument(1))
+	w.assessment = startAssessment(t, c, w.kase.ID, "workplace-check:1")
+	_, rev := assessmentPage(t, c, w.kase.ID, w.assessment)
+	if status, body := c.post("/cases/"+w.kase.ID+"/assessments/"+w.assessment+"/submit",
+		rated(rev, map[string]string{"threat": "absent", "grievance": "absent", "weapons": "absent"}, "moderate", "Nothing present.")); status != http.StatusOK {
+		t.Fatalf("submit the assessment: status %d: %.300s", status, body)
+	}
 }
 
 // replacer fills a case route's parameters with the world's objects.
 func (w *caseWorld) replacer(caseID string) *strings.Replacer {
-	return strings.NewReplacer(":id", caseID, ":user", w.bystander.ID, ":note", w.note, ":action", w.action, ":approval", w.approval, ":person", w.person, ":name", "app.css", ":doc", w.document, ":v", "1", ":page", w.wikiPage)
+	return strings.NewReplacer(":id", caseID, ":user", w.bystander.ID, ":note", w.note, ":action", w.action, ":approval", w.approval, ":person", w.person, ":name", "app.css", ":doc", w.document, ":v", "1", ":page", w.wikiPage,
+		":assessment", w.assessment)
 }
 
 // newCaseWorld creates tenant acme with a user for each of the personas
@@ -183,6 +195,7 @@ const (
 	s400 = http.StatusBadRequest
 	s403 = http.StatusForbidden
 	s404 = http.StatusNotFound
+	s409 = http.StatusConflict
 )
 
 // rolePersonas are the columns of TestRoleMatrix, in order.
@@ -356,6 +369,27 @@ var roleMatrix = map[string][8]int{
 	"HEAD /search/suggest":              {s403, s200, s200, s200, s200, s200, s403, s200},
 	"POST /cases/:id/wiki":              {s403, s403, s400, s400, s403, s403, s403, s404},
 	"POST /cases/:id/wiki/:page/remove": {s403, s403, s404, s404, s403, s403, s403, s404},
+	// Assessments: threat managers write and approve, the case's members
+	// read. :assessment is final: deciding or discarding it is a conflict,
+	// an empty form (no revision, no instrument) is invalid.
+	"POST /cases/:id/assessments":                     {s403, s403, s400, s403, s403, s403, s403, s404},
+	"GET /cases/:id/assessments/:assessment":          {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /cases/:id/assessments/:assessment":         {s403, s403, s200, s200, s200, s200, s403, s404},
+	"POST /cases/:id/assessments/:assessment":         {s403, s403, s400, s403, s403, s403, s403, s404},
+	"POST /cases/:id/assessments/:assessment/submit":  {s403, s403, s400, s403, s403, s403, s403, s404},
+	"POST /cases/:id/assessments/:assessment/approve": {s403, s403, s409, s403, s403, s403, s403, s404},
+	"POST /cases/:id/assessments/:assessment/reject":  {s403, s403, s409, s403, s403, s403, s403, s404},
+	"POST /cases/:id/assessments/:assessment/discard": {s403, s403, s409, s403, s403, s403, s403, s404},
+	// Instruments: the case-working roles read them, threat managers
+	// import; "other tenant" has no workplace-check. An empty form has no
+	// file.
+	"GET /instruments":                              {s403, s403, s200, s200, s200, s200, s403, s200},
+	"HEAD /instruments":                             {s403, s403, s200, s200, s200, s200, s403, s200},
+	"POST /instruments":                             {s403, s403, s400, s403, s403, s403, s403, s400},
+	"GET /instruments/:instrument/:version":         {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /instruments/:instrument/:version":        {s403, s403, s200, s200, s200, s200, s403, s404},
+	"GET /instruments/:instrument/:version/source":  {s403, s403, s200, s200, s200, s200, s403, s404},
+	"HEAD /instruments/:instrument/:version/source": {s403, s403, s200, s200, s200, s200, s403, s404},
 }
 
 // TestRoleMatrix walks every route of the router as every persona and
@@ -398,7 +432,8 @@ func TestRoleMatrix(t *testing.T) {
 			continue
 		}
 		method, pattern, _ := strings.Cut(key, " ")
-		path := strings.NewReplacer(":id", spare.ID, ":name", "app.css", ":tenant", "acme", ":space", "process", ":page", "escalation", ":rev", "1").Replace(pattern)
+		path := strings.NewReplacer(":id", spare.ID, ":name", "app.css", ":tenant", "acme", ":space", "process", ":page", "escalation", ":rev", "1",
+			":instrument", "workplace-check", ":version", "1").Replace(pattern)
 		if strings.HasPrefix(pattern, "/cases/") {
 			path = w.replacer(w.kase.ID).Replace(pattern)
 		}
@@ -467,6 +502,16 @@ var needMatrix = map[string][10]int{
 	"POST /cases/:id/documents/:doc/versions/:v/delete":   {s200, s403, s403, s403, s404, s404, s404, s403, s403, s404},
 	"POST /cases/:id/wiki":                                {s400, s400, s403, s400, s404, s404, s404, s403, s403, s404},
 	"POST /cases/:id/wiki/:page/remove":                   {s404, s404, s403, s404, s404, s404, s404, s403, s403, s404},
+	// Assessments: threat managers who contribute (the lead, "tm expert")
+	// write and approve; every member reads. :assessment is final.
+	"POST /cases/:id/assessments":                     {s400, s403, s403, s400, s404, s404, s404, s403, s403, s404},
+	"GET /cases/:id/assessments/:assessment":          {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"HEAD /cases/:id/assessments/:assessment":         {s200, s200, s200, s200, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/assessments/:assessment":         {s400, s403, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/assessments/:assessment/submit":  {s400, s403, s403, s400, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/assessments/:assessment/approve": {s409, s403, s403, s409, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/assessments/:assessment/reject":  {s409, s403, s403, s409, s404, s404, s404, s403, s403, s404},
+	"POST /cases/:id/assessments/:assessment/discard": {s409, s403, s403, s409, s404, s404, s404, s403, s403, s404},
 }
 
 var ridAndTokens = regexp.MustCompile(`(name="_csrf" value=")[^"]*(")`)

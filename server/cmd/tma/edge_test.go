@@ -72,6 +72,13 @@ var formFields = map[string][]string{
 	"POST /wiki/:space/:page/revisions/:rev/restore":    {"x"},
 	"POST /wiki/:space/:page/access":                    {"narrow", "read", "hidden"},
 	"POST /wiki/:space/:page/apply":                     {"case", "revision"},
+	"POST /instruments":                                 {"source"},
+	"POST /cases/:id/assessments":                       {"instrument"},
+	"POST /cases/:id/assessments/:assessment":           {"revision", "rating.x", "evidence.x", "rationale.x", "links.x", "judgment.x", "judgment_rationale.x"},
+	"POST /cases/:id/assessments/:assessment/submit":    {"revision", "rating.x", "evidence.x", "rationale.x", "links.x", "judgment.x", "judgment_rationale.x"},
+	"POST /cases/:id/assessments/:assessment/approve":   {"x"},
+	"POST /cases/:id/assessments/:assessment/reject":    {"x"},
+	"POST /cases/:id/assessments/:assessment/discard":   {"x"},
 }
 
 // uploadFields lists the upload routes (streamed multipart bodies, which
