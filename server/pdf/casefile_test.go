@@ -187,6 +187,11 @@ func FuzzRenderCaseFile(f *testing.F) {
 		cf.AddNote(&tma.Note{Title: a, Body: b, AuthorName: a})
 		cf.Actions[0].Outcome = b
 		cf.Timeline[0].Detail = a
+		in := testInstrument()
+		in.Title, in.Sections[0].Items[0].Name = a, b
+		cf.AddAssessment(&tma.Assessment{InstrumentID: in.ID, InstrumentVersion: in.Version, Status: tma.AssessmentPending, Reasons: []string{a, tma.ReasonLowersRisk},
+			Ratings:   map[string]tma.Rating{"fixation": {Value: a, Evidence: b, Rationale: a}, b: {Value: b}},
+			Judgments: map[string]tma.Judgment{"concern": {Value: b, Rationale: a}}, AuthorName: a, SubmitterName: b}, in)
 		cf.T = func(k string) string { return k + a }
 		var buf bytes.Buffer
 		if err := pdf.New().RenderCaseFile(&buf, cf); err == nil && !bytes.HasPrefix(buf.Bytes(), []byte("%PDF-")) {
