@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/postgres"
@@ -179,6 +180,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 
 	// Without the rule firing (and raising the risk), a submission is final
 	// at once.
+	e.clock.Add(time.Minute)
 	b := e.start(t, e.lead)
 	if b.PreviousID != a.ID {
 		t.Fatalf("previous = %q, want %q", b.PreviousID, a.ID)
@@ -192,6 +194,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 
 	// Lowering the risk waits for a second approver, and an approval
 	// after the case's risk changed meanwhile is refused.
+	e.clock.Add(time.Minute)
 	c := e.start(t, e.lead)
 	if c, err = e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, c.ID, form(1, "no", "low")); err != nil {
 		t.Fatal(err)
