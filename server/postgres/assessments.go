@@ -273,7 +273,7 @@ func (s *AssessmentService) Start(ctx context.Context, tenantID, caseID, instrum
 	if err != nil {
 		return nil, err
 	}
-	return a, nil
+	return s.Assessment(ctx, tenantID, caseID, a.ID)
 }
 
 // finalOrder is the order of final assessments, latest first: by when

@@ -44,7 +44,7 @@ func assessScreen(version int) *tma.Instrument {
 			{ID: "distal", Title: "Distal", Items: []tma.Item{{ID: "grievance", Name: "Grievance", Kind: tma.ItemStatic, Scale: "presence"}}},
 		},
 		Judgments: []tma.SummaryJudgment{{ID: "concern", Title: "Level of concern", Scale: "concern", RationaleRequired: true, SetsRisk: true}},
-		Rules: []tma.Rule{{ID: "critical-below-high", When: tma.RuleCriticalPresentBelow, Then: tma.RuleSecondApprover, Judgment: "concern", Level: "high"}},
+		Rules:     []tma.Rule{{ID: "critical-below-high", When: tma.RuleCriticalPresentBelow, Then: tma.RuleSecondApprover, Judgment: "concern", Level: "high"}},
 	}
 }
 
