@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # layering.sh — enforces the dependency rules of DESIGN.md:
 #   server/tma imports only the standard library;
+#   server/chart (SVG charts) is a leaf and imports only the standard library;
 #   adapters (postgres, web, crypt, blob, search, authz, pdf, extract) never import each other;
 #   docs-engine is a leaf and imports nothing from server/.
 set -euo pipefail
@@ -11,6 +12,9 @@ deps() { go list -f '{{join .Imports "\n"}}' "$1/..." 2>/dev/null | sort -u; }
 
 bad=$(deps ./server/tma | grep '\.' || true)
 [ -n "$bad" ] && { echo "server/tma must import only the standard library, found: $bad"; fail=1; }
+
+bad=$(deps ./server/chart | grep '\.' || true)
+[ -n "$bad" ] && { echo "server/chart must import only the standard library, found: $bad"; fail=1; }
 
 adapters="postgres web crypt blob search authz pdf extract"
 for a in $adapters; do

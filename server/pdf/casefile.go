@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -222,6 +223,9 @@ func (d *doc) render() {
 	d.table([]column{{f.Text("export.action.title"), 55, false}, {f.Text("export.action.owner"), 30, false},
 		{f.Text("export.action.due"), 22, false}, {f.Text("case.status"), 20, false}, {f.Text("export.action.outcome"), 53, false}}, rows)
 
+	d.heading(f.Text("export.assessments"))
+	d.assessments()
+
 	d.heading(f.Text("timeline.heading"))
 	rows = nil
 	for _, e := range f.Timeline {
@@ -282,6 +286,176 @@ func (d *doc) notes() {
 		p.MultiCell(0, 4.5, clean(fmt.Sprintf(f.Text("export.notes.withheld"), f.WithheldNotes), false), "", "L", false)
 		p.SetTextColor(0, 0, 0)
 	}
+}
+
+// assessments writes each submitted assessment: its instrument version,
+// status, outcome, who did what when, the summary judgments and every
+// item's rating, in the instrument's order.
+func (d *doc) assessments() {
+	p, f := d.p, d.f
+	shown := 0
+	for _, ca := range f.Assessments {
+		a, in := ca.Assessment, ca.Instrument
+		if a == nil || a.Status == tma.AssessmentDraft {
+			continue
+		}
+		shown++
+		if p.GetY() > pageH-bottomMargin-40 {
+			p.AddPage()
+		} else if shown > 1 {
+			p.Ln(4)
+		}
+		title := a.InstrumentID
+		if in != nil {
+			title = in.Title
+		}
+		p.SetFont(sans, "B", 11)
+		p.MultiCell(0, 5.5, clean(fmt.Sprintf(f.Text("export.assessment.instrument"), title, a.InstrumentID, a.InstrumentVersion), false), "", "L", false)
+		if in == nil {
+			p.SetFont(sans, "", 8)
+			p.SetTextColor(90, 90, 90)
+			p.MultiCell(0, 4, clean(f.Text("export.assessment.instrument.missing"), false), "", "L", false)
+			p.SetTextColor(0, 0, 0)
+		}
+		p.Ln(1)
+		d.fact(f.Text("case.status"), f.Label("export.assessment.status", string(a.Status)))
+		d.fact(f.Text("export.assessment.risk"), riskLabel(f, a.Risk))
+		d.fact(f.Text("export.assessment.from"), riskLabel(f, a.FromRisk))
+		incomplete := f.Text("export.no")
+		if a.Incomplete {
+			incomplete = f.Text("export.yes")
+		}
+		d.fact(f.Text("export.assessment.incomplete"), incomplete)
+		d.fact(f.Text("export.assessment.started"), a.AuthorName+", "+f.FormatDate(a.CreatedAt))
+		d.fact(f.Text("export.assessment.submitted"), a.SubmitterName+", "+f.FormatDate(a.SubmittedAt))
+		switch {
+		case a.DecidedBy != "":
+			d.fact(f.Text("export.assessment.approved"), a.DeciderName+", "+f.FormatDate(a.DecidedAt))
+		case a.Status == tma.AssessmentPending:
+			d.fact(f.Text("export.assessment.approved"), f.Text("export.assessment.approval.pending"))
+		default:
+			d.fact(f.Text("export.assessment.approved"), f.Text("export.assessment.approval.none"))
+		}
+		if len(a.Reasons) > 0 {
+			d.fact(f.Text("export.assessment.reasons"), reasons(f, a, in))
+		}
+
+		p.Ln(1)
+		p.SetFont(sans, "B", 9.5)
+		p.CellFormat(0, 6, clean(f.Text("export.assessment.judgments"), false), "", 1, "L", false, 0, "")
+		d.table([]column{{f.Text("export.assessment.judgment"), 50, false}, {f.Text("export.assessment.value"), 35, false},
+			{f.Text("export.assessment.rationale"), 95, false}}, judgmentRows(f, a, in))
+		p.Ln(1)
+		p.SetFont(sans, "B", 9.5)
+		p.CellFormat(0, 6, clean(f.Text("export.assessment.items"), false), "", 1, "L", false, 0, "")
+		d.table([]column{{f.Text("export.assessment.section"), 28, false}, {f.Text("export.assessment.item"), 37, false},
+			{f.Text("export.assessment.value"), 25, false}, {f.Text("export.assessment.evidence"), 45, false},
+			{f.Text("export.assessment.rationale"), 45, false}}, itemRows(f, a, in))
+	}
+	if shown == 0 {
+		d.none()
+	}
+}
+
+func riskLabel(f *tma.CaseFile, r tma.RiskLevel) string {
+	if r == "" {
+		return "—"
+	}
+	return f.Label("risk", string(r))
+}
+
+// reasons says why a second approver is required: the rules' own
+// messages, by the instrument's text.
+func reasons(f *tma.CaseFile, a *tma.Assessment, in *tma.Instrument) string {
+	var out []string
+	for _, r := range a.Reasons {
+		if r == tma.ReasonLowersRisk {
+			out = append(out, f.Text("export.assessment.reason.lowers_risk"))
+			continue
+		}
+		text := r
+		if in != nil {
+			for _, rule := range in.Rules {
+				if rule.ID == r && rule.Message != "" {
+					text = rule.Message
+				}
+			}
+		}
+		out = append(out, text)
+	}
+	return strings.Join(out, "\n")
+}
+
+// valueLabel is a code's label on a scale of in, or the code itself.
+func valueLabel(f *tma.CaseFile, in *tma.Instrument, scale, code string) string {
+	if code == "" {
+		return f.Text("export.assessment.notrated")
+	}
+	if in != nil {
+		if sc := in.Scale(scale); sc != nil {
+			if v := sc.Value(code); v != nil && v.Label != "" {
+				return v.Label
+			}
+		}
+	}
+	return code
+}
+
+// judgmentRows lists the summary judgments in the instrument's order,
+// then any the instrument does not know, by id.
+func judgmentRows(f *tma.CaseFile, a *tma.Assessment, in *tma.Instrument) [][]string {
+	var rows [][]string
+	known := map[string]bool{}
+	if in != nil {
+		for _, j := range in.Judgments {
+			known[j.ID] = true
+			v := a.Judgments[j.ID]
+			rows = append(rows, []string{j.Title, valueLabel(f, in, j.Scale, v.Value), v.Rationale})
+		}
+	}
+	for _, id := range sortedKeys(a.Judgments) {
+		if !known[id] {
+			v := a.Judgments[id]
+			rows = append(rows, []string{id, v.Value, v.Rationale})
+		}
+	}
+	return rows
+}
+
+// itemRows lists every item in the instrument's order, rated or not, then
+// any rating the instrument does not know, by id.
+func itemRows(f *tma.CaseFile, a *tma.Assessment, in *tma.Instrument) [][]string {
+	var rows [][]string
+	known := map[string]bool{}
+	if in != nil {
+		for _, s := range in.Sections {
+			for _, it := range s.Items {
+				known[it.ID] = true
+				r := a.Ratings[it.ID]
+				name := it.Name
+				if it.Critical {
+					name += " (" + f.Text("export.assessment.critical") + ")"
+				}
+				rows = append(rows, []string{s.Title, name, valueLabel(f, in, it.Scale, r.Value), r.Evidence, r.Rationale})
+			}
+		}
+	}
+	for _, id := range sortedKeys(a.Ratings) {
+		if !known[id] {
+			r := a.Ratings[id]
+			rows = append(rows, []string{"", id, r.Value, r.Evidence, r.Rationale})
+		}
+	}
+	return rows
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // heading starts a section, on a new page if little room is left.

@@ -24,6 +24,16 @@ var labels = map[string]string{
 	"notes.heading":         "Notizen",
 	"status.assessing":      "Einschätzung",
 	"note.version":          "Version %d",
+
+	"export.assessments":                   "Einschätzungen",
+	"export.assessment.instrument":         "%s (%s, Version %d)",
+	"export.assessment.status.pending":     "Eingereicht, Freigabe ausstehend",
+	"export.assessment.status.final":       "Abgeschlossen",
+	"export.assessment.approved":           "Freigegeben von",
+	"export.assessment.approval.pending":   "Freigabe ausstehend",
+	"export.assessment.reason.lowers_risk": "Senkt die Risikostufe des Falls",
+	"risk.high":                            "Hoch",
+	"risk.moderate":                        "Mittel",
 }
 
 func testFile(notes int) *tma.CaseFile {
@@ -177,10 +187,100 @@ func FuzzRenderCaseFile(f *testing.F) {
 		cf.AddNote(&tma.Note{Title: a, Body: b, AuthorName: a})
 		cf.Actions[0].Outcome = b
 		cf.Timeline[0].Detail = a
+		in := testInstrument()
+		in.Title, in.Sections[0].Items[0].Name = a, b
+		cf.AddAssessment(&tma.Assessment{InstrumentID: in.ID, InstrumentVersion: in.Version, Status: tma.AssessmentPending, Reasons: []string{a, tma.ReasonLowersRisk},
+			Ratings:   map[string]tma.Rating{"fixation": {Value: a, Evidence: b, Rationale: a}, b: {Value: b}},
+			Judgments: map[string]tma.Judgment{"concern": {Value: b, Rationale: a}}, AuthorName: a, SubmitterName: b}, in)
 		cf.T = func(k string) string { return k + a }
 		var buf bytes.Buffer
 		if err := pdf.New().RenderCaseFile(&buf, cf); err == nil && !bytes.HasPrefix(buf.Bytes(), []byte("%PDF-")) {
 			t.Fatalf("no error, and no PDF")
 		}
 	})
+}
+
+// testInstrument is version 2 of a small instrument with two sections.
+func testInstrument() *tma.Instrument {
+	return &tma.Instrument{ID: "wb-screen", Version: 2, Title: "Warnverhalten-Screening", Language: "de",
+		Scales: []tma.Scale{
+			{ID: "pna", Values: []tma.ScaleValue{{Code: "absent", Label: "Nicht vorhanden"}, {Code: "partial", Label: "Teilweise vorhanden", Present: true}, {Code: "present", Label: "Vorhanden", Present: true}}},
+			{ID: "risk", Values: []tma.ScaleValue{{Code: "low", Label: "Gering"}, {Code: "moderate", Label: "Mittel"}, {Code: "high", Label: "Hoch"}, {Code: "imminent", Label: "Akut"}}},
+		},
+		Sections: []tma.Section{
+			{ID: "prox", Title: "Proximales Warnverhalten", Items: []tma.Item{{ID: "fixation", Name: "Fixierung", Kind: tma.ItemDynamic, Scale: "pna", Critical: true}}},
+			{ID: "dist", Title: "Distale Merkmale", Items: []tma.Item{{ID: "grievance", Name: "Kränkung", Kind: tma.ItemStatic, Scale: "pna"}, {ID: "unrated", Name: "Unbewertetes Item", Kind: tma.ItemStatic, Scale: "pna"}}},
+		},
+		Judgments: []tma.SummaryJudgment{{ID: "concern", Title: "Grad der Besorgnis", Scale: "risk", SetsRisk: true, RationaleRequired: true}},
+		Rules:     []tma.Rule{{ID: "crit", When: tma.RuleCriticalPresentBelow, Then: tma.RuleSecondApprover, Judgment: "concern", Level: "high", Message: "Kritisches Item bei niedriger Besorgnis"}},
+	}
+}
+
+// TestRenderCaseFileAssessments: the case file prints each submitted
+// assessment with its instrument version, outcome, approver (or that the
+// approval is pending), its judgments and every item's rating, evidence
+// and rationale; a draft is left out.
+func TestRenderCaseFileAssessments(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	f := testFile(1)
+	in := testInstrument()
+	final := &tma.Assessment{ID: tma.NewID(), InstrumentID: in.ID, InstrumentVersion: 2, Status: tma.AssessmentFinal,
+		Risk: tma.RiskHigh, FromRisk: tma.RiskModerate, Reasons: []string{"crit"},
+		Ratings: map[string]tma.Rating{
+			"fixation":  {Value: "present", Evidence: "Beleg Kalenderfoto", Rationale: "Begründung Fixierung"},
+			"grievance": {Value: "partial", Evidence: "Beleg Abmahnung", Rationale: "Begründung Kränkung"},
+		},
+		Judgments:  map[string]tma.Judgment{"concern": {Value: "high", Rationale: "Begründung Gesamturteil"}},
+		AuthorName: "Anna Autorin", CreatedAt: at, SubmitterName: "Anna Autorin", SubmittedAt: at,
+		DecidedBy: tma.NewID(), DeciderName: "Zora Zweitfreigabe", DecidedAt: at}
+	pending := &tma.Assessment{ID: tma.NewID(), InstrumentID: in.ID, InstrumentVersion: 2, Status: tma.AssessmentPending,
+		Risk: tma.RiskModerate, FromRisk: tma.RiskHigh, Reasons: []string{tma.ReasonLowersRisk},
+		Ratings:    map[string]tma.Rating{"fixation": {Value: "absent", Evidence: "Beleg Kontaktabbruch"}},
+		Judgments:  map[string]tma.Judgment{"concern": {Value: "moderate", Rationale: "Begründung Entspannung"}},
+		AuthorName: "Bernd Bearbeiter", CreatedAt: at, SubmitterName: "Bernd Bearbeiter", SubmittedAt: at}
+	draft := &tma.Assessment{ID: tma.NewID(), InstrumentID: in.ID, InstrumentVersion: 2, Status: tma.AssessmentDraft,
+		Ratings: map[string]tma.Rating{"fixation": {Value: "present", Evidence: "Entwurfsgeheimnis"}}}
+	f.AddAssessment(final, in)
+	f.AddAssessment(pending, in)
+	f.AddAssessment(draft, in)
+	if len(f.Assessments) != 2 {
+		t.Fatalf("AddAssessment kept %d assessments, want 2 (no draft)", len(f.Assessments))
+	}
+	var buf bytes.Buffer
+	if err := pdf.New().RenderCaseFile(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(pages(t, buf.Bytes()), "\n")
+	// Text extraction joins cells without spaces; compare without them.
+	flat := strings.Join(strings.Fields(all), "")
+	for _, want := range []string{"Einschätzungen", "Warnverhalten-Screening (wb-screen, Version 2)", "Abgeschlossen", "Hoch", "Mittel",
+		"Zora Zweitfreigabe", "Eingereicht, Freigabe ausstehend", "Freigabe ausstehend", "Kritisches Item bei niedriger Besorgnis", "Senkt die Risikostufe des Falls",
+		"Anna Autorin", "Bernd Bearbeiter", "Grad der Besorgnis", "Begründung Gesamturteil", "Begründung Entspannung",
+		"Proximales Warnverhalten", "Fixierung", "Distale Merkmale", "Kränkung", "Unbewertetes Item", "Vorhanden", "Teilweise vorhanden", "Nicht vorhanden",
+		"Beleg Kalenderfoto", "Begründung Fixierung", "Beleg Abmahnung", "Begründung Kränkung", "Beleg Kontaktabbruch"} {
+		if !strings.Contains(flat, strings.Join(strings.Fields(want), "")) {
+			t.Errorf("the PDF lacks %q", want)
+		}
+	}
+	if strings.Contains(all, "Entwurfsgeheimnis") {
+		t.Errorf("the PDF shows a draft assessment")
+	}
+
+	// Without its instrument version, an assessment still shows its
+	// codes and texts.
+	f = testFile(1)
+	f.AddAssessment(final, &tma.Instrument{ID: in.ID, Version: 1, Title: "Falsche Version"})
+	buf.Reset()
+	if err := pdf.New().RenderCaseFile(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	flat = strings.Join(strings.Fields(strings.Join(pages(t, buf.Bytes()), "\n")), "")
+	if strings.Contains(flat, "FalscheVersion") {
+		t.Errorf("the PDF labels an assessment with another instrument version")
+	}
+	for _, want := range []string{"wb-screen(wb-screen,Version2)", "fixation", "BelegKalenderfoto", "Zora"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("without its instrument, the PDF lacks %q", want)
+		}
+	}
 }

@@ -1,10 +1,14 @@
 // Package search is the full-text index of one server process: a Bleve
-// (scorch) index under ./var/search/…, fed from the PostgreSQL outbox, that
-// implements tma.SearchIndex.
+// (scorch) index per tenant under ./var/search/t-<tenant id in hex>/, fed
+// from the PostgreSQL outbox, that implements tma.SearchIndex.
 //
 // # What the index holds
 //
-// One Bleve document per item, with the id "<tenant>/<key>". Nothing is
+// Each tenant's items are in a Bleve index of their own (a shard): a
+// search opens only its tenant's, so its cost grows with that tenant's
+// items, and its term statistics (scores, prefix expansion) are the
+// tenant's alone. One Bleve document per item, with the id
+// "<tenant>/<key>". Nothing is
 // stored (Store is off on every field, there is no _all field and no
 // dynamic mapping): the index holds terms and their positions, never a
 // field's value. Fields:
@@ -21,11 +25,13 @@
 // Term vectors (positions and offsets, not text) exist on the text fields,
 // for phrases.
 //
-// Inside the index (Bleve's internal store) are two values:
-// "tma.mapping_version" (MappingVersion; Open reports an index of another
-// version, a missing or a corrupt one with ErrNeedsRebuild) and
-// "tma.last_seq", the last applied outbox sequence, written in the same
-// batch as the documents it covers, so that the two never disagree.
+// Beside the shards, tma_index.json holds the mapping version
+// (MappingVersion; Open reports an index of another version, a missing or
+// a corrupt one with ErrNeedsRebuild; each shard keeps the version in its
+// internal store too) and the last applied outbox sequence. Apply writes
+// the shards' batches first and the sequence after them, atomically (a
+// rename): after a crash the sequence is never ahead of the documents, and
+// replaying changes is harmless.
 //
 // # Analysis
 //
@@ -62,21 +68,25 @@
 // totals, facets and pages only ever count permitted items, and a hit's
 // score is that of its words alone (TestSearchNeverLeaks compares scores
 // with the unfiltered query's). The cases of a scope are a disjunction of
-// terms up to 64 cases, and beyond that a check of each candidate's case
-// doc value (caseSetQuery). A scope that permits nothing is answered
+// terms up to 64 cases; beyond that, if at most 64 of the index's cases
+// are missing from the scope (a lead who sees all cases), the tenant's
+// items minus those cases, read from the same snapshot; otherwise a check
+// of each candidate's case doc value (caseSetQuery). A scope that permits nothing is answered
 // without a query, never with an empty, match-all filter.
 //
 // # Threat model and limits
 //
-//   - The index files hold the terms of every item of every tenant (term
-//     dictionaries are how search works), not their values. Erased
+//   - The index files hold the terms of every item of every tenant, each
+//     tenant's in its own folder (term dictionaries are how search works),
+//     not their values. Erased
 //     (deleted, shredded) items leave the files once their segments are
 //     merged (Compact) or the index is rebuilt (Rebuild, which removes the
 //     old folder).
-//   - Term statistics are index-wide: a hit's score (its IDF) and whether
-//     a prefix expands to more than maxPrefixTerms terms depend, faintly,
-//     on items the user may not see, in other cases and tenants. Scores
-//     should order hits, not be shown.
+//   - Term statistics are the tenant's: a hit's score (its IDF) depends,
+//     faintly, on items of the tenant the user may not see, in other
+//     cases; never on other tenants. Scores should order hits, not be
+//     shown. Whether a prefix expands to more than maxPrefixTerms terms
+//     depends on the tenant's terms only.
 //   - Queries are bounded: tma.MaxSearchQuery bytes, maxQueryParts parts,
 //     maxExpensiveParts prefixes and fuzzy words, maxPrefixTerms terms per
 //     prefix, a timeout (Index.Timeout), and maxHitsPaged hits paged

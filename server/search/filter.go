@@ -107,19 +107,36 @@ func (s *filteredSearcher) DocumentMatchPoolSize() int {
 	return s.query.DocumentMatchPoolSize() + s.filter.DocumentMatchPoolSize()
 }
 
-// caseSetQuery matches the items of a tenant whose case is one of a set,
-// read from each candidate's "case" doc value: it walks the tenant's
-// postings (one term) instead of opening one postings list per case, so a
-// lead with hundreds of cases pays for the items the search visits, not
-// for the number of cases. Items without a case ("-") never match. It is
-// a filter: it does not score.
+// caseSetQuery matches the items of a tenant whose case is one of a set
+// too large for a disjunction of its terms. It is a filter: it does not
+// score. Items without a case ("-") never match.
+//
+// When the set holds nearly every case in the index (a lead who sees all
+// of the tenant's cases), the cases missing from it are few: the query is
+// then "the tenant's items, but none of those cases", whose cost does not
+// grow with the set. The missing cases are read from the same index
+// snapshot that the search runs on, so a case added meanwhile cannot slip
+// through. Otherwise each candidate's case is read from its "case" doc
+// value: the tenant's postings (one term) are walked instead of opening
+// one postings list per case, so the cost is that of the items the search
+// visits, not of the number of cases.
 type caseSetQuery struct {
 	tenantID string
 	cases    map[string]bool
+	maxTerms int // the most cases looked up as terms
 }
 
 func (q *caseSetQuery) Searcher(ctx context.Context, i bindex.IndexReader, m mapping.IndexMapping, options bsearch.SearcherOptions) (bsearch.Searcher, error) {
-	tenant, err := term(fTenant, q.tenantID).Searcher(ctx, i, m, bsearch.SearcherOptions{Score: "none"})
+	filter := bsearch.SearcherOptions{Score: "none"}
+	missing, few, err := q.missing(i)
+	if err != nil {
+		return nil, err
+	}
+	if few {
+		not := termsQuery(fCase, append(missing, noCase))
+		return query.NewBooleanQuery([]query.Query{term(fTenant, q.tenantID)}, nil, []query.Query{not}).Searcher(ctx, i, m, filter)
+	}
+	tenant, err := term(fTenant, q.tenantID).Searcher(ctx, i, m, filter)
 	if err != nil {
 		return nil, err
 	}
@@ -135,4 +152,33 @@ func (q *caseSetQuery) Searcher(ctx context.Context, i bindex.IndexReader, m map
 		})
 		return err == nil && in // an unreadable value permits nothing
 	}), nil
+}
+
+// missing lists the cases in i's dictionary (which holds every case of
+// the snapshot's items, and perhaps some of deleted ones) that are not in
+// the set; few is false, and the list incomplete, once there are more
+// than maxTerms of them. The index holds one tenant's items, but a case of
+// another tenant would only be one more term to exclude.
+func (q *caseSetQuery) missing(i bindex.IndexReader) (out []string, few bool, err error) {
+	d, err := i.FieldDict(fCase)
+	if err != nil {
+		return nil, false, err
+	}
+	defer d.Close()
+	for {
+		e, err := d.Next()
+		if err != nil {
+			return nil, false, err
+		}
+		if e == nil {
+			return out, true, nil
+		}
+		if e.Term == noCase || q.cases[e.Term] {
+			continue
+		}
+		if len(out) == q.maxTerms {
+			return nil, false, nil
+		}
+		out = append(out, e.Term)
+	}
 }

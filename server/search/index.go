@@ -2,12 +2,15 @@ package search
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
@@ -18,15 +21,24 @@ import (
 )
 
 // MappingVersion is the version of the index layout (mapping, analyzers,
-// field names). Bump it with every change to them: an index of another
-// version is reported by Open as needing a rebuild.
-const MappingVersion = 4 // 2: wiki_hidden; 3: wiki_narrow; 4: expand
+// field names, folders). Bump it with every change to them: an index of
+// another version is reported by Open as needing a rebuild.
+const MappingVersion = 5 // 2: wiki_hidden; 3: wiki_narrow; 4: expand; 5: one Bleve index per tenant
 
-// Keys of the values kept inside the index (Bleve's internal store).
-var (
-	keyMappingVersion = []byte("tma.mapping_version")
-	keyLastSeq        = []byte("tma.last_seq")
-)
+// keyMappingVersion is kept inside each tenant's Bleve index too, so that
+// a shard copied from another layout is noticed.
+var keyMappingVersion = []byte("tma.mapping_version")
+
+// metaFile is the index folder's own record: its mapping version and the
+// sequence of the last Apply. It is written after the shards (atomically,
+// by renaming), so after a crash it names a sequence no later than what
+// the shards hold; replaying changes is harmless (upserts and deletes).
+const metaFile = "tma_index.json"
+
+type meta struct {
+	MappingVersion int   `json:"mapping_version"`
+	LastSeq        int64 `json:"last_seq"`
+}
 
 // ErrNeedsRebuild is matched (errors.Is) by the error of Open for an index
 // that is missing, cannot be opened (corrupt) or has another mapping
@@ -51,12 +63,14 @@ func (e *RebuildError) Error() string {
 func (e *RebuildError) Is(target error) bool { return target == ErrNeedsRebuild }
 func (e *RebuildError) Unwrap() error        { return e.Err }
 
-// Index is a Bleve index of searchable items; it implements tma.SearchIndex.
-// It stores no field values, only terms (see doc.go).
+// Index is the search index of all tenants; it implements tma.SearchIndex.
+// Each tenant has a Bleve index of its own (a shard, in a sub-folder):
+// a search reads only its tenant's postings, doc values and term
+// statistics, so that neither its speed nor its scores depend on other
+// tenants' data. It stores no field values, only terms (see doc.go).
 type Index struct {
-	bleve bleve.Index
-	dir   string
-	an    *analyzers
+	dir string
+	an  *analyzers
 
 	// Timeout bounds one search; a search that takes longer fails with
 	// EINVALID (the query is too broad). Default 3 s.
@@ -66,15 +80,22 @@ type Index struct {
 	// as terms (0: defaultCaseTerms); tests lower it to exercise
 	// caseSetQuery on small corpora.
 	caseTerms int
+
+	// writing serialises Apply, Compact and Close; mu guards the fields
+	// below it, and is held only briefly, so that searches never wait
+	// for a batch or a merge.
+	writing sync.Mutex
+	mu      sync.RWMutex
+	shards  map[string]bleve.Index // by tenant id
+	dirty   map[string]bool        // shards changed since their last Compact
+	lastSeq int64
 }
 
 // defaultCaseTerms: up to this many cases, the permission filter is a
 // disjunction of case terms, whose cost (a postings lookup per case and
 // segment, then their union) grows with the number of cases; beyond it,
 // each candidate's case is read from doc values (caseSetQuery), whose
-// cost grows with the tenant's items the search visits instead. On the
-// BenchmarkSearch corpus (12 segments) 400 case terms cost about 7 ms a
-// search before any word is looked up.
+// cost grows with the tenant's items the search visits instead.
 const defaultCaseTerms = 64
 
 func (ix *Index) caseTermsMax() int {
@@ -86,6 +107,14 @@ func (ix *Index) caseTermsMax() int {
 
 var _ tma.SearchIndex = (*Index)(nil)
 
+// shardPrefix begins the folder name of a tenant's shard; the rest is the
+// tenant id in hex, so that no id can name a path outside the index.
+const shardPrefix = "t-"
+
+func shardDir(dir, tenantID string) string {
+	return filepath.Join(dir, shardPrefix+hex.EncodeToString([]byte(tenantID)))
+}
+
 // Open opens the index in dir. It fails with an error matching
 // ErrNeedsRebuild if the index is missing, corrupt or of another
 // MappingVersion.
@@ -94,12 +123,47 @@ func Open(dir string) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "index_meta.json")); err != nil {
+	raw, err := os.ReadFile(filepath.Join(dir, metaFile))
+	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &RebuildError{Dir: dir, Reason: "missing"}
 		}
 		return nil, &RebuildError{Dir: dir, Reason: "unreadable", Err: err}
 	}
+	var m meta
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, &RebuildError{Dir: dir, Reason: "corrupt", Err: err}
+	}
+	if m.MappingVersion != MappingVersion {
+		return nil, &RebuildError{Dir: dir, Reason: fmt.Sprintf("mapping version %d, want %d", m.MappingVersion, MappingVersion)}
+	}
+	ix := &Index{dir: dir, an: an, shards: map[string]bleve.Index{}, dirty: map[string]bool{}, lastSeq: m.LastSeq}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, &RebuildError{Dir: dir, Reason: "unreadable", Err: err}
+	}
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), shardPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		tenant, err := hex.DecodeString(name)
+		if err != nil {
+			_ = ix.Close()
+			return nil, &RebuildError{Dir: dir, Reason: "corrupt", Err: fmt.Errorf("shard folder %q", e.Name())}
+		}
+		b, err := openShard(filepath.Join(dir, e.Name()))
+		if err != nil {
+			_ = ix.Close()
+			return nil, err
+		}
+		ix.shards[string(tenant)] = b
+	}
+	return ix, nil
+}
+
+// openShard opens one tenant's Bleve index and checks its mapping version.
+func openShard(dir string) (bleve.Index, error) {
 	b, err := openBleve(dir)
 	if err != nil {
 		return nil, &RebuildError{Dir: dir, Reason: "corrupt", Err: err}
@@ -113,7 +177,7 @@ func Open(dir string) (*Index, error) {
 		_ = b.Close()
 		return nil, &RebuildError{Dir: dir, Reason: fmt.Sprintf("mapping version %q, want %d", v, MappingVersion)}
 	}
-	return &Index{bleve: b, dir: dir, an: an}, nil
+	return b, nil
 }
 
 // openBleve opens an existing Bleve index, turning a panic of a damaged
@@ -133,19 +197,84 @@ func Create(dir string) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create search index: %w", err)
+	}
+	ix := &Index{dir: dir, an: an, shards: map[string]bleve.Index{}, dirty: map[string]bool{}}
+	if err := ix.writeMeta(0); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// writeMeta records seq in the meta file, replacing it atomically.
+func (ix *Index) writeMeta(seq int64) error {
+	raw, err := json.Marshal(meta{MappingVersion: MappingVersion, LastSeq: seq})
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(ix.dir, metaFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(raw)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(ix.dir, metaFile))
+}
+
+// shard returns the tenant's Bleve index, nil if it has none yet.
+func (ix *Index) shard(tenantID string) bleve.Index {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.shards[tenantID]
+}
+
+// all is every tenant's index as one, for the tests' brute force; nil if
+// there are none.
+func (ix *Index) all() bleve.Index {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if len(ix.shards) == 0 {
+		return nil
+	}
+	a := bleve.NewIndexAlias()
+	for _, b := range ix.shards {
+		a.Add(b)
+	}
+	return a
+}
+
+// shardForWrite returns the tenant's Bleve index, creating it if needed.
+// The caller holds ix.writing.
+func (ix *Index) shardForWrite(tenantID string) (bleve.Index, error) {
+	if b := ix.shard(tenantID); b != nil {
+		return b, nil
+	}
 	m, err := newMapping()
 	if err != nil {
 		return nil, err
 	}
-	b, err := bleve.NewUsing(dir, m, scorch.Name, scorch.Name, nil)
+	b, err := bleve.NewUsing(shardDir(ix.dir, tenantID), m, scorch.Name, scorch.Name, nil)
 	if err != nil {
-		return nil, fmt.Errorf("create search index: %w", err)
+		return nil, fmt.Errorf("create search index of a tenant: %w", err)
 	}
 	if err := b.SetInternal(keyMappingVersion, []byte(strconv.Itoa(MappingVersion))); err != nil {
 		_ = b.Close()
 		return nil, err
 	}
-	return &Index{bleve: b, dir: dir, an: an}, nil
+	ix.mu.Lock()
+	ix.shards[tenantID] = b
+	ix.mu.Unlock()
+	return b, nil
 }
 
 // Rebuild builds a fresh index beside dir, lets fill load it (typically
@@ -175,7 +304,8 @@ func Rebuild(ctx context.Context, dir string, fill func(context.Context, *Index)
 		_ = ix.Close()
 		return nil, err
 	}
-	// One segment: fewer per-segment lookups for every query from then on.
+	// One segment a tenant: fewer per-segment lookups for every query from
+	// then on.
 	if err := ix.Compact(ctx); err != nil {
 		_ = ix.Close()
 		return nil, err
@@ -202,50 +332,118 @@ func Rebuild(ctx context.Context, dir string, fill func(context.Context, *Index)
 }
 
 // Close closes the index.
-func (ix *Index) Close() error { return ix.bleve.Close() }
+func (ix *Index) Close() error {
+	ix.writing.Lock()
+	defer ix.writing.Unlock()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	var err error
+	for t, b := range ix.shards {
+		if cerr := b.Close(); err == nil {
+			err = cerr
+		}
+		delete(ix.shards, t)
+	}
+	return err
+}
 
 // Dir is the folder of the index.
 func (ix *Index) Dir() string { return ix.dir }
 
-// Compact merges the index's segments into one, dropping the deleted
-// documents and their terms, and waits until the merged files are written.
-// Scorch does not rewrite an index that is a single segment, whose deleted
-// documents keep their terms until a merge: a placeholder document (no
-// tenant, so no query ever matches it) is added first so that there are
-// always two segments to merge, and deleted afterwards. Rebuild is the
-// stronger way to erase: it leaves none of the old files.
+// Compact merges the segments of every shard changed since its last
+// compaction into one, dropping the deleted documents and their terms, and
+// waits until the merged files are written. Scorch does not rewrite an
+// index that is a single segment, whose deleted documents keep their terms
+// until a merge: a placeholder document (no tenant, so no query ever
+// matches it) is added first so that there are always two segments to
+// merge, and deleted afterwards. Rebuild is the stronger way to erase: it
+// leaves none of the old files.
 func (ix *Index) Compact(ctx context.Context) error {
-	adv, err := ix.bleve.Advanced()
+	ix.writing.Lock()
+	defer ix.writing.Unlock()
+	ix.mu.RLock()
+	var todo []string
+	for t := range ix.dirty {
+		todo = append(todo, t)
+	}
+	ix.mu.RUnlock()
+	for _, t := range todo {
+		if b := ix.shard(t); b != nil {
+			if err := compactShard(ctx, b); err != nil {
+				return tma.Wrap("search.Compact", err)
+			}
+		}
+		ix.mu.Lock()
+		delete(ix.dirty, t)
+		ix.mu.Unlock()
+	}
+	return nil
+}
+
+func compactShard(ctx context.Context, b bleve.Index) error {
+	adv, err := b.Advanced()
 	if err != nil {
 		return err
 	}
 	s, ok := adv.(*scorch.Scorch)
 	if !ok {
-		return fmt.Errorf("search: compact: not a scorch index")
+		return fmt.Errorf("not a scorch index")
 	}
 	const placeholder = "/compact"
-	if err := ix.bleve.Index(placeholder, map[string]any{fType: "compact"}); err != nil {
-		return tma.Wrap("search.Compact", err)
+	if err := b.Index(placeholder, map[string]any{fType: "compact"}); err != nil {
+		return err
 	}
 	if err := s.ForceMerge(ctx, nil); err != nil {
-		return tma.Wrap("search.Compact", err)
+		return err
 	}
-	return tma.Wrap("search.Compact", ix.bleve.Delete(placeholder))
+	return b.Delete(placeholder)
 }
 
-// Apply upserts docs, deletes the deleted keys and records seq, in one
-// Bleve batch: the documents and the sequence are written together.
+// Apply upserts docs, deletes the deleted keys and then records seq: one
+// Bleve batch per tenant, and the sequence after all of them. A doc
+// without tenant or key fails the whole call before anything is written.
 func (ix *Index) Apply(ctx context.Context, seq int64, docs []*tma.SearchDoc, deleted []tma.SearchChange) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b := ix.bleve.NewBatch()
-	for _, c := range deleted {
-		b.Delete(docID(c.TenantID, c.Key))
-	}
 	for _, d := range docs {
 		if d.TenantID == "" || d.Key == "" {
 			return tma.Wrap("search.Apply", fmt.Errorf("search document %q without tenant or key", d.Key))
+		}
+	}
+	ix.writing.Lock()
+	defer ix.writing.Unlock()
+	batches := map[string]*bleve.Batch{}
+	var order []string
+	batch := func(tenant string, create bool) (*bleve.Batch, error) {
+		if b := batches[tenant]; b != nil {
+			return b, nil
+		}
+		if !create && ix.shard(tenant) == nil {
+			return nil, nil // nothing of the tenant to delete
+		}
+		s, err := ix.shardForWrite(tenant)
+		if err != nil {
+			return nil, err
+		}
+		b := s.NewBatch()
+		batches[tenant] = b
+		order = append(order, tenant)
+		return b, nil
+	}
+	for _, c := range deleted {
+		b, err := batch(c.TenantID, false)
+		if err != nil {
+			return tma.Wrap("search.Apply", err)
+		}
+		if b != nil {
+			b.Delete(docID(c.TenantID, c.Key))
+		}
+	}
+	for _, d := range docs {
+		b, err := batch(d.TenantID, true)
+		if err != nil {
+			return tma.Wrap("search.Apply", err)
 		}
 		m := indexDoc(d)
 		m[fExpand] = ix.expansion(d)
@@ -253,24 +451,28 @@ func (ix *Index) Apply(ctx context.Context, seq int64, docs []*tma.SearchDoc, de
 			return tma.Wrap("search.Apply", err)
 		}
 	}
-	b.SetInternal(keyLastSeq, []byte(strconv.FormatInt(seq, 10)))
-	return tma.Wrap("search.Apply", ix.bleve.Batch(b))
+	for _, t := range order {
+		ix.mu.Lock()
+		ix.dirty[t] = true
+		ix.mu.Unlock()
+		if err := ix.shard(t).Batch(batches[t]); err != nil {
+			return tma.Wrap("search.Apply", err)
+		}
+	}
+	if err := ix.writeMeta(seq); err != nil {
+		return tma.Wrap("search.Apply", err)
+	}
+	ix.mu.Lock()
+	ix.lastSeq = seq
+	ix.mu.Unlock()
+	return nil
 }
 
 // LastSeq is the sequence recorded by the last Apply (0 if none).
-func (ix *Index) LastSeq(ctx context.Context) (int64, error) {
-	v, err := ix.bleve.GetInternal(keyLastSeq)
-	if err != nil {
-		return 0, tma.Wrap("search.LastSeq", err)
-	}
-	if len(v) == 0 {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(string(v), 10, 64)
-	if err != nil {
-		return 0, tma.Wrap("search.LastSeq", err)
-	}
-	return n, nil
+func (ix *Index) LastSeq(context.Context) (int64, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.lastSeq, nil
 }
 
 // docID is the Bleve document id: keys are unique per tenant only.
@@ -432,7 +634,9 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 // the index folder would still give away. Tests use it to show that erased
 // text has left the index, since the dictionaries are compressed and a
 // term's bytes need not appear in a file as they are.
-func (x *Index) TermsWithPrefix(prefix string) ([]string, error) {
+func (ix *Index) TermsWithPrefix(prefix string) ([]string, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
 	var out []string
 	collect := func(f string, d index.FieldDict, keep func(string) bool) error {
 		defer d.Close()
@@ -446,22 +650,24 @@ func (x *Index) TermsWithPrefix(prefix string) ([]string, error) {
 			}
 		}
 	}
-	for _, f := range []string{fTitleDE, fTitleEN, fTextDE, fTextEN, fAuthor} {
-		d, err := x.bleve.FieldDictPrefix(f, []byte(prefix))
+	for _, b := range ix.shards {
+		for _, f := range []string{fTitleDE, fTitleEN, fTextDE, fTextEN, fAuthor} {
+			d, err := b.FieldDictPrefix(f, []byte(prefix))
+			if err != nil {
+				return nil, err
+			}
+			if err := collect(f, d, func(string) bool { return true }); err != nil {
+				return nil, err
+			}
+		}
+		// The expansion field's terms begin with their tenant and language.
+		d, err := b.FieldDict(fExpand)
 		if err != nil {
 			return nil, err
 		}
-		if err := collect(f, d, func(string) bool { return true }); err != nil {
+		if err := collect(fExpand, d, func(t string) bool { return strings.Contains(t, "|"+prefix) }); err != nil {
 			return nil, err
 		}
-	}
-	// The expansion field's terms begin with their tenant and language.
-	d, err := x.bleve.FieldDict(fExpand)
-	if err != nil {
-		return nil, err
-	}
-	if err := collect(fExpand, d, func(t string) bool { return strings.Contains(t, "|"+prefix) }); err != nil {
-		return nil, err
 	}
 	return out, nil
 }

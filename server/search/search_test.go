@@ -377,23 +377,43 @@ func TestIndexApplyAndReopen(t *testing.T) {
 	}
 	check(ix)
 
-	// Another mapping version is reported.
-	if err := ix.bleve.SetInternal(keyMappingVersion, []byte("0")); err != nil {
+	// Each tenant has an index of its own.
+	if shards, _ := filepath.Glob(filepath.Join(dir, shardPrefix+"*")); len(shards) != 2 {
+		t.Errorf("shards = %v, want one for t and one for u", shards)
+	}
+	// Another mapping version is reported, of the whole index or of one
+	// tenant's.
+	var re *RebuildError
+	if err := ix.shard("u").SetInternal(keyMappingVersion, []byte("0")); err != nil {
 		t.Fatal(err)
 	}
 	if err := ix.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var re *RebuildError
+	if _, err := Open(dir); !errors.Is(err, ErrNeedsRebuild) || !errors.As(err, &re) || !strings.Contains(re.Reason, "version") {
+		t.Fatalf("Open(a tenant's index of an old version) = %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte(`{"mapping_version":0,"last_seq":9}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Open(dir); !errors.Is(err, ErrNeedsRebuild) || !errors.As(err, &re) || !strings.Contains(re.Reason, "version") {
 		t.Fatalf("Open(old version) = %v", err)
 	}
-	// A corrupt index is reported.
-	if err := os.WriteFile(filepath.Join(dir, "index_meta.json"), []byte("{garbage"), 0o600); err != nil {
+	// A corrupt index is reported: its own record, or a tenant's index.
+	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte("{garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(dir); !errors.As(err, &re) || re.Reason != "corrupt" {
 		t.Fatalf("Open(corrupt) = %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte(fmt.Sprintf(`{"mapping_version":%d,"last_seq":9}`, MappingVersion)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shardDir(dir, "t"), "index_meta.json"), []byte("{garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); !errors.As(err, &re) || re.Reason != "corrupt" {
+		t.Fatalf("Open(a tenant's index corrupt) = %v", err)
 	}
 	// Rebuild replaces it.
 	ix, err = Rebuild(ctx, dir, func(ctx context.Context, ix *Index) error {
@@ -420,7 +440,7 @@ func TestIndexStoresNoText(t *testing.T) {
 	ix := MustCreateIndex(t)
 	MustApply(t, ix, 1, &tma.SearchDoc{Key: "note:1", Type: tma.SearchNote, TenantID: "t", CaseID: "c", CaseStatus: tma.StatusNew,
 		Author: "Anna Secretauthor", Date: time.Now(), Title: "Secrettitle", Text: "Secrettext zqxjtoken", WikiRoles: []tma.Role{tma.RoleHR}, TriageHidden: []string{"u1"}})
-	d, err := ix.bleve.Document(docID("t", "note:1"))
+	d, err := ix.shard("t").Document(docID("t", "note:1"))
 	if err != nil || d == nil {
 		t.Fatalf("Document: %v, %v", d, err)
 	}
@@ -448,7 +468,7 @@ func TestIndexStoresNoText(t *testing.T) {
 			}
 		}
 	}
-	fs, err := ix.bleve.Fields()
+	fs, err := ix.shard("t").Fields()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +477,7 @@ func TestIndexStoresNoText(t *testing.T) {
 			t.Errorf("field %s is indexed", f)
 		}
 	}
-	all, err := ix.bleve.FieldDict("_all")
+	all, err := ix.shard("t").FieldDict("_all")
 	if err != nil {
 		t.Fatal(err)
 	}

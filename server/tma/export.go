@@ -7,7 +7,7 @@ import (
 )
 
 // CaseFile is what a case-file export prints: a case's metadata, members,
-// persons, notes, actions, timeline and documents, already cut to what the
+// persons, notes, actions, assessments, timeline and documents, already cut to what the
 // exporting user may see. It is built for one viewer and never reused.
 //
 // A restricted note that the viewer may not read is left out entirely,
@@ -31,6 +31,10 @@ type CaseFile struct {
 	// Documents have all their versions (DocumentService.Document), with
 	// names and digests; deleted versions keep only number and uploader.
 	Documents []*Document
+	// Assessments are the case's submitted assessments, oldest first, each
+	// with the instrument version it was made with. Fill them through
+	// AddAssessment, which leaves drafts out.
+	Assessments []*CaseFileAssessment
 	// Watermark names the exporting user and the time; it is printed on
 	// every page.
 	Watermark  string
@@ -59,6 +63,30 @@ func (f *CaseFile) AddNote(n *Note) {
 		return
 	}
 	f.Notes = append(f.Notes, n)
+}
+
+// CaseFileAssessment is one assessment in a case file. Instrument is the
+// version the assessment was made with (Assessment.InstrumentVersion),
+// for the titles and labels of its items and judgments; nil if it could
+// not be loaded, and the file then shows the codes.
+type CaseFileAssessment struct {
+	Assessment *Assessment
+	Instrument *Instrument
+}
+
+// AddAssessment appends a pending or final assessment, and leaves a draft
+// out: a draft is work in progress that its authors may still change or
+// discard, while a case file records what the team submitted. A pending
+// assessment is in, marked as waiting for its second approver, because it
+// is the team's submitted judgment even before the approval.
+func (f *CaseFile) AddAssessment(a *Assessment, in *Instrument) {
+	if a == nil || a.Status == AssessmentDraft {
+		return
+	}
+	if in != nil && (in.ID != a.InstrumentID || in.Version != a.InstrumentVersion) {
+		in = nil // not the version it was made with: its labels could mislead
+	}
+	f.Assessments = append(f.Assessments, &CaseFileAssessment{Assessment: a, Instrument: in})
 }
 
 // Text translates key with T, or returns key if there is no T.

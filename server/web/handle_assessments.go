@@ -231,7 +231,7 @@ func (s *Server) assessmentView(c *fiber.Ctx, form *tma.AssessmentInput) (*view,
 		}
 		cur := *a
 		cur.Ratings, cur.Judgments = ratings, judgments
-		for _, ch := range diffAssessments(d.PreviousInstrument, d.Previous, inst, &cur) {
+		for _, ch := range tma.DiffAssessments(d.PreviousInstrument, d.Previous, inst, &cur) {
 			switch ch.Change {
 			case tma.ChangeSame:
 			case tma.ChangeAdded:

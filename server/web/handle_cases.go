@@ -13,18 +13,38 @@ import (
 type casesData struct {
 	Cases     []*tma.Case
 	CanCreate bool
+	// The list's filter, from the query: ?risk=<level> keeps the cases at
+	// that risk level, ?open=1 leaves closed cases out (the dashboard's
+	// counts link here with both).
+	Risk     tma.RiskLevel
+	Open     bool
+	Filtered bool
 }
 
 // handleCasesPage lists the user's own cases: only cases of which they are
-// a current member and from which they are not excluded.
+// a current member and from which they are not excluded, filtered by risk
+// level and status if the query asks (an unknown level filters nothing).
 func (s *Server) handleCasesPage(c *fiber.Ctx) error {
 	p := principal(c)
 	cases, err := s.deps.Cases.MyCases(c.UserContext(), p.Tenant.ID, p.User.ID)
 	if err != nil {
 		return err
 	}
-	v := s.newView(c, "cases.title", "cases", casesData{Cases: cases, CanCreate: s.deps.Authz.Can(p.User, tma.PermCasesCreate)})
-	return s.render(c, fiber.StatusOK, "cases", v)
+	d := casesData{CanCreate: s.deps.Authz.Can(p.User, tma.PermCasesCreate), Open: c.Query("open") == "1"}
+	if r := tma.RiskLevel(c.Query("risk")); r.Valid() {
+		d.Risk = r
+	}
+	d.Filtered = d.Open || d.Risk != ""
+	for _, k := range cases {
+		risk := k.Risk
+		if risk == "" {
+			risk = tma.RiskUnrated
+		}
+		if (d.Risk == "" || risk == d.Risk) && (!d.Open || k.Status != tma.StatusClosed) {
+			d.Cases = append(d.Cases, k)
+		}
+	}
+	return s.render(c, fiber.StatusOK, "cases", s.newView(c, "cases.title", "cases", d))
 }
 
 type caseNewData struct {
@@ -317,6 +337,6 @@ func (s *Server) caseAssessments(c *fiber.Ctx, d *caseData) error {
 	if d.AssessWrite && d.Open == nil && !d.Closed {
 		d.InstrumentChoices = infos
 	}
-	d.RiskChart = riskChart(d, as)
-	return nil
+	d.RiskChart, err = s.riskChart(c, as)
+	return err
 }

@@ -2,7 +2,9 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -90,6 +92,9 @@ func (s *Server) caseFile(c *fiber.Ctx, kase *tma.Case) (*tma.CaseFile, error) {
 		}
 		f.AddNote(full)
 	}
+	if err := s.caseFileAssessments(ctx, tenantID, caseID, f); err != nil {
+		return nil, err
+	}
 	docs, err := s.deps.Documents.Documents(ctx, tenantID, caseID)
 	if err != nil {
 		return nil, err
@@ -102,4 +107,38 @@ func (s *Server) caseFile(c *fiber.Ctx, kase *tma.Case) (*tma.CaseFile, error) {
 		f.Documents = append(f.Documents, full)
 	}
 	return f, nil
+}
+
+// caseFileAssessments adds the case's submitted assessments to f, each
+// with the instrument version it was made with (f.AddAssessment leaves
+// drafts out). A version that is gone (ENOTFOUND) leaves the assessment
+// with its codes; without an assessment service there is nothing to add.
+func (s *Server) caseFileAssessments(ctx context.Context, tenantID, caseID string, f *tma.CaseFile) error {
+	if s.deps.Assessments == nil {
+		return nil
+	}
+	list, err := s.deps.Assessments.Assessments(ctx, tenantID, caseID)
+	if err != nil {
+		return err
+	}
+	versions := map[string]*tma.Instrument{}
+	for _, a := range list {
+		if a.Status == tma.AssessmentDraft {
+			continue
+		}
+		key := a.InstrumentID + "@" + strconv.Itoa(a.InstrumentVersion)
+		in, ok := versions[key]
+		if !ok && s.deps.Instruments != nil {
+			in, err = s.deps.Instruments.Instrument(ctx, tenantID, a.InstrumentID, a.InstrumentVersion)
+			if err != nil {
+				if tma.ErrorCode(err) != tma.ENOTFOUND {
+					return err
+				}
+				in = nil
+			}
+			versions[key] = in
+		}
+		f.AddAssessment(a, in)
+	}
+	return nil
 }

@@ -165,15 +165,65 @@ type dashboardData struct {
 	Heading string
 	Roles   []string
 	MFA     bool
+	// What the tiles link to, as the user's permissions allow.
+	Reports, Intake, Cases bool
+	// Risk counts the user's open cases by risk level, for a user who may
+	// read cases; nil otherwise.
+	Risk []riskCount
 }
 
+// riskCount is the number of the user's open cases at one risk level.
+type riskCount struct {
+	Level tma.RiskLevel
+	Count int
+}
+
+// handleDashboard shows the three steps, each linking to what the user
+// may open, and to a user who may read cases their open cases by risk
+// level. The counts come from the user's own case list (MyCases: current
+// memberships without an exclusion), so they count nothing the user could
+// not open, and reveal nothing about other cases of the tenant.
 func (s *Server) handleDashboard(c *fiber.Ctx) error {
 	v := s.newView(c, "dashboard.title", "dashboard", nil)
-	u := v.Principal.User
-	d := dashboardData{Heading: v.T("dashboard.heading", u.DisplayName), MFA: u.MFAEnabled}
+	p := v.Principal
+	u := p.User
+	can := func(perm tma.Permission) bool { return s.deps.Authz.Can(u, perm) }
+	d := dashboardData{Heading: v.T("dashboard.heading", u.DisplayName), MFA: u.MFAEnabled,
+		Reports: can(tma.PermReportsFile), Intake: can(tma.PermReportsTriage), Cases: can(tma.PermCasesRead)}
 	for _, r := range u.Roles {
 		d.Roles = append(d.Roles, v.T("role."+string(r)))
 	}
+	if d.Cases {
+		cases, err := s.deps.Cases.MyCases(c.UserContext(), p.Tenant.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		d.Risk = countByRisk(cases)
+	}
 	v.Data = d
 	return s.render(c, fiber.StatusOK, "dashboard", v)
+}
+
+// countByRisk counts the open (not closed) cases at each risk level, in
+// the order of tma.RiskLevels; a case without a level counts as unrated.
+func countByRisk(cases []*tma.Case) []riskCount {
+	counts := make([]riskCount, len(tma.RiskLevels))
+	for i, l := range tma.RiskLevels {
+		counts[i].Level = l
+	}
+	for _, k := range cases {
+		if k.Status == tma.StatusClosed {
+			continue
+		}
+		risk := k.Risk
+		if risk == "" {
+			risk = tma.RiskUnrated
+		}
+		for i := range counts {
+			if counts[i].Level == risk {
+				counts[i].Count++
+			}
+		}
+	}
+	return counts
 }

@@ -156,16 +156,17 @@ func TestPagesRender(t *testing.T) {
 	}
 	infos := []*tma.InstrumentInfo{{ID: inst.ID, Version: 2, Title: inst.Title, ImporterName: "Ada", ImportedAt: now, Assessments: 1}, {ID: inst.ID, Version: 1, Title: inst.Title, ImportedAt: now}}
 	data := map[string]any{
-		"login":     loginData{Tenant: "acme"},
-		"mfa":       loginData{},
-		"dashboard": dashboardData{Heading: "Welcome, Ada", Roles: []string{"Administrator"}},
+		"login": loginData{Tenant: "acme"},
+		"mfa":   loginData{},
+		"dashboard": dashboardData{Heading: "Welcome, Ada", Roles: []string{"Administrator"}, Reports: true, Intake: true, Cases: true,
+			Risk: countByRisk([]*tma.Case{kase, {Risk: tma.RiskHigh}, {Status: tma.StatusClosed, Risk: tma.RiskHigh}})},
 		"account":   accountData{Sessions: sessions, Current: "s1"},
 		"mfa_enrol": mfaEnrolData{Secret: "ABC", QR: "data:image/png;base64,AA=="},
 		"users":     usersData{Users: []*tma.User{u}},
 		"user":      userData{User: u, Sessions: sessions},
 		"settings":  newSettingsData(pr.Tenant),
 		"audit":     &auditData{Events: []*tma.AuditEvent{{Seq: 1, At: now, Action: "logout"}}, Verify: &verifyResult{Broken: &tma.ChainError{Seq: 3}}},
-		"cases":     casesData{Cases: []*tma.Case{kase}, CanCreate: true},
+		"cases":     casesData{Cases: []*tma.Case{kase}, CanCreate: true, Risk: tma.RiskModerate, Open: true, Filtered: true},
 		"case_new":  caseNewData{Form: tma.NewCase{Title: "Threats", Risk: tma.RiskHigh}, Labels: "a, b"},
 		"case": caseData{Case: kase, Role: tma.CaseLead, Manage: true, Now: now,
 			Members: []*tma.CaseMember{

@@ -237,6 +237,9 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		}
 	}
 	pages = append(pages, page{"/no-such-page", admin.Email}) // the error page
+	// The dashboard with its risk counts and the list they link to, which
+	// only a user who may read cases sees.
+	pages = append(pages, page{"/", manager.Email}, page{"/cases?risk=unrated&open=1", manager.Email})
 	if len(pages) < 9 {
 		t.Fatalf("only %d pages found; is the route walk broken?", len(pages))
 	}

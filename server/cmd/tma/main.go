@@ -261,6 +261,7 @@ func (m *Main) Open(ctx context.Context) error {
 		// (no case key), so they take the key provider, not the cache.
 		WikiAttachments: postgres.NewWikiAttachmentService(db, crypt.NewAttachments(keys), m.Blobs),
 		Instruments:     postgres.NewInstrumentService(db),
+		Assessments:     postgres.NewAssessmentService(db, sealer),
 		Authz:           enforcer,
 		Search:          liveIndex{m.Indexer},
 		SearchSource:    m.SearchSource,

@@ -184,7 +184,9 @@ func TestSearchConvergesAcrossServers(t *testing.T) {
 	})
 
 	// The membership goes through a; b hides the hits on the next query,
-	// and no index has been told anything.
+	// and no index has been told anything. (An index records its
+	// sequence just after its documents become visible: wait for it.)
+	waitApplied(t, a)
 	lastA, err := a.Indexer.Index().LastSeq(context.Background())
 	if err != nil {
 		t.Fatal(err)
