@@ -293,4 +293,3 @@ func TestMessagesKeepDetails(t *testing.T) {
 		})
 	}
 }
-
