@@ -28,6 +28,10 @@ import (
 	"github.com/tma-portal/tma/server/tma"
 )
 
+// maxProblems is how many problems Parse lists; a file with more is far
+// from an instrument, and the rest are counted.
+const maxProblems = 100
+
 // maxDepth bounds how deeply a file may nest (mappings in lists in
 // mappings …), as the lexer's tokens show it. An instrument needs six
 // levels; the YAML parser keeps a path string per node, so a file of a
@@ -80,6 +84,9 @@ func Parse(src []byte) (*tma.Instrument, error) {
 		}
 	}
 	slices.SortStableFunc(d.problems, func(a, b tma.Problem) int { return a.Line - b.Line })
+	if n := len(d.problems) - maxProblems; n > 0 {
+		d.problems = append(d.problems[:maxProblems:maxProblems], problemf("", "%d more problems are not listed.", n))
+	}
 	return nil, tma.InvalidInstrument(d.problems)
 }
 
@@ -136,7 +143,7 @@ func (d *decoder) parse(src []byte) ast.Node {
 // maxDepth, before the parser sees the tokens.
 func (d *decoder) checkTokens(tokens token.Tokens) bool {
 	ok := true
-	flow := 0        // depth of [ ] and { }
+	flow := 0       // depth of [ ] and { }
 	var block []int // columns of the open block entries and keys
 	for _, tk := range tokens {
 		line := tk.Position.Line

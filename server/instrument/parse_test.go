@@ -2,6 +2,7 @@ package instrument
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -173,8 +174,32 @@ var validationCases = []struct {
 		[]string{`line 45: The file must hold one YAML document, not 2.`}},
 	{"not UTF-8", with("title: Demo\n", "title: D\xe9mo\n"),
 		[]string{`line 3: The file is not UTF-8 text.`}},
+	{"at most 100 problems", "sections:\n" + strings.Repeat("  - {}\n", 200),
+		manyProblems()},
 	{"not a mapping", "- id: demo\n",
 		[]string{`line 1: Expected a mapping (lines of the form "key: value").`}},
+}
+
+// manyProblems is what a file of 200 empty sections gets: six problems of
+// the instrument at line 1, three for each section at its line, cut at 100,
+// and the count of the rest (6 + 3×200 − 100).
+func manyProblems() []string {
+	want := []string{
+		`line 1: id: The instrument id must be 2 to 64 characters: lower-case letters, digits and '-'.`,
+		`line 1: version: The version must be a whole number of 1 or more.`,
+		`line 1: title: This text is required.`,
+		`line 1: license_note: This text is required.`,
+		`line 1: scales: An instrument needs at least one scale.`,
+		`line 1: summary_judgments: An instrument needs at least one summary judgment.`,
+	}
+	for i := 0; len(want) < 100; i++ {
+		for _, p := range []string{"id: The section id is missing.", "title: This text is required.", "items: A section needs at least one item."} {
+			if len(want) < 100 {
+				want = append(want, fmt.Sprintf("line %d: sections[%d].%s", i+2, i, p))
+			}
+		}
+	}
+	return append(want, "506 more problems are not listed.")
 }
 
 // TestInstrumentValidation checks that every broken file is refused as a
