@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # layering.sh — enforces the dependency rules of DESIGN.md:
 #   server/tma imports only the standard library;
-#   adapters (postgres, web, crypt, blob, search, authz, pdf, extract) never import each other;
+#   adapters (postgres, web, crypt, blob, search, authz, pdf, extract, instrument) never import each other;
 #   docs-engine is a leaf and imports nothing from server/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ deps() { go list -f '{{join .Imports "\n"}}' "$1/..." 2>/dev/null | sort -u; }
 bad=$(deps ./server/tma | grep '\.' || true)
 [ -n "$bad" ] && { echo "server/tma must import only the standard library, found: $bad"; fail=1; }
 
-adapters="postgres web crypt blob search authz pdf extract"
+adapters="postgres web crypt blob search authz pdf extract instrument"
 for a in $adapters; do
 	[ -d "server/$a" ] || continue
 	for b in $adapters; do

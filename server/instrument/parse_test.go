@@ -3,6 +3,7 @@ package instrument
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -230,5 +231,21 @@ func TestInstrumentValidation(t *testing.T) {
 				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestReadmeExample keeps the example of README.md valid.
+func TestReadmeExample(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no YAML example")
+	}
+	if _, err := Parse([]byte(example)); err != nil {
+		t.Fatalf("the example of README.md: %v", err)
 	}
 }

@@ -71,8 +71,10 @@ func createTenant(ctx context.Context, db *postgres.DB, slug, name, email string
 	if err != nil {
 		return t, "", err
 	}
-	if err := seedInstruments(ctx, db, slog.Default(), t); err != nil {
-		slog.Default().Error("shipped instruments not imported into the new tenant", "tenant", t.Slug, "err", err)
+	// Commands print their results; only a problem is logged.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := seedInstruments(ctx, db, logger, t); err != nil {
+		logger.Error("shipped instruments not imported into the new tenant", "tenant", t.Slug, "err", err)
 	}
 	return t, pw, nil
 }
