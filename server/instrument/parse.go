@@ -198,6 +198,9 @@ func (d *decoder) value(n ast.Node, v reflect.Value, path string) {
 			d.wrongType(n, path, problemf(path, "Expected a list (lines starting with \"- \")."))
 			return
 		}
+		if len(seq.Values) == 0 {
+			return // nil, as when the key is left out: "rules: []" reads as no rules
+		}
 		v.Set(reflect.MakeSlice(v.Type(), len(seq.Values), len(seq.Values)))
 		for i, el := range seq.Values {
 			p := fmt.Sprintf("%s[%d]", path, i)
