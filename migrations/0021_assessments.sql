@@ -51,7 +51,11 @@ CREATE TABLE assessments (
     FOREIGN KEY (tenant_id, instrument_id, instrument_version) REFERENCES instruments (tenant_id, id, version),
     FOREIGN KEY (tenant_id, previous_id) REFERENCES assessments (tenant_id, id),
     CHECK (decided_by IS NULL OR (decided_by <> created_by AND decided_by <> submitted_by)),
-    CHECK (status = 'draft' OR submitted_at IS NOT NULL)
+    CHECK ((decided_by IS NULL) = (decided_at IS NULL)),
+    CHECK (status = 'draft' OR submitted_at IS NOT NULL),
+    CHECK (status <> 'pending' OR reasons <> '{}'),
+    CHECK (risk IS NULL OR risk IN ('low', 'moderate', 'high', 'imminent')),
+    CHECK (from_risk IS NULL OR from_risk IN ('unrated', 'low', 'moderate', 'high', 'imminent'))
 );
 CREATE INDEX assessments_case ON assessments (tenant_id, case_id, created_at);
 -- At most one assessment in the works (draft or pending) per case.

@@ -2,7 +2,7 @@
 # layering.sh — enforces the dependency rules of DESIGN.md:
 #   server/tma imports only the standard library;
 #   server/chart (SVG charts) is a leaf and imports only the standard library;
-#   adapters (postgres, web, crypt, blob, search, authz, pdf, extract) never import each other;
+#   adapters (postgres, web, crypt, blob, search, authz, pdf, extract, instrument) never import each other;
 #   docs-engine is a leaf and imports nothing from server/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ bad=$(deps ./server/tma | grep '\.' || true)
 bad=$(deps ./server/chart | grep '\.' || true)
 [ -n "$bad" ] && { echo "server/chart must import only the standard library, found: $bad"; fail=1; }
 
-adapters="postgres web crypt blob search authz pdf extract"
+adapters="postgres web crypt blob search authz pdf extract instrument"
 for a in $adapters; do
 	[ -d "server/$a" ] || continue
 	for b in $adapters; do

@@ -19,8 +19,9 @@ import (
 // userMessages walks the Go sources under root and returns every message
 // format that can reach a user: the format of each tma.Errorf call (unless
 // its code is EINTERNAL or ECORRUPT, whose messages are never shown), the message of each
-// notFound call (server/postgres), and the Message of each tma.Error built
-// by hand. Formats may be string literals or string constants of the same
+// notFound call (server/postgres), the format of each problemf call (the
+// problems of an instrument file: server/tma, server/instrument), and the
+// Message of each tma.Error built by hand. Formats may be string literals or string constants of the same
 // package. A format that is neither is reported as an error: it could not
 // be looked up in a catalog.
 func userMessages(t *testing.T, root string) map[string]string {
@@ -122,6 +123,8 @@ func userMessages(t *testing.T, root string) map[string]string {
 						}
 					case ok && fun.Name == "notFound" && len(n.Args) == 2:
 						add(n.Args[1])
+					case ok && fun.Name == "problemf" && len(n.Args) >= 2:
+						add(n.Args[1]) // problemf(field, format, args...)
 					}
 				case *ast.CompositeLit:
 					if isSel(n.Type, "tma", "Error") {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"os"
 	"slices"
@@ -58,14 +59,24 @@ func generatePassword() string {
 }
 
 // createTenant creates a tenant with a first admin, in one transaction, and
-// returns the admin's generated password.
+// returns the admin's generated password. The tenant then gets the shipped
+// instruments; if that fails, the tenant stands (its admin's password must
+// still be shown) and the next server start imports them.
 func createTenant(ctx context.Context, db *postgres.DB, slug, name, email string) (*tma.Tenant, string, error) {
 	t := &tma.Tenant{Slug: slug, Name: name}
 	pw := generatePassword()
 	_, err := postgres.NewTenantService(db).CreateTenantWithAdmin(systemCtx(ctx, ""), t, tma.NewUser{
 		Email: email, DisplayName: "Administrator", Password: pw,
 	})
-	return t, pw, err
+	if err != nil {
+		return t, "", err
+	}
+	// Commands print their results; only a problem is logged.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := seedInstruments(ctx, db, logger, t); err != nil {
+		logger.Error("shipped instruments not imported into the new tenant", "tenant", t.Slug, "err", err)
+	}
+	return t, pw, nil
 }
 
 func cmdTenantCreate(ctx context.Context, c *Config, args []string, w io.Writer) error {

@@ -45,6 +45,8 @@ Commands:
   keys retire        destroy a tenant's old KEK versions once backups no longer need them
   blobs gc           delete unreferenced blobs older than a grace period
   wiki import        import a WordPress export (WXR) into a wiki space; safe to run again
+  instruments import import an instrument file (YAML); lists every problem with its line
+  instruments list   list a tenant's instrument versions
   reindex            rebuild the search index from the database (into a fresh folder, swapped in)
   config             print the effective configuration, secrets redacted
   healthcheck        exit 0 if the local server answers /healthz (for HEALTHCHECK)
@@ -78,25 +80,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	if len(rest) > 0 && (cmd == "tenant" || cmd == "user" || cmd == "audit" || cmd == "keys" || cmd == "blobs" || cmd == "wiki") {
+	if len(rest) > 0 && (cmd == "tenant" || cmd == "user" || cmd == "audit" || cmd == "keys" || cmd == "blobs" || cmd == "wiki" || cmd == "instruments") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	commands := map[string]func(context.Context, *Config, []string, io.Writer) error{
-		"serve":         cmdServe,
-		"init":          cmdInit,
-		"migrate":       cmdMigrate,
-		"tenant create": cmdTenantCreate,
-		"user create":   cmdUserCreate,
-		"user roles":    cmdUserRoles,
-		"user password": cmdUserPassword,
-		"user unlock":   cmdUserUnlock,
-		"audit verify":  cmdAuditVerify,
-		"keys rotate":   cmdKeysRotate,
-		"keys shred":    cmdKeysShred,
-		"keys retire":   cmdKeysRetire,
-		"blobs gc":      cmdBlobsGC,
-		"wiki import":   cmdWikiImport,
-		"reindex":       cmdReindex,
+		"serve":              cmdServe,
+		"init":               cmdInit,
+		"migrate":            cmdMigrate,
+		"tenant create":      cmdTenantCreate,
+		"user create":        cmdUserCreate,
+		"user roles":         cmdUserRoles,
+		"user password":      cmdUserPassword,
+		"user unlock":        cmdUserUnlock,
+		"audit verify":       cmdAuditVerify,
+		"keys rotate":        cmdKeysRotate,
+		"keys shred":         cmdKeysShred,
+		"keys retire":        cmdKeysRetire,
+		"blobs gc":           cmdBlobsGC,
+		"wiki import":        cmdWikiImport,
+		"instruments import": cmdInstrumentsImport,
+		"instruments list":   cmdInstrumentsList,
+		"reindex":            cmdReindex,
 		"config": func(_ context.Context, c *Config, _ []string, w io.Writer) error {
 			c.Print(w)
 			return nil
@@ -198,6 +202,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.DB = db
 	db.EnableSessionCache(m.Config.SessionCache) // used while Run listens
+	m.seedInstruments(ctx)
 	// The local keyring and blob folder are created as `tma init` would,
 	// so that a bare `tma serve` works; an existing keyring is only read.
 	if err := initKeysAndBlobs(ctx, m.Config, io.Discard); err != nil {
@@ -277,6 +282,19 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// seedInstruments gives every tenant the instruments shipped with this
+// binary. A failure is logged, not fatal: the server still serves, and the
+// next start tries again.
+func (m *Main) seedInstruments(ctx context.Context) {
+	if pending, err := m.DB.Pending(ctx); err != nil || len(pending) > 0 {
+		m.Logger.Warn("shipped instruments not imported: database migrations pending", "pending", len(pending), "err", err)
+		return
+	}
+	if err := seedInstruments(ctx, m.DB, m.Logger); err != nil {
+		m.Logger.Error("shipped instruments not imported", "err", err)
+	}
 }
 
 // ready is the readiness check: the database answers and has every
