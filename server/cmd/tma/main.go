@@ -20,6 +20,7 @@ import (
 	"github.com/tma-portal/tma/server/authz"
 	"github.com/tma-portal/tma/server/crypt"
 	"github.com/tma-portal/tma/server/extract"
+	"github.com/tma-portal/tma/server/instrument"
 	"github.com/tma-portal/tma/server/pdf"
 	"github.com/tma-portal/tma/server/postgres"
 	"github.com/tma-portal/tma/server/tma"
@@ -267,6 +268,7 @@ func (m *Main) Open(ctx context.Context) error {
 		WikiAttachments: postgres.NewWikiAttachmentService(db, crypt.NewAttachments(keys), m.Blobs),
 		Instruments:     postgres.NewInstrumentService(db),
 		Assessments:     postgres.NewAssessmentService(db, sealer),
+		ParseInstrument: instrument.Parse,
 		Authz:           enforcer,
 		Search:          liveIndex{m.Indexer},
 		SearchSource:    m.SearchSource,
