@@ -105,7 +105,16 @@ func importInstrument(t *testing.T, c *client, src string) {
 	}
 }
 
+// alertOf is the page's error message, "" if none.
+func alertOf(body string) string {
+	if m := alertRe.FindStringSubmatch(body); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 var (
+	alertRe      = regexp.MustCompile(`<div class="alert error" role="alert">([^<]*)</div>`)
 	revisionRe   = regexp.MustCompile(`name="revision" value="(\d+)"`)
 	assessmentRe = regexp.MustCompile(`/assessments/([0-9a-f-]{36})$`)
 )
@@ -283,8 +292,8 @@ func TestAssessmentBadInput(t *testing.T) {
 
 	t.Run("submit without rationale", func(t *testing.T) {
 		status, body := w.lc.post(w.url(id)+"/submit", rated(rev, all, "low", ""))
-		if status != http.StatusBadRequest || !strings.Contains(body, `class="alert error"`) || !strings.Contains(body, "Level of concern") {
-			t.Fatalf("status %d, want 400 naming the judgment: %.600s", status, body)
+		if msg := alertOf(body); status != http.StatusBadRequest || !strings.Contains(msg, "Level of concern") || !strings.Contains(msg, "rationale") {
+			t.Fatalf("status %d, message %q; want 400 asking for the judgment's rationale", status, msg)
 		}
 		if a := w.stored(t, id); a.Status != tma.AssessmentDraft {
 			t.Fatalf("status %s after a refused submission", a.Status)
@@ -293,8 +302,8 @@ func TestAssessmentBadInput(t *testing.T) {
 	t.Run("rating an unknown item", func(t *testing.T) {
 		f := rated(rev, map[string]string{"no-such-item": "present"}, "", "")
 		status, body := w.lc.post(w.url(id), f)
-		if status != http.StatusBadRequest || !strings.Contains(body, `class="alert error"`) {
-			t.Fatalf("status %d, want 400 with a message: %.600s", status, body)
+		if msg := alertOf(body); status != http.StatusBadRequest || !strings.Contains(msg, "no-such-item") {
+			t.Fatalf("status %d, message %q; want 400 naming the item: %.300s", status, msg, body)
 		}
 	})
 	t.Run("stale revision", func(t *testing.T) {
@@ -332,8 +341,8 @@ func TestAssessmentBadInput(t *testing.T) {
 		if strings.Contains(body, `id="assessment-approve"`) || !strings.Contains(body, `id="assessment-own"`) {
 			t.Errorf("the author is offered the approval")
 		}
-		if status, body := w.lc.post(w.url(id)+"/approve", nil); status != http.StatusForbidden {
-			t.Fatalf("approve own: status %d, want 403: %.300s", status, body)
+		if status, body := w.lc.post(w.url(id)+"/approve", nil); status != http.StatusForbidden || !strings.Contains(alertOf(body), "your own assessment") {
+			t.Fatalf("approve own: status %d, message %q; want 403", status, alertOf(body))
 		}
 		if a := w.stored(t, id); a.Status != tma.AssessmentPending {
 			t.Fatalf("status %s after the author's approval", a.Status)
