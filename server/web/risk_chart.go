@@ -35,12 +35,9 @@ func (s *Server) riskChart(c *fiber.Ctx, as []*tma.Assessment) (template.HTML, e
 	v := &view{Locale: loc, catalog: s.pages.catalog}
 	r := chart.Risk{ID: "risk-chart", Title: v.T("chart.risk.title"), XLabel: v.T("chart.risk.x"), RiskLabel: v.T("chart.risk.level"),
 		CountLabel: v.T("chart.risk.count")}
-	var levels []tma.RiskLevel
-	for _, l := range tma.RiskLevels {
-		if l != tma.RiskUnrated {
-			levels = append(levels, l)
-			r.Levels = append(r.Levels, v.Label("risk", string(l)))
-		}
+	levels := tma.RiskLevels // unrated first, as the case page lists them
+	for _, l := range levels {
+		r.Levels = append(r.Levels, v.Label("risk", string(l)))
 	}
 	insts := map[string]*tma.Instrument{}
 	series := map[string]int{}

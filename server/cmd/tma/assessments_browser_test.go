@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -114,9 +115,11 @@ func TestBrowserAssessment(t *testing.T) {
 	if err != nil || risk != "Low" {
 		t.Errorf("current risk %q, %v; want Low", risk, err)
 	}
-	chart, err := chromedp.Run(b, chromedp.Evaluate[string](`(() => { const s = document.querySelector("#risk-chart svg"); return s ? s.outerHTML : ""; })()`))
-	if err != nil || !strings.Contains(chart, "Low") {
-		t.Errorf("risk chart without the new point: %v %.1000s", err, chart)
+	// One point: the marker of the approved assessment, dated today.
+	points, err := chromedp.Run(b, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#risk-chart svg > g.chart-risk-series g > title"), (t) => t.textContent)`))
+	today := time.Now().UTC().Format(time.DateOnly)
+	if err != nil || len(points) != 1 || !strings.HasPrefix(points[0], today) || !strings.Contains(points[0], "Low") {
+		t.Errorf("risk chart points %q, %v; want one of %s at Low", points, err, today)
 	}
 	if a := w.stored(t, id); a.Status != tma.AssessmentFinal || a.DecidedBy != w.second.ID {
 		t.Errorf("after approval: %s by %q", a.Status, a.DecidedBy)
