@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -111,6 +113,27 @@ func alertOf(body string) string {
 		return m[1]
 	}
 	return ""
+}
+
+// importInstrumentFile uploads an instrument file as the form's file
+// field (multipart) and expects it to be stored.
+func importInstrumentFile(t *testing.T, c *client, name, src string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if err := mw.WriteField("_csrf", c.csrf); err != nil {
+		t.Fatal(err)
+	}
+	fw, err := mw.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write([]byte(src))
+	mw.Close()
+	status, b, _ := c.send(http.MethodPost, "/instruments", &body, map[string]string{"Content-Type": mw.FormDataContentType()})
+	if status != http.StatusSeeOther {
+		t.Fatalf("import %s: status %d: %.500s", name, status, b)
+	}
 }
 
 var (
@@ -230,7 +253,8 @@ func TestAssessmentPinnedToVersion(t *testing.T) {
 		t.Fatalf("after submit: status %s, version %d, risk %s", before.Status, before.InstrumentVersion, before.Risk)
 	}
 
-	importInstrument(t, w.lc, checkInstrument(2))
+	w.lc.get("/instruments")
+	importInstrumentFile(t, w.lc, "workplace-check-v2.yaml", checkInstrument(2))
 
 	after := w.stored(t, a1)
 	if after.InstrumentVersion != 1 || after.Status != tma.AssessmentFinal || after.Revision != before.Revision {
@@ -240,6 +264,12 @@ func TestAssessmentPinnedToVersion(t *testing.T) {
 		if after.Ratings[id].Value != v {
 			t.Errorf("rating of %s: %q, want %q", id, after.Ratings[id].Value, v)
 		}
+	}
+	// Version 1's file is kept as uploaded, and sent as a download.
+	status, src, h := w.lc.do(http.MethodGet, "/instruments/workplace-check/1/source", nil, nil)
+	if status != http.StatusOK || src != checkInstrument(1) || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") ||
+		!strings.HasPrefix(h.Get("Content-Disposition"), `attachment; filename="workplace-check-v1.yaml"`) {
+		t.Errorf("source of version 1: %d %v %.200q", status, h, src)
 	}
 	body, _ := assessmentPage(t, w.lc, w.kase.ID, a1)
 	for _, want := range []string{"Workplace check, version 1", "Grievance", "Access to weapons"} {
