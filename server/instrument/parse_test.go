@@ -194,7 +194,7 @@ func manyProblems() []string {
 		`line 1: summary_judgments: An instrument needs at least one summary judgment.`,
 	}
 	for i := 0; len(want) < 100; i++ {
-		for _, p := range []string{"id: The section id is missing.", "title: This text is required.", "items: A section needs at least one item."} {
+		for _, p := range []string{"id: This id is missing.", "title: This text is required.", "items: A section needs at least one item."} {
 			if len(want) < 100 {
 				want = append(want, fmt.Sprintf("line %d: sections[%d].%s", i+2, i, p))
 			}

@@ -181,7 +181,10 @@ func (ps Problems) Error() string {
 // InvalidInstrument is the EINVALID error for an instrument file with
 // problems: nothing of it is imported.
 func InvalidInstrument(ps Problems) error {
-	e := Errorf(EINVALID, "The instrument file has %d problems; nothing was imported.", len(ps))
+	e := Errorf(EINVALID, "The instrument file has a problem; nothing was imported.")
+	if len(ps) > 1 {
+		e = Errorf(EINVALID, "The instrument file has %d problems; nothing was imported.", len(ps))
+	}
 	e.Err = ps
 	return e
 }

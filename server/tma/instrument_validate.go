@@ -51,7 +51,7 @@ func (in *Instrument) Validate() Problems {
 	for i := range in.Scales {
 		s := &in.Scales[i]
 		f := fmt.Sprintf("scales[%d]", i)
-		if v.key(f+".id", s.ID, "scale") && scales[s.ID] != nil {
+		if v.key(f+".id", s.ID) && scales[s.ID] != nil {
 			v.add(problemf(f+".id", "Duplicate scale id %q.", s.ID))
 		}
 		scales[s.ID] = s
@@ -61,7 +61,7 @@ func (in *Instrument) Validate() Problems {
 		codes := map[string]bool{}
 		for j, val := range s.Values {
 			vf := fmt.Sprintf("%s.values[%d]", f, j)
-			if v.key(vf+".code", val.Code, "value code") && codes[val.Code] {
+			if v.key(vf+".code", val.Code) && codes[val.Code] {
 				v.add(problemf(vf+".code", "Duplicate value code %q in scale %q.", val.Code, s.ID))
 			}
 			codes[val.Code] = true
@@ -79,7 +79,7 @@ func (in *Instrument) Validate() Problems {
 	for i := range in.Sections {
 		s := &in.Sections[i]
 		f := fmt.Sprintf("sections[%d]", i)
-		if v.key(f+".id", s.ID, "section") && sections[s.ID] {
+		if v.key(f+".id", s.ID) && sections[s.ID] {
 			v.add(problemf(f+".id", "Duplicate section id %q.", s.ID))
 		}
 		sections[s.ID] = true
@@ -90,7 +90,7 @@ func (in *Instrument) Validate() Problems {
 		for j := range s.Items {
 			it := &s.Items[j]
 			itf := fmt.Sprintf("%s.items[%d]", f, j)
-			if v.key(itf+".id", it.ID, "item") && items[it.ID] {
+			if v.key(itf+".id", it.ID) && items[it.ID] {
 				v.add(problemf(itf+".id", "Duplicate item id %q: item ids must be unique in the whole instrument.", it.ID))
 			}
 			items[it.ID] = true
@@ -114,7 +114,7 @@ func (in *Instrument) Validate() Problems {
 	for i := range in.Judgments {
 		j := &in.Judgments[i]
 		f := fmt.Sprintf("summary_judgments[%d]", i)
-		if v.key(f+".id", j.ID, "summary judgment") && judgments[j.ID] != nil {
+		if v.key(f+".id", j.ID) && judgments[j.ID] != nil {
 			v.add(problemf(f+".id", "Duplicate summary judgment id %q.", j.ID))
 		}
 		judgments[j.ID] = j
@@ -143,7 +143,7 @@ func (in *Instrument) Validate() Problems {
 	for i := range in.Rules {
 		r := &in.Rules[i]
 		f := fmt.Sprintf("rules[%d]", i)
-		if v.key(f+".id", r.ID, "rule") && rules[r.ID] {
+		if v.key(f+".id", r.ID) && rules[r.ID] {
 			v.add(problemf(f+".id", "Duplicate rule id %q.", r.ID))
 		}
 		rules[r.ID] = true
@@ -176,15 +176,16 @@ type instrumentCheck struct{ problems Problems }
 
 func (v *instrumentCheck) add(p Problem) { v.problems = append(v.problems, p) }
 
-// key checks an id or code; false if it is malformed (a problem is added).
-func (v *instrumentCheck) key(field, s, what string) bool {
+// key checks an id or code, which field names; false if it is malformed
+// (a problem is added).
+func (v *instrumentCheck) key(field, s string) bool {
 	if keyPattern.MatchString(s) {
 		return true
 	}
 	if s == "" {
-		v.add(problemf(field, "The %s id is missing.", what))
+		v.add(problemf(field, "This id is missing."))
 	} else {
-		v.add(problemf(field, "The %s id %q must be 1 to 64 characters: lower-case letters, digits, '-' and '_'.", what, CleanText(s, 80)))
+		v.add(problemf(field, "The id %q must be 1 to 64 characters: lower-case letters, digits, '-' and '_'.", CleanText(s, 80)))
 	}
 	return false
 }
