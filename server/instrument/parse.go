@@ -62,7 +62,7 @@ func Parse(src []byte) (*tma.Instrument, error) {
 	d := &decoder{lines: map[string]int{}}
 	body := d.parse(src)
 	if len(d.problems) > 0 {
-		return nil, tma.InvalidInstrument(d.problems)
+		return nil, tma.InvalidInstrument(capProblems(d.problems))
 	}
 	var inst tma.Instrument
 	d.lines[""] = firstLine(body)
@@ -84,10 +84,15 @@ func Parse(src []byte) (*tma.Instrument, error) {
 		}
 	}
 	slices.SortStableFunc(d.problems, func(a, b tma.Problem) int { return a.Line - b.Line })
-	if n := len(d.problems) - maxProblems; n > 0 {
-		d.problems = append(d.problems[:maxProblems:maxProblems], problemf("", "%d more problems are not listed.", n))
+	return nil, tma.InvalidInstrument(capProblems(d.problems))
+}
+
+// capProblems keeps the first maxProblems problems and counts the rest.
+func capProblems(ps tma.Problems) tma.Problems {
+	if n := len(ps) - maxProblems; n > 0 {
+		return append(ps[:maxProblems:maxProblems], problemf("", "%d more problems are not listed.", n))
 	}
-	return nil, tma.InvalidInstrument(d.problems)
+	return ps
 }
 
 // decoder reads a YAML node tree into the domain types, by their JSON
