@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tma-portal/tma/server/tma"
 )
@@ -28,5 +29,23 @@ func TestParseCapsTokenProblems(t *testing.T) {
 				t.Fatalf("%d problems, the last %q", len(ps), ps[len(ps)-1].Message())
 			}
 		})
+	}
+}
+
+// TestParseManyDocumentsQuickly checks that a file of many small YAML
+// documents is refused before the YAML parser sees it: the parser takes
+// time quadratic in the number of documents (over 20 s for a megabyte of
+// "---\na: 1\n").
+func TestParseManyDocumentsQuickly(t *testing.T) {
+	src := strings.Repeat("---\na: 1\n", tma.MaxInstrumentFile/9)
+	start := time.Now()
+	_, err := Parse([]byte(src))
+	took := time.Since(start)
+	var ps tma.Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].String() != "line 4: The file must hold one YAML document, not 116508." {
+		t.Fatalf("problems: %v", err)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("refusing %d documents took %v", tma.MaxInstrumentFile/9, took)
 	}
 }
