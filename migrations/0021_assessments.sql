@@ -40,6 +40,7 @@ CREATE TABLE assessments (
     incomplete         boolean NOT NULL DEFAULT false,
     reasons            text[] NOT NULL DEFAULT '{}', -- why a second approver is required
     created_by         uuid NOT NULL,
+    edited_by          uuid[] NOT NULL, -- everyone who saved ratings or judgments into it (start, save, submit)
     created_at         timestamptz NOT NULL,
     saved_at           timestamptz NOT NULL,
     submitted_by       uuid,
@@ -50,7 +51,7 @@ CREATE TABLE assessments (
     FOREIGN KEY (tenant_id, case_id) REFERENCES cases (tenant_id, id),
     FOREIGN KEY (tenant_id, instrument_id, instrument_version) REFERENCES instruments (tenant_id, id, version),
     FOREIGN KEY (tenant_id, previous_id) REFERENCES assessments (tenant_id, id),
-    CHECK (decided_by IS NULL OR (decided_by <> created_by AND decided_by <> submitted_by)),
+    CHECK (decided_by IS NULL OR (decided_by <> created_by AND decided_by <> submitted_by AND decided_by <> ALL (edited_by))),
     CHECK ((decided_by IS NULL) = (decided_at IS NULL)),
     CHECK (status = 'draft' OR submitted_at IS NOT NULL),
     CHECK (status <> 'pending' OR reasons <> '{}'),
