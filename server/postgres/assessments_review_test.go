@@ -136,3 +136,19 @@ func TestPinnedInstrumentVersionNeverChanges(t *testing.T) {
 		t.Fatalf("version 1 now: %+v %v", inst, err)
 	}
 }
+
+// TestInstrumentVersionBeyondIntegerNotFound checks that a version number
+// the table cannot hold (from an address) is not found, not an internal
+// error, and that such a version is refused as invalid on import.
+func TestInstrumentVersionBeyondIntegerNotFound(t *testing.T) {
+	e := newAssessEnv(t)
+	ctx := actorCtx(e.lead)
+	_, err := e.insts.Instrument(ctx, e.tenant.ID, "screen", 1<<40)
+	wantCode(t, err, tma.ENOTFOUND)
+	_, err = e.insts.Source(ctx, e.tenant.ID, "screen", 1<<40)
+	wantCode(t, err, tma.ENOTFOUND)
+	_, err = e.svc.Start(ctx, e.tenant.ID, e.kase.ID, "screen", 1<<40)
+	wantCode(t, err, tma.ENOTFOUND)
+	_, err = e.insts.Import(ctx, e.tenant.ID, assessScreen(1<<40), []byte("big"))
+	wantCode(t, err, tma.EINVALID)
+}
