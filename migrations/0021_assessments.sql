@@ -25,6 +25,18 @@ CREATE TABLE instruments (
     FOREIGN KEY (tenant_id, imported_by) REFERENCES users (tenant_id, id)
 );
 
+-- A version is only ever added: assessments are pinned to it, and a new
+-- version never changes an old assessment. The foreign key of assessments
+-- keeps a used version from being deleted; this keeps every version from
+-- being changed.
+CREATE FUNCTION instruments_unchanged() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'an instrument version is never changed; import a higher version';
+END;
+$$;
+CREATE TRIGGER instruments_unchanged BEFORE UPDATE ON instruments
+    FOR EACH ROW EXECUTE FUNCTION instruments_unchanged();
+
 CREATE TABLE assessments (
     tenant_id          uuid NOT NULL,
     id                 uuid NOT NULL,
@@ -40,6 +52,7 @@ CREATE TABLE assessments (
     incomplete         boolean NOT NULL DEFAULT false,
     reasons            text[] NOT NULL DEFAULT '{}', -- why a second approver is required
     created_by         uuid NOT NULL,
+    edited_by          uuid[] NOT NULL, -- everyone who saved ratings or judgments into it (start, save, submit)
     created_at         timestamptz NOT NULL,
     saved_at           timestamptz NOT NULL,
     submitted_by       uuid,
@@ -47,12 +60,25 @@ CREATE TABLE assessments (
     decided_by         uuid,
     decided_at         timestamptz,
     PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, case_id, id),
     FOREIGN KEY (tenant_id, case_id) REFERENCES cases (tenant_id, id),
     FOREIGN KEY (tenant_id, instrument_id, instrument_version) REFERENCES instruments (tenant_id, id, version),
-    FOREIGN KEY (tenant_id, previous_id) REFERENCES assessments (tenant_id, id),
-    CHECK (decided_by IS NULL OR (decided_by <> created_by AND decided_by <> submitted_by)),
+    -- The previous assessment is one of the same case.
+    FOREIGN KEY (tenant_id, case_id, previous_id) REFERENCES assessments (tenant_id, case_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES users (tenant_id, id),
+    FOREIGN KEY (tenant_id, submitted_by) REFERENCES users (tenant_id, id),
+    FOREIGN KEY (tenant_id, decided_by) REFERENCES users (tenant_id, id),
+    -- Four eyes: the approver wrote none of it, and an assessment that
+    -- needed a second approver is final only with one.
+    CHECK (decided_by IS NULL OR (decided_by <> created_by AND decided_by <> submitted_by AND decided_by <> ALL (edited_by))),
     CHECK ((decided_by IS NULL) = (decided_at IS NULL)),
-    CHECK (status = 'draft' OR submitted_at IS NOT NULL),
+    CHECK (decided_by IS NULL OR status = 'final'),
+    CHECK (status <> 'final' OR reasons = '{}' OR decided_by IS NOT NULL),
+    -- Submitted (pending or final) exactly when a submitter is named; a
+    -- draft (a rejected one too) has no outcome.
+    CHECK ((status = 'draft') = (submitted_by IS NULL)),
+    CHECK ((submitted_by IS NULL) = (submitted_at IS NULL)),
+    CHECK (status <> 'draft' OR (risk IS NULL AND from_risk IS NULL AND reasons = '{}' AND NOT incomplete)),
     CHECK (status <> 'pending' OR reasons <> '{}'),
     CHECK (risk IS NULL OR risk IN ('low', 'moderate', 'high', 'imminent')),
     CHECK (from_risk IS NULL OR from_risk IN ('unrated', 'low', 'moderate', 'high', 'imminent'))

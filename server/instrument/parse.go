@@ -62,7 +62,7 @@ func Parse(src []byte) (*tma.Instrument, error) {
 	d := &decoder{lines: map[string]int{}}
 	body := d.parse(src)
 	if len(d.problems) > 0 {
-		return nil, tma.InvalidInstrument(d.problems)
+		return nil, tma.InvalidInstrument(capProblems(d.problems))
 	}
 	var inst tma.Instrument
 	d.lines[""] = firstLine(body)
@@ -84,10 +84,15 @@ func Parse(src []byte) (*tma.Instrument, error) {
 		}
 	}
 	slices.SortStableFunc(d.problems, func(a, b tma.Problem) int { return a.Line - b.Line })
-	if n := len(d.problems) - maxProblems; n > 0 {
-		d.problems = append(d.problems[:maxProblems:maxProblems], problemf("", "%d more problems are not listed.", n))
+	return nil, tma.InvalidInstrument(capProblems(d.problems))
+}
+
+// capProblems keeps the first maxProblems problems and counts the rest.
+func capProblems(ps tma.Problems) tma.Problems {
+	if n := len(ps) - maxProblems; n > 0 {
+		return append(ps[:maxProblems:maxProblems], problemf("", "%d more problems are not listed.", n))
 	}
-	return nil, tma.InvalidInstrument(d.problems)
+	return ps
 }
 
 // decoder reads a YAML node tree into the domain types, by their JSON
@@ -139,14 +144,30 @@ func (d *decoder) parse(src []byte) ast.Node {
 	return docs[0].Body
 }
 
-// checkTokens refuses anchors, aliases and tags, and nesting beyond
-// maxDepth, before the parser sees the tokens.
+// checkTokens refuses anchors, aliases and tags, nesting beyond maxDepth
+// and more than one document, before the parser sees the tokens. The
+// parser's time grows with the square of the number of documents, so a
+// megabyte of "---\na: 1\n" must not reach it.
 func (d *decoder) checkTokens(tokens token.Tokens) bool {
 	ok := true
 	flow := 0       // depth of [ ] and { }
 	var block []int // columns of the open block entries and keys
+	docs, second := 0, 0
+	inDoc := false // a token of the current document's body was seen
 	for _, tk := range tokens {
 		line := tk.Position.Line
+		switch tk.Type {
+		case token.DocumentHeaderType, token.DocumentEndType:
+			inDoc = false
+		case token.CommentType, token.DirectiveType, token.SpaceType:
+		default:
+			if !inDoc {
+				inDoc = true
+				if docs++; docs == 2 {
+					second = line
+				}
+			}
+		}
 		switch tk.Type {
 		case token.AnchorType, token.AliasType:
 			d.add(line, problemf("", "Anchors (&name) and aliases (*name) are not allowed in an instrument file; write each value out."))
@@ -171,6 +192,10 @@ func (d *decoder) checkTokens(tokens token.Tokens) bool {
 			d.add(line, problemf("", "The file is nested more than %d levels deep.", maxDepth))
 			return false
 		}
+	}
+	if ok && docs > 1 {
+		d.add(second, problemf("", "The file must hold one YAML document, not %d.", docs))
+		return false
 	}
 	return ok
 }

@@ -113,6 +113,8 @@ var validationCases = []struct {
 		[]string{`line 1: id: The instrument id must be 2 to 64 characters: lower-case letters, digits and '-'.`}},
 	{"bad version", with("version: 1\n", "version: 0\n"),
 		[]string{`line 2: version: The version must be a whole number of 1 or more.`}},
+	{"version beyond what the table stores", with("version: 1\n", "version: 3000000000\n"),
+		[]string{`line 2: version: The version must be at most 2147483647.`}},
 	{"duplicate item id across sections", with("summary_judgments:\n", "  - id: two\n    title: Two\n    items:\n      - id: a\n        name: A again\n        kind: static\n        scale: presence\nsummary_judgments:\n"),
 		[]string{`line 35: sections[1].items[0].id: Duplicate item id "a": item ids must be unique in the whole instrument.`}},
 	{"duplicate scale id", with("  - id: concern\n    values:\n", "  - id: presence\n    values:\n"),

@@ -261,7 +261,7 @@ func (s *AssessmentService) Start(ctx context.Context, tenantID, caseID, instrum
 			return tma.Errorf(tma.ECONFLICT, msgAssessmentRestarted)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO assessments (tenant_id, id, case_id, instrument_id, instrument_version, previous_id, status, revision,
-			content, created_by, created_at, saved_at) VALUES ($1, $2, $3, $4, $5, $6, 'draft', 1, $7, $8, $9, $9)`,
+			content, created_by, edited_by, created_at, saved_at) VALUES ($1, $2, $3, $4, $5, $6, 'draft', 1, $7, $8, ARRAY[$8::uuid], $9, $9)`,
 			tenantID, a.ID, caseID, a.InstrumentID, a.InstrumentVersion, prevID, content, actor.UserID, now)
 		if isUniqueViolation(err) {
 			return tma.Errorf(tma.ECONFLICT, msgAssessmentOpen)
@@ -386,8 +386,8 @@ func (s *AssessmentService) save(ctx context.Context, tenantID, caseID, id strin
 			return err
 		}
 		if !submit {
-			if _, err := tx.Exec(ctx, `UPDATE assessments SET revision = $4, content = $5, saved_at = $6 WHERE tenant_id = $1 AND case_id = $2 AND id = $3`,
-				tenantID, caseID, id, revision, content, now); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE assessments SET revision = $4, content = $5, saved_at = $6, `+addEditor("$7")+`
+				WHERE tenant_id = $1 AND case_id = $2 AND id = $3`, tenantID, caseID, id, revision, content, now, actor.UserID); err != nil {
 				return err
 			}
 			return nil // a save of a draft is not audited: starting, submitting and deciding are
@@ -406,7 +406,7 @@ func (s *AssessmentService) save(ctx context.Context, tenantID, caseID, id strin
 			reasons = []string{}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE assessments SET status = $4, revision = $5, content = $6, saved_at = $7,
-			risk = $8, from_risk = $9, incomplete = $10, reasons = $11, submitted_by = $12, submitted_at = $7
+			risk = $8, from_risk = $9, incomplete = $10, reasons = $11, submitted_by = $12, submitted_at = $7, `+addEditor("$12")+`
 			WHERE tenant_id = $1 AND case_id = $2 AND id = $3`,
 			tenantID, caseID, id, status, revision, content, now, risk, c.Risk, out.Incomplete, reasons, actor.UserID); err != nil {
 			return err
@@ -435,6 +435,13 @@ func (s *AssessmentService) save(ctx context.Context, tenantID, caseID, id strin
 		return nil, err
 	}
 	return s.Assessment(ctx, tenantID, caseID, id)
+}
+
+// addEditor is the SET clause that adds the user in param ("$7") to an
+// assessment's editors (edited_by): whoever saved ratings or judgments
+// into it may not approve it.
+func addEditor(param string) string {
+	return `edited_by = CASE WHEN ` + param + `::uuid = ANY (edited_by) THEN edited_by ELSE array_append(edited_by, ` + param + `::uuid) END`
 }
 
 // setCaseRisk makes risk the case's risk level; "" (an instrument without
@@ -484,7 +491,8 @@ func checkLinks(ctx context.Context, tx pgx.Tx, tenantID, caseID string, inst *t
 
 // Decide approves or rejects a pending assessment under the case's row
 // lock. Approving makes it final and sets the case's risk level to its
-// risk judgment; it is refused to whoever started or submitted it, to
+// risk judgment; it is refused to whoever started, saved or submitted it
+// (edited_by: a rejecter who then edits the draft wrote part of it), to
 // anyone who is not a current member of the case, and when the case's risk
 // level changed since the submission (the rules ran against the old one,
 // so their verdict may no longer hold: reject and submit again). Rejecting
@@ -507,9 +515,11 @@ func (s *AssessmentService) Decide(ctx context.Context, tenantID, caseID, id str
 			return err
 		}
 		var a tma.Assessment
+		var edited bool
 		err = tx.QueryRow(ctx, `SELECT instrument_id, instrument_version, status, COALESCE(risk, ''), COALESCE(from_risk, ''), reasons,
-			created_by::text, COALESCE(submitted_by::text, '') FROM assessments WHERE tenant_id = $1 AND case_id = $2 AND id = $3 FOR UPDATE`,
-			tenantID, caseID, id).Scan(&a.InstrumentID, &a.InstrumentVersion, &a.Status, &a.Risk, &a.FromRisk, &a.Reasons, &a.AuthorID, &a.SubmittedBy)
+			created_by::text, COALESCE(submitted_by::text, ''), $4::uuid = ANY (edited_by)
+			FROM assessments WHERE tenant_id = $1 AND case_id = $2 AND id = $3 FOR UPDATE`,
+			tenantID, caseID, id, actor.UserID).Scan(&a.InstrumentID, &a.InstrumentVersion, &a.Status, &a.Risk, &a.FromRisk, &a.Reasons, &a.AuthorID, &a.SubmittedBy, &edited)
 		if err != nil {
 			return notFound(err, msgNoAssessment)
 		}
@@ -530,7 +540,7 @@ func (s *AssessmentService) Decide(ctx context.Context, tenantID, caseID, id str
 			}
 			return s.db.audit(ctx, tx, tenantID, tma.AuditAssessmentRejected, "case", caseID, detail)
 		}
-		if actor.UserID == a.AuthorID || actor.UserID == a.SubmittedBy {
+		if actor.UserID == a.AuthorID || actor.UserID == a.SubmittedBy || edited {
 			return tma.Errorf(tma.EFORBIDDEN, msgOwnAssessment)
 		}
 		// The route admits threat managers who contribute to the case; the

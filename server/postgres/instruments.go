@@ -116,10 +116,12 @@ func (s *InstrumentService) Source(ctx context.Context, tenantID, id string, ver
 	return src, nil
 }
 
-// row selects column of one version (0: the latest).
+// row selects column of one version (0: the latest). A version no table
+// holds (negative, or beyond PostgreSQL's integer, from an address) selects
+// nothing.
 func (s *InstrumentService) row(ctx context.Context, tenantID, id string, version int, column string) pgx.Row {
-	if !tma.ValidID(tenantID) {
-		tenantID = "00000000-0000-0000-0000-000000000000"
+	if !tma.ValidID(tenantID) || version < 0 || version > tma.MaxInstrumentVersion {
+		tenantID, version = "00000000-0000-0000-0000-000000000000", 0
 	}
 	return s.db.Pool.QueryRow(ctx, `SELECT `+column+` FROM instruments WHERE tenant_id = $1 AND id = $2 AND ($3 = 0 OR version = $3)
 		ORDER BY version DESC LIMIT 1`, tenantID, id, version)

@@ -154,8 +154,9 @@ type AssessmentService interface {
 	Submit(ctx context.Context, tenantID, caseID, id string, d AssessmentInput) (*Assessment, error)
 	// Decide approves a pending assessment (it becomes final and sets the
 	// case's risk level) or rejects it (it goes back to draft, at the same
-	// revision). Approving is EFORBIDDEN for whoever started or submitted
-	// it, and for anyone who is not a current member of the case; they may
+	// revision). Approving is EFORBIDDEN for whoever started, saved or
+	// submitted it (whoever wrote any of it), and for anyone who is not a
+	// current member of the case; they may
 	// reject (withdraw) it. ECONFLICT if it is not pending, and for an
 	// approval after the case's risk level changed since the submission
 	// (the rules ran against the old one: reject and submit again).

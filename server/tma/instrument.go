@@ -135,8 +135,9 @@ var RuleEffects = []RuleEffect{RuleSecondApprover, RuleIncomplete}
 
 // Limits of an instrument file.
 const (
-	MaxInstrumentFile  = 1 << 20 // bytes
-	MaxInstrumentItems = 500
+	MaxInstrumentFile    = 1 << 20 // bytes
+	MaxInstrumentItems   = 500
+	MaxInstrumentVersion = 1<<31 - 1 // what PostgreSQL's integer holds
 )
 
 // Problem is one thing wrong with an instrument file. Field is the path of

@@ -37,6 +37,8 @@ func (in *Instrument) Validate() Problems {
 	}
 	if in.Version < 1 {
 		v.add(problemf("version", "The version must be a whole number of 1 or more."))
+	} else if in.Version > MaxInstrumentVersion {
+		v.add(problemf("version", "The version must be at most %d.", MaxInstrumentVersion))
 	}
 	v.text("title", in.Title, maxInstrumentName, true)
 	if in.Language != "" && !slices.Contains(Locales, in.Language) {
