@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -443,5 +444,46 @@ func TestAssessmentLargeForm(t *testing.T) {
 	}
 	if a := w.stored(t, id); len(a.Ratings) != tma.MaxInstrumentItems || a.Ratings["item-499"].Rationale != "r" {
 		t.Fatalf("%d ratings stored", len(a.Ratings))
+	}
+}
+
+// TestAssessmentKeepsLinksTheEditorCannotSee: the lead cites a restricted
+// note; a second threat manager, who may not read restricted notes, edits
+// the draft through the form. The citation stays, and the page names the
+// note to them by neither title nor text.
+func TestAssessmentKeepsLinksTheEditorCannotSee(t *testing.T) {
+	w := newAssessmentWorld(t)
+	importInstrument(t, w.lc, checkInstrument(1))
+	id := startAssessment(t, w.lc, w.kase.ID, "workplace-check:1")
+	ctx := tma.NewContextWithActor(context.Background(), tma.Actor{UserID: w.lead.ID, TenantID: w.tenant.ID, Label: w.lead.Email})
+	sealer := crypt.NewCaseRecords(w.srv.CaseKeys)
+	note, err := postgres.NewNoteService(w.srv.DB, sealer).AddNote(ctx, w.tenant.ID, w.kase.ID,
+		tma.NoteInput{Title: "Psychiatric report Zebraquartz", Body: "Diagnosis.", Restricted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.NewAssessmentService(w.srv.DB, sealer).Save(ctx, w.tenant.ID, w.kase.ID, id, tma.AssessmentInput{Revision: 1,
+		Ratings: map[string]tma.Rating{"threat": {Value: "present", Links: []string{note.ID}}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	body, rev := assessmentPage(t, w.sc, w.kase.ID, id)
+	if strings.Contains(body, "Zebraquartz") {
+		t.Fatal("the page names a restricted note to a reader who may not read it")
+	}
+	form := rated(rev, map[string]string{"threat": "present", "grievance": "absent"}, "", "")
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="(links\.[a-z0-9_-]+)" value="([^"]+)">`).FindAllStringSubmatch(body, -1) {
+		form.Add(m[1], m[2])
+	}
+	form.Set("_csrf", w.sc.csrf)
+	if status, body := w.sc.post(w.url(id), form); status != http.StatusSeeOther {
+		t.Fatalf("save: %d %.300s", status, body)
+	}
+	a := w.stored(t, id)
+	if got := a.Ratings["threat"].Links; !slices.Equal(got, []string{note.ID}) {
+		t.Errorf("after the second manager's save, threat cites %v, want the restricted note %s", got, note.ID)
+	}
+	if a.Ratings["grievance"].Value != "absent" {
+		t.Errorf("the second manager's rating was not saved: %+v", a.Ratings)
 	}
 }
