@@ -3,6 +3,8 @@ package instrument
 import (
 	"reflect"
 	"testing"
+
+	"github.com/tma-portal/tma/server/tma"
 )
 
 // FuzzParse checks that Parse never panics, and that whatever it accepts
@@ -28,16 +30,23 @@ func FuzzParse(f *testing.F) {
 		if ps := inst.Validate(); len(ps) > 0 {
 			t.Fatalf("Parse accepted an invalid instrument: %v", ps)
 		}
-		out, err := Marshal(inst)
-		if err != nil {
-			t.Fatalf("Marshal: %v", err)
-		}
-		again, err := Parse(out)
-		if err != nil {
-			t.Fatalf("Parse(Marshal(…)): %v\n%s", err, out)
-		}
-		if !reflect.DeepEqual(inst, again) {
-			t.Fatalf("round trip changed the instrument:\n%#v\n%#v\n%s", inst, again, out)
-		}
+		checkRoundTrip(t, inst)
 	})
+}
+
+// checkRoundTrip fails the test unless inst survives Marshal and Parse
+// unchanged.
+func checkRoundTrip(t *testing.T, inst *tma.Instrument) {
+	t.Helper()
+	out, err := Marshal(inst)
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	again, err := Parse(out)
+	if err != nil {
+		t.Fatalf("Parse(Marshal(…)): %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(inst, again) {
+		t.Fatalf("the round trip changed the instrument:\n%#v\n%#v\n%s", inst, again, out)
+	}
 }

@@ -55,17 +55,7 @@ func TestShippedInstrumentsValid(t *testing.T) {
 			if r := inst.RiskJudgment(); r == nil || !r.RationaleRequired {
 				t.Errorf("risk judgment %+v, want one that requires a rationale", r)
 			}
-			out, err := Marshal(inst)
-			if err != nil {
-				t.Fatalf("Marshal: %v", err)
-			}
-			again, err := Parse(out)
-			if err != nil {
-				t.Fatalf("Parse(Marshal(…)): %v\n%s", err, out)
-			}
-			if !reflect.DeepEqual(inst, again) {
-				t.Errorf("the round trip changed the instrument:\n%+v\n%+v", inst, again)
-			}
+			checkRoundTrip(t, inst)
 		})
 	}
 }
