@@ -26,13 +26,7 @@ func TestBrowserAssessment(t *testing.T) {
 	srv := w.srv
 
 	b := newBrowser(t, "en")
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(b, actions...); err != nil {
-			text, _ := chromedp.Run(b, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-			t.Fatalf("%s: %v\n%.2000s", step, err, text)
-		}
-	}
+	run := browserSteps(t, b)
 	// waitFor waits until the JavaScript condition holds.
 	waitFor := func(step, cond string) {
 		t.Helper()

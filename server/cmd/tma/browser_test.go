@@ -136,3 +136,15 @@ func TestBrowserLoginWithTOTP(t *testing.T) {
 		t.Errorf("audit log lacks the TOTP sign-in or the logout: %s", joined)
 	}
 }
+
+// browserSteps returns a function that runs a named step's actions in b and
+// fails the test with the page's text if one fails.
+func browserSteps(t *testing.T, b context.Context) func(step string, actions ...chromedp.Action[chromedp.Void]) {
+	return func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(b, actions...); err != nil {
+			text, _ := chromedp.Run(b, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+			t.Fatalf("%s: %v\n%.2000s", step, err, text)
+		}
+	}
+}

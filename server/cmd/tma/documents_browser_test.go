@@ -39,13 +39,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	}
 
 	b := newBrowser(t, "en")
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(b, actions...); err != nil {
-			text, _ := chromedp.Run(b, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-			t.Fatalf("%s: %v\n%.1500s", step, err, text)
-		}
-	}
+	run := browserSteps(t, b)
 	signIn := func(u *tma.User) {
 		t.Helper()
 		run("sign in as "+u.Email, chromedp.Navigate(srv.URL+"/login"), chromedp.WaitVisible(chromedp.ID("login-form")),

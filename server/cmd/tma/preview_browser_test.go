@@ -111,12 +111,7 @@ func TestBrowserPDFPreviewRenders(t *testing.T) {
 	imgPage := "/cases/" + kase.ID + "/documents/" + img.ID
 
 	b := newBrowser(t, "en")
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(b, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := browserSteps(t, b)
 	run("sign in", chromedp.EmulateViewport(1280, 1000), chromedp.Navigate(srv.URL+"/login"), chromedp.WaitVisible(chromedp.ID("login-form")),
 		chromedp.SetValue(chromedp.ID("tenant"), "acme"), chromedp.SetValue(chromedp.ID("email"), lead.Email),
 		chromedp.SendKeys(chromedp.ID("password"), testPassword), chromedp.Submit(chromedp.ID("login-form")),

@@ -252,13 +252,7 @@ func TestBrowserWikiEdit(t *testing.T) {
 	createWikiPage(t, c, "Contacts", "contacts", "")
 
 	b := newBrowser(t, "en")
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(b, actions...); err != nil {
-			text, _ := chromedp.Run(b, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-			t.Fatalf("%s: %v\n%.1500s", step, err, text)
-		}
-	}
+	run := browserSteps(t, b)
 	html := func(js string) string {
 		t.Helper()
 		s, err := chromedp.Run(b, chromedp.Evaluate[string](js))
