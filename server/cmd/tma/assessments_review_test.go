@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/tma-portal/tma/server/postgres"
@@ -62,5 +63,35 @@ func TestInstrumentCountsOnlyVisibleCases(t *testing.T) {
 		if got := count(c); got != "0" {
 			t.Errorf("%s, who may not see the case, sees %s assessments of the version, want 0", u.Email, got)
 		}
+	}
+}
+
+// TestDashboardRiskCountsBeyondTheCasesListLimit: the dashboard counts
+// every open case of the user, not only the 500 most recently changed
+// ones that the cases list shows. A lead with an imminent case that has
+// not changed for a while and 500 newer cases still sees it counted.
+func TestDashboardRiskCountsBeyondTheCasesListLimit(t *testing.T) {
+	srv := startServer(t, nil)
+	tn, users := srv.mustTenant(t, "acme", tma.RoleThreatManager)
+	lead := users[0]
+	ctx := tma.NewContextWithActor(context.Background(), tma.Actor{UserID: lead.ID, TenantID: tn.ID, Label: lead.Email})
+	cases := postgres.NewCaseService(srv.DB)
+	if _, err := cases.CreateCase(ctx, tn.ID, tma.NewCase{Title: "The old imminent one", Risk: tma.RiskImminent}); err != nil {
+		t.Fatal(err)
+	}
+	const newer = 500
+	for i := range newer {
+		if _, err := cases.CreateCase(ctx, tn.ID, tma.NewCase{Title: "Newer case " + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := srv.client(t)
+	c.login("acme", lead.Email)
+	counts := dashboardRiskCounts(t, c)
+	if got := counts[string(tma.RiskImminent)][0]; got != "Cases: 1" {
+		t.Errorf("imminent: %q, want %q", got, "Cases: 1")
+	}
+	if got := counts[string(tma.RiskUnrated)][0]; got != "Cases: "+strconv.Itoa(newer) {
+		t.Errorf("unrated: %q, want %q", got, "Cases: "+strconv.Itoa(newer))
 	}
 }
