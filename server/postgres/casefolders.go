@@ -129,6 +129,34 @@ func (s *CaseService) MyCases(ctx context.Context, tenantID, userID string) ([]*
 	return cases, dbError("CaseService.MyCases", err)
 }
 
+// MyRiskCounts counts the user's open cases by risk level, with the
+// membership rules of MyCases and without its limit.
+func (s *CaseService) MyRiskCounts(ctx context.Context, tenantID, userID string) (map[tma.RiskLevel]int, error) {
+	counts := map[tma.RiskLevel]int{}
+	if !tma.ValidID(tenantID) || !tma.ValidID(userID) {
+		return counts, nil
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT c.risk, count(*)
+		FROM case_members m JOIN cases c ON c.tenant_id = m.tenant_id AND c.id = m.case_id
+		WHERE m.tenant_id = $1 AND m.user_id = $2 AND (m.expires_at IS NULL OR m.expires_at > $3) AND c.status <> 'closed'
+		  AND NOT EXISTS (SELECT 1 FROM case_exclusions x
+			WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id)
+		GROUP BY c.risk`, tenantID, userID, s.db.now())
+	if err != nil {
+		return nil, dbError("CaseService.MyRiskCounts", err)
+	}
+	var risk string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&risk, &n}, func() error {
+		counts[tma.RiskLevel(risk)] = n
+		return nil
+	})
+	if err != nil {
+		return nil, dbError("CaseService.MyRiskCounts", err)
+	}
+	return counts, nil
+}
+
 // accessSQL loads a user's membership and exclusion of one case in one
 // statement. No row: no such case in the tenant.
 const accessSQL = `SELECT COALESCE(m.role, ''), m.expires_at, x.user_id IS NOT NULL

@@ -75,15 +75,28 @@ func (s *InstrumentService) Import(ctx context.Context, tenantID string, inst *t
 	return created, err
 }
 
-// Instruments lists every version, newest version of each first.
+// Instruments lists every version, newest version of each first. The
+// assessments are counted in the cases the actor may see (a current
+// membership without an exclusion, as MyCases): the count of another
+// case's assessments, drafts included, would tell who sees the list that
+// a case they may not see is being assessed. An operator (the CLI) counts
+// every case; an actor without a user counts none.
 func (s *InstrumentService) Instruments(ctx context.Context, tenantID string) ([]*tma.InstrumentInfo, error) {
 	if !tma.ValidID(tenantID) {
 		return nil, nil
 	}
+	actor := tma.ActorFromContext(ctx)
+	viewer := "00000000-0000-0000-0000-000000000000" // no user: no case is visible
+	if tma.ValidID(actor.UserID) {
+		viewer = actor.UserID
+	}
 	rows, err := s.db.Pool.Query(ctx, `SELECT i.id, i.version, i.title, COALESCE(i.imported_by::text, ''), COALESCE(u.display_name, ''), i.imported_at,
-		(SELECT count(*) FROM assessments a WHERE a.tenant_id = i.tenant_id AND a.instrument_id = i.id AND a.instrument_version = i.version)
+		(SELECT count(*) FROM assessments a WHERE a.tenant_id = i.tenant_id AND a.instrument_id = i.id AND a.instrument_version = i.version
+			AND ($2 OR EXISTS (SELECT 1 FROM case_members m WHERE m.tenant_id = a.tenant_id AND m.case_id = a.case_id AND m.user_id = $3
+				AND (m.expires_at IS NULL OR m.expires_at > $4)
+				AND NOT EXISTS (SELECT 1 FROM case_exclusions x WHERE x.tenant_id = m.tenant_id AND x.case_id = m.case_id AND x.user_id = m.user_id))))
 		FROM instruments i LEFT JOIN users u ON u.tenant_id = i.tenant_id AND u.id = i.imported_by
-		WHERE i.tenant_id = $1 ORDER BY i.id, i.version DESC`, tenantID)
+		WHERE i.tenant_id = $1 ORDER BY i.id, i.version DESC`, tenantID, actor.Operator && actor.UserID == "", viewer, s.db.now())
 	if err != nil {
 		return nil, dbError("InstrumentService.Instruments", err)
 	}

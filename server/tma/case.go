@@ -321,6 +321,10 @@ type CaseService interface {
 	// MyCases lists the cases the user is a member of, membership current
 	// and not excluded, most recently changed first.
 	MyCases(ctx context.Context, tenantID, userID string) ([]*Case, error)
+	// MyRiskCounts counts the open (not closed) cases of MyCases by risk
+	// level, all of them: MyCases lists at most 500, and a count that
+	// left out an old imminent case would hide it.
+	MyRiskCounts(ctx context.Context, tenantID, userID string) (map[RiskLevel]int, error)
 	// Access returns the user's access to the case; the zero CaseAccess if
 	// the case does not exist or the user is no member. It never fails
 	// with ENOTFOUND, so that both look the same to the caller.

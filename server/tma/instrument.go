@@ -198,7 +198,7 @@ type InstrumentInfo struct {
 	ImportedBy   string // user id; "" for the versions shipped with TMA
 	ImporterName string
 	ImportedAt   time.Time
-	Assessments  int // how many assessments are pinned to this version
+	Assessments  int // how many assessments of cases the reader may see are pinned to this version
 }
 
 // InstrumentService keeps a tenant's instruments. Every method acts for the
@@ -211,7 +211,9 @@ type InstrumentService interface {
 	// version").
 	Import(ctx context.Context, tenantID string, inst *Instrument, source []byte) (created bool, err error)
 	// Instruments lists every stored version, by instrument id, newest
-	// version first.
+	// version first. InstrumentInfo.Assessments counts only the assessments
+	// of cases the actor may see (current membership, no exclusion); an
+	// operator's count is the tenant's.
 	Instruments(ctx context.Context, tenantID string) ([]*InstrumentInfo, error)
 	// Instrument returns one version (0: the latest). ENOTFOUND if there
 	// is none.

@@ -180,9 +180,10 @@ type riskCount struct {
 
 // handleDashboard shows the three steps, each linking to what the user
 // may open, and to a user who may read cases their open cases by risk
-// level. The counts come from the user's own case list (MyCases: current
-// memberships without an exclusion), so they count nothing the user could
-// not open, and reveal nothing about other cases of the tenant.
+// level. The counts come from the user's own cases (MyRiskCounts: current
+// memberships without an exclusion, as MyCases, but all of them), so they
+// count nothing the user could not open, and reveal nothing about other
+// cases of the tenant.
 func (s *Server) handleDashboard(c *fiber.Ctx) error {
 	v := s.newView(c, "dashboard.title", "dashboard", nil)
 	p := v.Principal
@@ -194,36 +195,22 @@ func (s *Server) handleDashboard(c *fiber.Ctx) error {
 		d.Roles = append(d.Roles, v.T("role."+string(r)))
 	}
 	if d.Cases {
-		cases, err := s.deps.Cases.MyCases(c.UserContext(), p.Tenant.ID, u.ID)
+		counts, err := s.deps.Cases.MyRiskCounts(c.UserContext(), p.Tenant.ID, u.ID)
 		if err != nil {
 			return err
 		}
-		d.Risk = countByRisk(cases)
+		d.Risk = riskCounts(counts)
 	}
 	v.Data = d
 	return s.render(c, fiber.StatusOK, "dashboard", v)
 }
 
-// countByRisk counts the open (not closed) cases at each risk level, in
-// the order of tma.RiskLevels; a case without a level counts as unrated.
-func countByRisk(cases []*tma.Case) []riskCount {
-	counts := make([]riskCount, len(tma.RiskLevels))
+// riskCounts orders counts as tma.RiskLevels, a level without cases
+// counting 0.
+func riskCounts(counts map[tma.RiskLevel]int) []riskCount {
+	out := make([]riskCount, len(tma.RiskLevels))
 	for i, l := range tma.RiskLevels {
-		counts[i].Level = l
+		out[i] = riskCount{Level: l, Count: counts[l]}
 	}
-	for _, k := range cases {
-		if k.Status == tma.StatusClosed {
-			continue
-		}
-		risk := k.Risk
-		if risk == "" {
-			risk = tma.RiskUnrated
-		}
-		for i := range counts {
-			if counts[i].Level == risk {
-				counts[i].Count++
-			}
-		}
-	}
-	return counts
+	return out
 }

@@ -159,7 +159,7 @@ func TestPagesRender(t *testing.T) {
 		"login": loginData{Tenant: "acme"},
 		"mfa":   loginData{},
 		"dashboard": dashboardData{Heading: "Welcome, Ada", Roles: []string{"Administrator"}, Reports: true, Intake: true, Cases: true,
-			Risk: countByRisk([]*tma.Case{kase, {Risk: tma.RiskHigh}, {Status: tma.StatusClosed, Risk: tma.RiskHigh}})},
+			Risk: riskCounts(map[tma.RiskLevel]int{kase.Risk: 1, tma.RiskHigh: 1})},
 		"account":   accountData{Sessions: sessions, Current: "s1"},
 		"mfa_enrol": mfaEnrolData{Secret: "ABC", QR: "data:image/png;base64,AA=="},
 		"users":     usersData{Users: []*tma.User{u}},
