@@ -273,7 +273,8 @@ document.addEventListener("DOMContentLoaded", () => {
 // the CSRF token in the X-CSRF-Token header, asking for JSON. The answer's
 // revision goes into the hidden field, so the next save builds on it. A
 // conflict (someone else saved meanwhile) stops the autosave and says so;
-// the user's input stays on the page, and "Save draft" shows both. Without
+// the user's input stays on the page, and "Save draft" lists where the
+// saved draft differs from it before a second save replaces it. Without
 // the script the buttons work as plain form submissions.
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.querySelector("form[data-autosave]");
@@ -299,8 +300,10 @@ document.addEventListener("DOMContentLoaded", () => {
           revision.value = String(data.revision);
           say(form.dataset.msgSaved.replace("%s", time()));
         } else if (res.status === 409) {
+          // Saved by someone else meanwhile, submitted, or the case closed:
+          // the server's message says which.
           stopped = true;
-          say(form.dataset.msgConflict);
+          say((data && data.error && data.error.message) || form.dataset.msgConflict);
         } else {
           say(form.dataset.msgFailed + " " + ((data && data.error && data.error.message) || res.status));
         }

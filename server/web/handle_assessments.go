@@ -128,6 +128,11 @@ type assessmentData struct {
 	LinkNames map[string]string
 	Revision  int // what the form's hidden field holds
 	Conflict  bool
+	// ConflictItems name the items the stored draft holds differently
+	// from the refused input, ConflictJudgments whether a judgment
+	// differs: what saving again would replace.
+	ConflictItems     []string
+	ConflictJudgments bool
 }
 
 // sectionView is a section of the instrument with the ratings.
@@ -389,10 +394,30 @@ func (s *Server) assessmentRefused(c *fiber.Ctx, in tma.AssessmentInput, aerr er
 			}
 		} else if tma.ErrorCode(aerr) == tma.ECONFLICT {
 			d.Conflict = true
+			d.ConflictItems, d.ConflictJudgments = conflicts(d.Instrument, d.Assessment, in)
 			v.Data = d
 		}
 	}
 	return s.outcome(c, v, "assessment", aerr, notice)
+}
+
+// conflicts names what the stored draft holds differently from the
+// user's input in, so that they see what saving again would replace: the
+// items (by name) and whether any summary judgment differs.
+func conflicts(inst *tma.Instrument, stored *tma.Assessment, in tma.AssessmentInput) (items []string, judgments bool) {
+	mine := *stored
+	mine.Ratings, mine.Judgments = in.Ratings, in.Judgments
+	for _, ch := range tma.DiffAssessments(inst, stored, inst, &mine) {
+		if ch.Change == tma.ChangeValue || ch.Change == tma.ChangeText {
+			items = append(items, ch.Name)
+		}
+	}
+	for _, j := range inst.Judgments {
+		if stored.Judgments[j.ID] != in.Judgments[j.ID] {
+			judgments = true
+		}
+	}
+	return items, judgments
 }
 
 // handleAssessmentSubmit saves and submits a draft. It is final at once,

@@ -349,6 +349,14 @@ func TestAssessmentBadInput(t *testing.T) {
 		if status != http.StatusConflict || !strings.Contains(body, "Wrote an angry letter to the board") || !strings.Contains(body, `id="assessment-conflict"`) {
 			t.Fatalf("stale save: status %d, want 409 keeping the input: %.600s", status, body)
 		}
+		// The page names the items where the saved draft differs from the
+		// input (the lead rated "threat", the second manager "grievance"),
+		// and no other.
+		for item, want := range map[string]bool{"Direct threat": true, "Grievance": true, "Access to weapons": false} {
+			if got := strings.Contains(body, "<li>"+item+"</li>"); got != want {
+				t.Errorf("conflict list names %q: %v, want %v", item, got, want)
+			}
+		}
 		// The autosave asks for JSON.
 		f.Set("_csrf", w.sc.csrf)
 		status, jbody, _ := w.sc.do(http.MethodPost, w.url(id), f, map[string]string{"Accept": "application/json"})
