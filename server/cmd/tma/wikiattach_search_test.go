@@ -18,7 +18,11 @@ import (
 
 	"github.com/go-pdf/fpdf"
 
+	"github.com/tma-portal/tma/server/crypt"
+	"github.com/tma-portal/tma/server/postgres"
+	"github.com/tma-portal/tma/server/postgres/pgtest"
 	"github.com/tma-portal/tma/server/tma"
+	"github.com/tma-portal/tma/server/web"
 )
 
 // testDOCX is the smallest Word document the extractor reads, with one
@@ -256,4 +260,86 @@ func TestWikiAttachmentTextSealed(t *testing.T) {
 	if len(docs) != 1 || docs[0].Key != "wikifile:"+id || !strings.Contains(docs[0].Text, word) {
 		t.Fatalf("Load after the move: %+v", docs)
 	}
+}
+
+// TestWikiAttachmentSearchFollowsSpaceAndRebuild: a change of the space's
+// grants re-enqueues the attachments of its pages (legal, no longer a
+// reader of the space, stops finding them), an edit of the page's text
+// does not; and a rebuilt index (SearchSource.All) holds the attachments'
+// text under the same permission.
+func TestWikiAttachmentSearchFollowsSpaceAndRebuild(t *testing.T) {
+	ctx := context.Background()
+	dbURL, data := pgtest.URL(t), t.TempDir()
+	env := map[string]string{"TMA_DATABASE_URL": dbURL, "TMA_DATA_DIR": data}
+	srv, stop := startStoppable(t, env)
+	w := newCaseWorld(t, srv, map[string]tma.Role{"tm": tma.RoleThreatManager, "legal": tma.RoleLegal})
+	tm := w.signIn(t)["tm"]
+	tmUser, legalUser := w.users["tm"], w.users["legal"]
+	const word = "pelikanordnung"
+	path := createWikiPage(t, tm, "Evacuation", "", "")
+	id := mustUploadAttachment(t, tm, path, "route.txt", []byte("Follow the "+word+" to the exit.\n"))
+	key := "wikifile:" + id
+	waitOutboxApplied(t, srv)
+	if got := srv.searchKeys(t, legalUser, word); !slices.Equal(got, []string{key}) {
+		t.Fatalf("legal finds %v, want [%s]", got, key)
+	}
+
+	// An edit of the page's text enqueues the page, not its files.
+	_, last := srv.outboxKeys(t, 0)
+	base := editBase(t, tm, path)
+	if status, b := tm.post(path, url.Values{"title": {"Evacuation"}, "body": {"See [the route](attachment:route.txt)."}, "base": {base}}); status != http.StatusSeeOther {
+		t.Fatalf("save: %d %.300s", status, b)
+	}
+	if keys, _ := srv.outboxKeys(t, last); slices.Contains(keys, key) || len(keys) == 0 {
+		t.Errorf("a page edit enqueued %v", keys)
+	}
+
+	_, last = srv.outboxKeys(t, 0)
+	wiki := postgres.NewWikiService(srv.DB, crypt.NewCaseRecords(srv.CaseKeys), web.NewWikiMarkup())
+	if err := wiki.SetSpaceGrants(userCtx(tmUser), w.tenant.ID, "process", tma.WikiGrantsInput{
+		ReadRoles: []tma.Role{tma.RoleThreatManager}, EditRoles: []tma.Role{tma.RoleThreatManager}}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := srv.outboxKeys(t, last); !slices.Contains(keys, key) {
+		t.Errorf("the space's new grants did not enqueue the attachment: %v", keys)
+	}
+	waitOutboxApplied(t, srv)
+	if res := srv.searchAs(t, legalUser, word); res.Total != 0 {
+		t.Errorf("legal, no longer a reader of the space, finds %d", res.Total)
+	}
+	if got := srv.searchKeys(t, tmUser, word); !slices.Equal(got, []string{key}) {
+		t.Errorf("tm finds %v", got)
+	}
+	dir := srv.Config.SearchDir
+	stop()
+
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := startStoppable(t, env)
+	if got := s2.searchKeys(t, tmUser, word); !slices.Equal(got, []string{key}) {
+		t.Errorf("after a rebuild, tm finds %v", got)
+	}
+	if got := s2.searchKeys(t, legalUser, word); len(got) != 0 {
+		t.Errorf("after a rebuild, legal finds %v", got)
+	}
+	if n, err := s2.SearchSource.Count(ctx); err != nil || n < 2 {
+		t.Errorf("Count = %d, %v", n, err)
+	}
+}
+
+// outboxKeys returns the keys of the outbox rows after seq, and the last
+// seq.
+func (s *testServer) outboxKeys(t *testing.T, after int64) ([]string, int64) {
+	t.Helper()
+	changes, err := s.SearchSource.Changes(context.Background(), after, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, c := range changes {
+		keys = append(keys, c.Key)
+		after = c.Seq
+	}
+	return keys, after
 }
