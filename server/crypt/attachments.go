@@ -14,7 +14,8 @@ import (
 // that key takes the case key's place in the streaming format of doc.go,
 // with the binding (tenant, "wiki:<space id>", attachment id, version 1).
 // The plaintext's SHA-256 is sealed under the same key as a record (table
-// "wiki_attachments", the attachment id, field "sha256").
+// "wiki_attachments", the attachment id, field "sha256"), and so is the
+// text extracted for search (table "wiki_attachment_texts", field "text").
 type Attachments struct{ keys tma.KeyProvider }
 
 var _ tma.AttachmentCipher = (*Attachments)(nil)
@@ -29,6 +30,10 @@ func attachmentBinding(ref tma.AttachmentRef) DocBinding {
 
 func attachmentDigestBinding(ref tma.AttachmentRef) RecordBinding {
 	return RecordBinding{TenantID: ref.TenantID, CaseID: "wiki:" + ref.SpaceID, Table: "wiki_attachments", RowID: ref.AttachmentID, Field: "sha256"}
+}
+
+func attachmentTextBinding(ref tma.AttachmentRef) RecordBinding {
+	return RecordBinding{TenantID: ref.TenantID, CaseID: "wiki:" + ref.SpaceID, Table: "wiki_attachment_texts", RowID: ref.AttachmentID, Field: "text"}
 }
 
 func validAttachmentRef(ref tma.AttachmentRef) error {
@@ -102,4 +107,31 @@ func (a *Attachments) Open(ctx context.Context, ref tma.AttachmentRef, wrapped t
 		return nil, err
 	}
 	return r, nil
+}
+
+// SealText implements tma.AttachmentCipher: the text is a record under the
+// attachment's own data key, which is unwrapped for it and wiped after.
+func (a *Attachments) SealText(ctx context.Context, ref tma.AttachmentRef, wrapped tma.WrappedKey, text []byte) ([]byte, error) {
+	if err := validAttachmentRef(ref); err != nil {
+		return nil, err
+	}
+	key, err := a.keys.Unwrap(ctx, tma.AttachmentKeyScope(ref.TenantID, ref.AttachmentID), wrapped)
+	if err != nil {
+		return nil, tma.Wrap("crypt.Attachments.SealText", err)
+	}
+	defer wipe(key)
+	return SealRecord(key, attachmentTextBinding(ref), text)
+}
+
+// OpenText implements tma.AttachmentCipher.
+func (a *Attachments) OpenText(ctx context.Context, ref tma.AttachmentRef, wrapped tma.WrappedKey, sealed []byte) ([]byte, error) {
+	if err := validAttachmentRef(ref); err != nil {
+		return nil, err
+	}
+	key, err := a.keys.Unwrap(ctx, tma.AttachmentKeyScope(ref.TenantID, ref.AttachmentID), wrapped)
+	if err != nil {
+		return nil, tma.Wrap("crypt.Attachments.OpenText", err)
+	}
+	defer wipe(key)
+	return OpenRecord(key, attachmentTextBinding(ref), sealed)
 }

@@ -41,8 +41,10 @@
 //	       ├─ stream: the document format below, with the attachment key in the
 //	       │  case key's place and B bound to (tenant, "wiki:<space id>",
 //	       │  attachment id, version 1)
-//	       └─ digest: the plaintext's SHA-256 sealed as a record, table
-//	          "wiki_attachments", row the attachment id, field "sha256"
+//	       ├─ digest: the plaintext's SHA-256 sealed as a record, table
+//	       │  "wiki_attachments", row the attachment id, field "sha256"
+//	       └─ text: the text extracted for search, sealed as a record, table
+//	          "wiki_attachment_texts", row the attachment id, field "text"
 //
 // so the stream keeps every property of a document stream (sealing id,
 // commitment, rollback and splice detection; a blob moved to another
@@ -51,8 +53,8 @@
 // rewraps attachment keys with the provider's Rewrap (the key never leaves
 // KMS) and RetireTenant counts them as users of a version, so retiring a
 // version never makes an attachment unreadable. Replacing an attachment
-// drops its wrapped key, which shreds the old bytes (backups keep the
-// wrapping until its KEK version is retired, as for case keys).
+// drops its wrapped key, which shreds the old bytes and their text (backups
+// keep the wrapping until its KEK version is retired, as for case keys).
 //
 // # Shredding and backups
 //

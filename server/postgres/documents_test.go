@@ -27,6 +27,7 @@ type docEnv struct {
 	*env
 	cases  *postgres.CaseService
 	keys   *crypt.KeyCache
+	kp     tma.KeyProvider // the tenant KEKs themselves (wiki attachments)
 	store  *blob.FS
 	ranges *countingStore // store, counting range opens; the service's
 	root   string
@@ -54,7 +55,7 @@ func newDocEnv(t *testing.T) *docEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &docEnv{env: e, cases: postgres.NewCaseService(e.db), store: store, root: root,
+	d := &docEnv{env: e, cases: postgres.NewCaseService(e.db), kp: kp, store: store, root: root,
 		keys: crypt.NewKeyCache(postgres.NewCaseKeyService(e.db, kp), time.Minute, 100)}
 	d.ranges = &countingStore{FS: store}
 	d.docs = postgres.NewDocumentService(e.db, crypt.NewCaseRecords(d.keys), crypt.NewDocuments(d.keys), d.ranges, nil)

@@ -13,20 +13,24 @@ import (
 )
 
 // SearchSource reads searchable content for the index: the outbox that
-// the triggers of migration 0019 write in commit order, the items
-// themselves (opened with the case key), and what a user may see.
+// the triggers of migrations 0019 and 0022 write in commit order, the
+// items themselves (case content opened with the case key, the text of
+// wiki attachments with the attachment's data key), and what a user may
+// see.
 type SearchSource struct {
-	db     *DB
-	sealer tma.RecordSealer
-	authz  tma.Authorizer
+	db          *DB
+	sealer      tma.RecordSealer
+	attachments tma.AttachmentCipher
+	authz       tma.Authorizer
 }
 
 var _ tma.SearchSource = (*SearchSource)(nil)
 
 // NewSearchSource returns a SearchSource on db that opens case content
-// with sealer and decides scopes with authz.
-func NewSearchSource(db *DB, sealer tma.RecordSealer, authz tma.Authorizer) *SearchSource {
-	return &SearchSource{db: db, sealer: sealer, authz: authz}
+// with sealer and the text of wiki attachments with attachments, and
+// decides scopes with authz.
+func NewSearchSource(db *DB, sealer tma.RecordSealer, attachments tma.AttachmentCipher, authz tma.Authorizer) *SearchSource {
+	return &SearchSource{db: db, sealer: sealer, attachments: attachments, authz: authz}
 }
 
 // loadBatch is how many keys All loads at once.
@@ -64,7 +68,8 @@ func (s *SearchSource) All(ctx context.Context, fn func(*tma.SearchDoc) error) (
 		UNION ALL SELECT tenant_id, 'action:' || id FROM case_actions
 		UNION ALL SELECT tenant_id, 'report:' || id FROM reports
 		UNION ALL SELECT tenant_id, 'document:' || document_id || '@' || version FROM document_versions WHERE deleted_at IS NULL
-		UNION ALL SELECT tenant_id, 'wiki:' || id FROM wiki_pages) k ORDER BY tenant_id`)
+		UNION ALL SELECT tenant_id, 'wiki:' || id FROM wiki_pages
+		UNION ALL SELECT tenant_id, 'wikifile:' || id FROM wiki_attachments WHERE deleted_at IS NULL) k ORDER BY tenant_id`)
 	if err != nil {
 		return 0, dbError("SearchSource.All", err)
 	}
@@ -108,9 +113,9 @@ type sealedItem struct {
 
 // searchKeys are the ids of the keys of one Load, by type.
 type searchKeys struct {
-	cases, notes, actions, reports, wiki []string
-	docIDs                               []string
-	docVersions                          []int32
+	cases, notes, actions, reports, wiki, files []string
+	docIDs                                      []string
+	docVersions                                 []int32
 }
 
 func parseSearchKeys(keys []string) searchKeys {
@@ -142,6 +147,8 @@ func parseSearchKeys(keys []string) searchKeys {
 			k.reports = append(k.reports, id)
 		case tma.SearchWiki:
 			k.wiki = append(k.wiki, id)
+		case tma.SearchWikiFile:
+			k.files = append(k.files, id)
 		}
 	}
 	return k
@@ -162,7 +169,7 @@ func (s *SearchSource) Load(ctx context.Context, tenantID string, keys []string)
 	k := parseSearchKeys(keys)
 	var items []*sealedItem
 	loaders := []func(context.Context, string, searchKeys) ([]*sealedItem, error){
-		s.loadCases, s.loadNotes, s.loadActions, s.loadReports, s.loadDocuments, s.loadWiki,
+		s.loadCases, s.loadNotes, s.loadActions, s.loadReports, s.loadDocuments, s.loadWiki, s.loadWikiFiles,
 	}
 	for _, load := range loaders {
 		got, err := load(ctx, tenantID, k)
@@ -488,11 +495,81 @@ func (s *SearchSource) loadWiki(ctx context.Context, tenantID string, k searchKe
 			return nil, err
 		}
 		d.Key = tma.SearchWiki + ":" + id
-		d.WikiRoles = append(toRoles(sread), toRoles(sedit)...)
-		d.WikiNarrowed, d.WikiNarrow = pread != nil, toRoles(pread)
-		d.WikiHidden = toRoles(phidden)
+		setWikiAccess(d, sread, sedit, pread, phidden)
 		return &sealedItem{doc: d}, nil
 	})
+}
+
+// setWikiAccess fills d's wiki permission fields from the roles of a page
+// and its space.
+func setWikiAccess(d *tma.SearchDoc, spaceRead, spaceEdit, pageRead, pageHidden []string) {
+	d.WikiRoles = append(toRoles(spaceRead), toRoles(spaceEdit)...)
+	d.WikiNarrowed, d.WikiNarrow = pageRead != nil, toRoles(pageRead)
+	d.WikiHidden = toRoles(pageHidden)
+}
+
+// loadWikiFiles loads live wiki attachments: the name as title, the text
+// opened with the attachment's data key, and the permission fields of the
+// page (an attachment is read by whoever reads its page). An attachment
+// whose text does not open (a damaged record, a destroyed key) is left
+// out, like a case item whose records do not open; an unavailable key
+// provider fails the load, which the indexer retries.
+func (s *SearchSource) loadWikiFiles(ctx context.Context, tenantID string, k searchKeys) ([]*sealedItem, error) {
+	if len(k.files) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT a.id::text, sp.id::text, sp.slug, p.slug, sp.read_roles, sp.edit_roles, p.read_roles, p.hidden_roles,
+		r.title, a.name, a.kek_provider, a.kek_id, a.kek_version, a.wrapped_key, t.text, COALESCE(u.display_name, ''), a.uploaded_at
+		FROM wiki_attachments a
+		JOIN wiki_pages p ON p.tenant_id = a.tenant_id AND p.id = a.page_id
+		JOIN wiki_spaces sp ON sp.tenant_id = p.tenant_id AND sp.id = p.space_id
+		JOIN wiki_revisions r ON r.tenant_id = p.tenant_id AND r.page_id = p.id AND r.revision = p.revision
+		LEFT JOIN wiki_attachment_texts t ON t.tenant_id = a.tenant_id AND t.attachment_id = a.id
+		LEFT JOIN users u ON u.tenant_id = a.tenant_id AND u.id = a.uploaded_by
+		WHERE a.tenant_id = $1 AND a.id = ANY($2::text[]::uuid[]) AND a.deleted_at IS NULL`, tenantID, k.files)
+	if err != nil {
+		return nil, err
+	}
+	type file struct {
+		doc     *tma.SearchDoc
+		ref     tma.AttachmentRef
+		wrapped tma.WrappedKey
+		text    []byte
+	}
+	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*file, error) {
+		var id string
+		var sread, sedit, pread, phidden []string
+		f := &file{doc: &tma.SearchDoc{Type: tma.SearchWikiFile, TenantID: tenantID}}
+		d := f.doc
+		if err := r.Scan(&id, &f.ref.SpaceID, &d.Space, &d.Slug, &sread, &sedit, &pread, &phidden, &d.PageTitle, &d.File,
+			&f.wrapped.KEK.Provider, &f.wrapped.KEK.KeyID, &f.wrapped.KEK.Version, &f.wrapped.Ciphertext, &f.text, &d.Author, &d.Date); err != nil {
+			return nil, err
+		}
+		d.Key, d.Title = tma.SearchWikiFile+":"+id, d.File
+		f.ref.TenantID, f.ref.AttachmentID = tenantID, id
+		setWikiAccess(d, sread, sedit, pread, phidden)
+		return f, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*sealedItem, 0, len(files))
+	for _, f := range files {
+		if f.text != nil {
+			plain, err := s.attachments.OpenText(ctx, f.ref, f.wrapped, f.text)
+			switch code := tma.ErrorCode(err); {
+			case err == nil:
+				f.doc.Text = string(plain)
+				clear(plain)
+			case code == tma.ECORRUPT || code == tma.EGONE || code == tma.ENOTFOUND:
+				continue
+			default:
+				return nil, err
+			}
+		}
+		out = append(out, &sealedItem{doc: f.doc})
+	}
+	return out, nil
 }
 
 // firstLine is the first line of s, cut at max runes.
@@ -566,6 +643,7 @@ func (s *SearchSource) Count(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cases WHERE NOT intake) + (SELECT count(*) FROM case_notes)
 		+ (SELECT count(*) FROM case_actions) + (SELECT count(*) FROM reports)
-		+ (SELECT count(*) FROM document_versions WHERE deleted_at IS NULL) + (SELECT count(*) FROM wiki_pages)`).Scan(&n)
+		+ (SELECT count(*) FROM document_versions WHERE deleted_at IS NULL) + (SELECT count(*) FROM wiki_pages)
+		+ (SELECT count(*) FROM wiki_attachments WHERE deleted_at IS NULL)`).Scan(&n)
 	return n, dbError("SearchSource.Count", err)
 }

@@ -53,7 +53,7 @@ func newSearchEnv(t *testing.T) *searchEnv {
 		persons: postgres.NewPersonService(d.db, sealer),
 		actions: postgres.NewActionService(d.db, sealer),
 		keySvc:  postgres.NewCaseKeyService(d.db, nil),
-		src:     postgres.NewSearchSource(d.db, sealer, enf),
+		src:     postgres.NewSearchSource(d.db, sealer, crypt.NewAttachments(d.kp), enf),
 	}
 }
 

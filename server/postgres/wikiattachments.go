@@ -19,17 +19,19 @@ import (
 // and stored in the row. Access is the page's (findPage): a page the viewer
 // may not read hides its attachments exactly like a missing page.
 type WikiAttachmentService struct {
-	db     *DB
-	cipher tma.AttachmentCipher
-	blobs  tma.BlobStore
+	db      *DB
+	cipher  tma.AttachmentCipher
+	blobs   tma.BlobStore
+	extract tma.TextExtractor // nil: attachments get no text for search
 }
 
 var _ tma.WikiAttachmentService = (*WikiAttachmentService)(nil)
 
 // NewWikiAttachmentService returns a WikiAttachmentService on db that seals
-// streams with cipher into blobs.
-func NewWikiAttachmentService(db *DB, cipher tma.AttachmentCipher, blobs tma.BlobStore) *WikiAttachmentService {
-	return &WikiAttachmentService{db: db, cipher: cipher, blobs: blobs}
+// streams with cipher into blobs. extract finds the text of each upload for
+// search (wikiattachmenttext.go); nil stores attachments without text.
+func NewWikiAttachmentService(db *DB, cipher tma.AttachmentCipher, blobs tma.BlobStore, extract tma.TextExtractor) *WikiAttachmentService {
+	return &WikiAttachmentService{db: db, cipher: cipher, blobs: blobs, extract: extract}
 }
 
 const msgNoAttachment = "No such attachment."
@@ -153,6 +155,7 @@ func (s *WikiAttachmentService) Upload(ctx context.Context, tenantID, space, slu
 		_ = s.blobs.Delete(context.WithoutCancel(ctx), blobID)
 		return nil, dbError(op, err)
 	}
+	s.storeText(ctx, ref, blobID, blobSize, aw, tma.ExtractType(name, up.ContentType))
 	return a, nil
 }
 
@@ -192,7 +195,9 @@ func (s *WikiAttachmentService) register(ctx context.Context, tenantID string, a
 
 // retireByName marks the page's live attachment of that name deleted: its
 // data key and blob reference go, its blobs row is deleted and blob GC
-// removes the stream. It returns the attachment's id, "" if there was none.
+// removes the stream, and its sealed text goes (unreadable already without
+// the key); the trigger on deleted_at takes it out of the search index. It
+// returns the attachment's id, "" if there was none.
 func (s *WikiAttachmentService) retireByName(ctx context.Context, tx pgx.Tx, tenantID, pageID, name, by string, now time.Time) (string, error) {
 	var id, blobID string
 	err := tx.QueryRow(ctx, `UPDATE wiki_attachments a SET deleted_at = $4, deleted_by = $5, blob_id = NULL,
@@ -204,6 +209,9 @@ func (s *WikiAttachmentService) retireByName(ctx context.Context, tx pgx.Tx, ten
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	} else if err != nil {
+		return "", err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM wiki_attachment_texts WHERE tenant_id = $1 AND attachment_id = $2`, tenantID, id); err != nil {
 		return "", err
 	}
 	_, err = tx.Exec(ctx, `DELETE FROM blobs WHERE tenant_id = $1 AND id = $2`, tenantID, blobID)

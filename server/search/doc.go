@@ -20,6 +20,9 @@
 //	author                              analysed as a name (lower case, folded, not stemmed)
 //	title_de, title_en, text_de, text_en  the title and text, analysed in German and in English
 //
+// A wiki attachment (type wikifile) carries its page's wiki_roles,
+// wiki_narrow and wiki_hidden, so the page's rule decides it unchanged.
+//
 // Doc values (an uninverted copy of a field, for facets and sorting) exist
 // only for type, case, status, month and date, none of which holds text.
 // Term vectors (positions and offsets, not text) exist on the text fields,

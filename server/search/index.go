@@ -543,7 +543,7 @@ func indexDoc(d *tma.SearchDoc) map[string]any {
 		}
 		m[fWikiRoles] = roles
 	}
-	if d.Type == tma.SearchWiki {
+	if tma.WikiSearchType(d.Type) {
 		narrow := []string{anyRole}
 		if d.WikiNarrowed {
 			narrow = narrow[:0]

@@ -25,7 +25,7 @@ func permitted(s tma.SearchScope, d *tma.SearchDoc) bool {
 		return true
 	}
 	holds := func(r tma.Role) bool { return slices.Contains(s.Roles, r) }
-	if d.Type == tma.SearchWiki && s.Wiki && slices.ContainsFunc(d.WikiRoles, holds) &&
+	if (d.Type == tma.SearchWiki || d.Type == tma.SearchWikiFile) && s.Wiki && slices.ContainsFunc(d.WikiRoles, holds) &&
 		(!d.WikiNarrowed || slices.ContainsFunc(d.WikiNarrow, holds)) && !slices.ContainsFunc(d.WikiHidden, holds) {
 		return true
 	}
@@ -94,7 +94,7 @@ func TestSearchNeverLeaks(t *testing.T) {
 			Title:  words(1 + rng.IntN(2)), Text: words(3 + rng.IntN(6)),
 		}
 		switch typ {
-		case tma.SearchWiki:
+		case tma.SearchWiki, tma.SearchWikiFile: // an attachment carries its page's fields
 			for _, r := range leakRoles {
 				switch rng.IntN(6) {
 				case 0, 1:

@@ -223,7 +223,8 @@ func typeOfKey(key string) string {
 //
 //	tenant = T AND (
 //	   (case ∈ Cases∖RestrictedCases AND restricted = false) OR case ∈ Cases∩RestrictedCases
-//	OR (Wiki AND type = wiki AND wiki_roles ∈ Roles AND NOT wiki_hidden ∈ Roles)
+//	OR (Wiki AND type ∈ {wiki, wikifile} AND wiki_roles ∈ Roles AND wiki_narrow ∈ {*} ∪ Roles
+//	    AND NOT wiki_hidden ∈ Roles)
 //	OR (Triage AND type = report AND case = none AND NOT triage_hidden = UserID))
 //
 // It is nil when scope permits nothing: an empty set never becomes "all".
@@ -267,8 +268,10 @@ func permissionFilter(scope tma.SearchScope, maxTerms int) query.Query {
 		if len(roles) > 0 {
 			// The space may be read through one role and the page's own
 			// narrowing through another (tma.CanReadPage); a page hidden
-			// from any role the user holds stays hidden.
-			wiki := query.NewBooleanQuery([]query.Query{term(fType, tma.SearchWiki), termsQuery(fWikiRoles, roles),
+			// from any role the user holds stays hidden. An attachment
+			// carries its page's fields.
+			wikiTypes := termsQuery(fType, []string{tma.SearchWiki, tma.SearchWikiFile})
+			wiki := query.NewBooleanQuery([]query.Query{wikiTypes, termsQuery(fWikiRoles, roles),
 				termsQuery(fWikiNarrow, append([]string{anyRole}, roles...))}, nil, nil)
 			wiki.AddMustNot(termsQuery(fWikiHidden, roles))
 			alts = append(alts, wiki)

@@ -24,6 +24,9 @@ const (
 	SearchReport   = "report"   // a report's text (and, for the team, its messages)
 	SearchDocument = "document" // a document version's extracted text
 	SearchWiki     = "wiki"     // a wiki page's latest revision
+	// SearchWikiFile is a wiki page's attachment: its name and extracted
+	// text, read by whoever reads the page (the page's permission fields).
+	SearchWikiFile = "wikifile"
 )
 
 // PermSearch opens the search page and the quick search: the roles whose
@@ -33,22 +36,28 @@ const (
 var PermSearch = Permission{"search", "use"}
 
 // SearchTypes lists the types, for filters and facets.
-var SearchTypes = []string{SearchCase, SearchNote, SearchAction, SearchReport, SearchDocument, SearchWiki}
+var SearchTypes = []string{SearchCase, SearchNote, SearchAction, SearchReport, SearchDocument, SearchWiki, SearchWikiFile}
+
+// WikiSearchType reports whether items of type typ are read by wiki
+// permission (a page, or an attachment as its page): the rule of
+// SearchDoc.WikiRoles, WikiNarrow and WikiHidden.
+func WikiSearchType(typ string) bool { return typ == SearchWiki || typ == SearchWikiFile }
 
 // SearchDoc is one searchable item, with its text in clear. It exists in
 // memory only: the index keeps its terms, never its values.
 type SearchDoc struct {
-	Key      string // unique per tenant: "<type>:<id>" (a document version: "document:<id>@<version>")
+	Key      string // unique per tenant: "<type>:<id>" (a document version: "document:<id>@<version>"; an attachment: "wikifile:<attachment id>")
 	Type     string // one of SearchTypes
 	TenantID string
-	// CaseID is the case of case content; "" for wiki pages and for
-	// reports not (yet) part of a case.
+	// CaseID is the case of case content; "" for wiki pages and their
+	// attachments and for reports not (yet) part of a case.
 	CaseID     string
 	CaseStatus CaseStatus // of CaseID, for the status facet
 	// Restricted is a restricted note (GDPR Art. 9/10): only viewers who
 	// may read restricted notes of the case see it.
 	Restricted bool
-	// A wiki page is read (CanReadPage) by a user who holds one of WikiRoles
+	// A wiki page, and each of its attachments, is read (CanReadPage) by a
+	// user who holds one of WikiRoles
 	// (the space's readers and editors), and, if WikiNarrowed, one of
 	// WikiNarrow (the page's own readers; possibly another role of the
 	// same user), and none of WikiHidden.
@@ -63,12 +72,17 @@ type SearchDoc struct {
 	// of a case (those it names); the team (PermReportsTriage) sees the rest.
 	TriageHidden []string
 	Author       string // display name, for author: filters
-	// Space and Slug are a wiki page's address (its space's slug and its
-	// own), for the link to a hit; "" for everything else.
+	// Space and Slug are the address of a wiki page or of an attachment's
+	// page (its space's slug and its own), for the link to a hit; "" for
+	// everything else.
 	Space, Slug string
-	Date        time.Time
-	Title       string
-	Text        string
+	// File is an attachment's name (its Title too), for the link to it;
+	// PageTitle its page's current title, shown with the hit and never
+	// indexed. "" for everything else.
+	File, PageTitle string
+	Date            time.Time
+	Title           string
+	Text            string
 }
 
 // SearchChange is one outbox row: the item Key of the tenant changed
@@ -123,7 +137,7 @@ func (sc SearchScope) Permits(d *SearchDoc) bool {
 			return false
 		}
 		return d.CaseID == "" || slices.Contains(sc.Cases, d.CaseID)
-	case SearchWiki:
+	case SearchWiki, SearchWikiFile:
 		if !sc.Wiki {
 			return false
 		}
@@ -138,10 +152,10 @@ func (sc SearchScope) Permits(d *SearchDoc) bool {
 // SearchPermission is the tenant permission that seeing an item of d's
 // kind needs, besides the scope: reading cases for case content, triage
 // for reports (in the intake or part of a case: /intake/:id is where they
-// are read), reading the wiki for pages.
+// are read), reading the wiki for pages and their attachments.
 func SearchPermission(d *SearchDoc) Permission {
 	switch d.Type {
-	case SearchWiki:
+	case SearchWiki, SearchWikiFile:
 		return PermWikiRead
 	case SearchReport:
 		return PermReportsTriage

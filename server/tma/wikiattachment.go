@@ -59,6 +59,14 @@ type AttachmentCipher interface {
 	// ECORRUPT, before a byte, for a stream whose sealing id is not
 	// sealingID, and on any altered segment.
 	Open(ctx context.Context, ref AttachmentRef, wrapped WrappedKey, src io.ReaderAt, size int64, sealingID []byte, off, n int64) (io.Reader, error)
+	// SealText seals the text extracted from the attachment for search
+	// under the same data key, bound to tenant, space and attachment, so
+	// the text lives and dies with the key (a replaced file's text becomes
+	// unreadable with its bytes) and a KEK rotation needs nothing more.
+	SealText(ctx context.Context, ref AttachmentRef, wrapped WrappedKey, text []byte) ([]byte, error)
+	// OpenText opens what SealText sealed for ref: ECORRUPT for text
+	// sealed for another attachment, space or tenant, or altered.
+	OpenText(ctx context.Context, ref AttachmentRef, wrapped WrappedKey, sealed []byte) ([]byte, error)
 }
 
 // WikiAttachmentService keeps the attachments of wiki pages. Access is the

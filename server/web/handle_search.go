@@ -119,8 +119,11 @@ func (f searchForm) url(change func(*searchForm)) string {
 
 // searchHit is a hit as the page shows it.
 type searchHit struct {
-	Type    string
-	Title   string
+	Type  string
+	Title string
+	// Page is the title of a wiki attachment's page, shown beside the
+	// file's name; "" for other hits.
+	Page    string
 	URL     string
 	Date    time.Time
 	Snippet []tma.SnippetPart
@@ -291,7 +294,7 @@ func (s *Server) search(ctx context.Context, u *tma.User, q tma.SearchQuery, sni
 			dropped++
 			continue
 		}
-		hit := &searchHit{Type: d.Type, Title: d.Title, URL: link, Date: d.Date}
+		hit := &searchHit{Type: d.Type, Title: d.Title, Page: d.PageTitle, URL: link, Date: d.Date}
 		if hit.Title == "" {
 			hit.Title = d.Key
 		}
@@ -328,6 +331,11 @@ func searchURL(d *tma.SearchDoc) string {
 			return ""
 		}
 		return wikiURL(d.Space, d.Slug)
+	case tma.SearchWikiFile:
+		if d.Space == "" || d.Slug == "" || d.File == "" {
+			return ""
+		}
+		return attachmentURL(d.Space, d.Slug, d.File)
 	}
 	return ""
 }

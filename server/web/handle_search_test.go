@@ -125,6 +125,9 @@ func TestSearchURL(t *testing.T) {
 		{tma.SearchDoc{Key: "report:r1"}, "/intake/r1"},
 		{tma.SearchDoc{Key: "wiki:w1", Space: "process", Slug: "a b"}, "/wiki/process/a%20b"},
 		{tma.SearchDoc{Key: "wiki:w1"}, ""},
+		{tma.SearchDoc{Key: "wikifile:f1", Space: "process", Slug: "site-plan", File: "Formular A.pdf"}, "/wiki/process/site-plan/attachments/Formular%20A.pdf"},
+		{tma.SearchDoc{Key: "wikifile:f1", Space: "process", Slug: "site-plan"}, ""},
+		{tma.SearchDoc{Key: "wikifile:f1", File: "a.pdf"}, ""},
 		{tma.SearchDoc{Key: "elephant:e1"}, ""},
 	}
 	for _, tc := range tests {

@@ -244,28 +244,29 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	c := m.Config
 	m.Extractor = extract.New(extract.Config{PDFToText: c.PDFToText, PDFTimeout: c.PDFTimeout, Logger: m.Logger})
-	m.SearchSource = postgres.NewSearchSource(db, sealer, enforcer)
+	// Attachments' data keys are wrapped by the tenant KEK directly (no
+	// case key), so they take the key provider, not the cache.
+	attachments := crypt.NewAttachments(keys)
+	m.SearchSource = postgres.NewSearchSource(db, sealer, attachments, enforcer)
 	m.Indexer = newIndexer(m.SearchSource, c.SearchDir, m.Logger)
 	db.OnSearchChange(m.Indexer.Wake)
 	m.Web, err = web.New(web.Config{
 		TLS: tlsCfg, SecureCookies: c.SecureCookies, BodyLimit: c.BodyLimit, UploadLimit: c.UploadLimit, ReadTimeout: c.ReadTimeout,
 		DefaultTenant: c.DefaultTenant, TrustProxy: c.TrustProxy,
 	}, web.Deps{
-		Auth:      auth,
-		Users:     postgres.NewUserService(db),
-		Tenants:   postgres.NewTenantService(db),
-		Audit:     postgres.NewAuditService(db),
-		Cases:     postgres.NewCaseService(db),
-		Reports:   postgres.NewReportService(db, sealer, m.CaseKeys, throttle),
-		Notes:     postgres.NewNoteService(db, sealer),
-		Actions:   postgres.NewActionService(db, sealer),
-		Persons:   postgres.NewPersonService(db, sealer),
-		Documents: postgres.NewDocumentService(db, sealer, crypt.NewDocuments(m.CaseKeys), m.Blobs, m.Extractor),
-		CaseFiles: pdf.New(),
-		Wiki:      postgres.NewWikiService(db, sealer, web.NewWikiMarkup()),
-		// Attachments' data keys are wrapped by the tenant KEK directly
-		// (no case key), so they take the key provider, not the cache.
-		WikiAttachments: postgres.NewWikiAttachmentService(db, crypt.NewAttachments(keys), m.Blobs),
+		Auth:            auth,
+		Users:           postgres.NewUserService(db),
+		Tenants:         postgres.NewTenantService(db),
+		Audit:           postgres.NewAuditService(db),
+		Cases:           postgres.NewCaseService(db),
+		Reports:         postgres.NewReportService(db, sealer, m.CaseKeys, throttle),
+		Notes:           postgres.NewNoteService(db, sealer),
+		Actions:         postgres.NewActionService(db, sealer),
+		Persons:         postgres.NewPersonService(db, sealer),
+		Documents:       postgres.NewDocumentService(db, sealer, crypt.NewDocuments(m.CaseKeys), m.Blobs, m.Extractor),
+		CaseFiles:       pdf.New(),
+		Wiki:            postgres.NewWikiService(db, sealer, web.NewWikiMarkup()),
+		WikiAttachments: postgres.NewWikiAttachmentService(db, attachments, m.Blobs, m.Extractor),
 		Instruments:     postgres.NewInstrumentService(db),
 		Assessments:     postgres.NewAssessmentService(db, sealer),
 		ParseInstrument: instrument.Parse,

@@ -25,15 +25,16 @@ func cmdReindex(ctx context.Context, c *Config, args []string, w io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	keys, err := keyService(ctx, c, db)
+	kp, err := keyProvider(ctx, c)
 	if err != nil {
 		return err
 	}
+	keys := postgres.NewCaseKeyService(db, kp).WithSecrets(crypt.NewSecretBox(kp))
 	enforcer, err := authz.New()
 	if err != nil {
 		return err
 	}
-	src := postgres.NewSearchSource(db, crypt.NewCaseRecords(crypt.NewKeyCache(keys, c.KeyCacheTTL, 1000)), enforcer)
+	src := postgres.NewSearchSource(db, crypt.NewCaseRecords(crypt.NewKeyCache(keys, c.KeyCacheTTL, 1000)), crypt.NewAttachments(kp), enforcer)
 	total, err := src.Count(ctx)
 	if err != nil {
 		return err

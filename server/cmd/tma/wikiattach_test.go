@@ -202,7 +202,7 @@ func TestWikiAttachments(t *testing.T) {
 		t.Fatalf("pdf after retirement: %d %.300s", status, b)
 	}
 	// A new process, with only the keys left in the keyring.
-	svc := postgres.NewWikiAttachmentService(srv.DB, crypt.NewAttachments(fresh), srv.Blobs)
+	svc := postgres.NewWikiAttachmentService(srv.DB, crypt.NewAttachments(fresh), srv.Blobs, srv.Extractor)
 	actx := tma.NewContextWithActor(ctx, tma.Actor{UserID: w.users["tm"].ID, TenantID: w.tenant.ID, Label: "tm"})
 	rc, err := svc.Open(actx, w.tenant.ID, "process", "site-plan", ids[0], 0, -1, tma.AccessDownload, w.users["tm"])
 	if err != nil {
