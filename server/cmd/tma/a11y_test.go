@@ -314,7 +314,9 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	order := []string{"", mfaUser.Email, admin.Email, auditor.Email, manager.Email}
 	slices.SortStableFunc(pages, func(a, b page) int { return slices.Index(order, a.as) - slices.Index(order, b.as) })
 
-	b := newBrowser(t, "en")
+	// Some 40 pages, each at three widths and in two languages, then in the
+	// dark: more than newBrowser's 90 seconds on a busy machine.
+	b := newBrowserFor(t, "en", 5*time.Minute)
 	if err := emulateMedia(b, "", "light"); err != nil {
 		t.Fatal(err)
 	}
