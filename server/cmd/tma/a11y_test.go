@@ -99,14 +99,15 @@ type theme struct {
 
 // emulateMedia has the browser draw pages for the media type ("" for the
 // screen, "print") with the colour scheme the user prefers ("light",
-// "dark"). It returns once the colours have settled: buttons and fields
-// fade to their new colours (transition), and axe would otherwise measure
-// them half-way.
+// "dark"). It returns with the colours settled: buttons and fields fade to
+// their new colours (transition), which axe would otherwise measure
+// half-way, so it finishes those transitions at once (waiting for them
+// can last forever: the browser need not draw frames while printing).
 func emulateMedia(b context.Context, media, scheme string) error {
 	_, err := chromedp.Call(b, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: media,
 		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
 	if err == nil {
-		err = chromedp.Do(b, chromedp.Evaluate[chromedp.Void](`Promise.all(document.getAnimations().map(a => a.finished.catch(() => {})))`, chromedp.EvalAwaitPromise))
+		err = chromedp.Do(b, chromedp.Evaluate[chromedp.Void](`document.getAnimations().forEach(a => { try { a.finish(); } catch (e) {} })`))
 	}
 	return err
 }
