@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
@@ -51,10 +52,76 @@ const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(r => r.vio
 	.filter(v => v.impact === "serious" || v.impact === "critical")
 	.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))})))`
 
+// themeColours tells the theme a page is drawn in: the relative luminance
+// (WCAG, 0 black to 1 white) of the body's background and text, and, on a
+// page with the risk chart, how many marks of its series it has and the
+// lowest contrast of a series' colour (the risk line's and those of the
+// six section classes) against the panel the chart sits on.
+const themeColours = `(() => {
+	const lum = c => {
+		const [r, g, b] = c.match(/[\d.]+/g).slice(0, 3).map(v => {
+			v = Number(v) / 255;
+			return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+		});
+		return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+	};
+	const ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+	const body = getComputedStyle(document.body);
+	const out = {bg: lum(body.backgroundColor), text: lum(body.color), chart: 0, chartColour: "", series: 0};
+	const chart = document.querySelector("#risk-chart svg.chart");
+	if (chart) {
+		out.series = chart.querySelectorAll(".chart-risk-series, [class*='chart-s']").length;
+		// Every series class, not only those this case's chart happens to use.
+		const panel = lum(getComputedStyle(chart.closest(".panel") || document.body).backgroundColor);
+		out.chart = Infinity;
+		for (const cls of ["chart-risk-series", "chart-s0", "chart-s1", "chart-s2", "chart-s3", "chart-s4", "chart-s5"]) {
+			const e = chart.appendChild(document.createElementNS("http://www.w3.org/2000/svg", "g"));
+			e.setAttribute("class", cls);
+			const c = getComputedStyle(e).color;
+			e.remove();
+			if (ratio(lum(c), panel) < out.chart) {
+				out.chart = ratio(lum(c), panel);
+				out.chartColour = cls + " " + c;
+			}
+		}
+	}
+	return out;
+})()`
+
+// theme is what themeColours returns.
+type theme struct {
+	BG          float64 `json:"bg"`
+	Text        float64 `json:"text"`
+	Chart       float64 `json:"chart"`
+	ChartColour string  `json:"chartColour"`
+	Series      int     `json:"series"`
+}
+
+// emulateMedia has the browser draw pages for the media type ("" for the
+// screen, "print") with the colour scheme the user prefers ("light",
+// "dark"). It returns with the colours settled: buttons and fields fade to
+// their new colours (transition), which axe would otherwise measure
+// half-way, so it finishes those transitions at once (waiting for them
+// can last forever: the browser need not draw frames while printing).
+func emulateMedia(b context.Context, media, scheme string) error {
+	_, err := chromedp.Call(b, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: media,
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+	if err == nil {
+		err = chromedp.Do(b, chromedp.Evaluate[chromedp.Void](`document.getAnimations().forEach(a => { try { a.finish(); } catch (e) {} })`))
+	}
+	return err
+}
+
 // TestBrowserPagesFitAndAreAccessible loads every GET page of the router as
 // a user who may see it, in English and German, and checks that it fits
 // windows 1280, 1024 and 390 px wide without horizontal scrolling, and that
-// axe-core finds no serious or critical accessibility violation.
+// axe-core finds no serious or critical accessibility violation (colour
+// contrast among them). It checks each page again in English with the
+// browser preferring a dark colour scheme: the page must turn dark (a dark
+// background, light text), pass axe there too, and the case page's risk
+// chart must keep 3:1 against its panel. Printed, the case page is black on
+// white whatever the scheme. TMA_SCREENSHOTS, if set, keeps a screenshot
+// of each page in the dark theme.
 func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	axe := axeSource(t)
 	srv := startServer(t, nil)
@@ -248,7 +315,12 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 	order := []string{"", mfaUser.Email, admin.Email, auditor.Email, manager.Email}
 	slices.SortStableFunc(pages, func(a, b page) int { return slices.Index(order, a.as) - slices.Index(order, b.as) })
 
-	b := newBrowser(t, "en")
+	// Some 40 pages, each at three widths and in two languages, then in the
+	// dark: more than newBrowser's 90 seconds on a busy machine.
+	b := newBrowserFor(t, "en", 5*time.Minute)
+	if err := emulateMedia(b, "", "light"); err != nil {
+		t.Fatal(err)
+	}
 	setLanguage := func(lang string) error {
 		_, err := chromedp.Call(b, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": lang}})
 		return err
@@ -341,6 +413,10 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 				nodes, _ := json.Marshal(v.Nodes)
 				t.Errorf("%s: axe %s (%s): %s; nodes %s", name, v.ID, v.Impact, v.Help, nodes)
 			}
+			if lang == "en" {
+				shot := "dark-" + strings.NewReplacer("/", "_", "?", "_", "=", "_", "&", "_", "@", "_").Replace(who+p.path)
+				checkDarkTheme(t, b, name, shot, p.path == "/cases/"+kase.ID)
+			}
 			if p.path == "/account" || p.path == "/admin/users/"+manager.ID {
 				text, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("main")))
 				if err != nil {
@@ -355,5 +431,66 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// checkDarkTheme checks the page loaded in b (with axe injected) with the
+// browser preferring a dark colour scheme, then, for the case page with
+// the risk chart (chart), printed; it leaves the browser on the light
+// screen.
+func checkDarkTheme(t *testing.T, b context.Context, name, shot string, chart bool) {
+	t.Helper()
+	name += " in the dark"
+	colours := func(media string) theme {
+		t.Helper()
+		if err := emulateMedia(b, media, "dark"); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := chromedp.Run(b, chromedp.Evaluate[theme](themeColours))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return got
+	}
+	got := colours("")
+	// The dark theme's background is near black (luminance ≤ 0.05, as
+	// #3a3a3a), its text near white (≥ 0.6, as #cbcbcb).
+	if got.BG > 0.05 || got.Text < 0.6 {
+		t.Errorf("%s: the body's background has luminance %.3f and its text %.3f; want a dark background and light text", name, got.BG, got.Text)
+	}
+	found, err := chromedp.Run(b, chromedp.Evaluate[[]axeViolation](axeRun, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: axe: %v", name, err)
+	}
+	for _, v := range found {
+		nodes, _ := json.Marshal(v.Nodes)
+		t.Errorf("%s: axe %s (%s): %s; nodes %s", name, v.ID, v.Impact, v.Help, nodes)
+	}
+	if os.Getenv("TMA_SCREENSHOTS") != "" {
+		png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("%s: screenshot: %v", name, err)
+		}
+		saveShot(t, shot, png)
+	}
+	if chart {
+		// The line and at least one section's bars, in the legend and the plot.
+		if got.Series < 4 {
+			t.Errorf("%s: the risk chart has %d coloured series marks; is it missing?", name, got.Series)
+		} else if got.Chart < 3 {
+			t.Errorf("%s: the risk chart's %s has a contrast of %.2f:1 against its panel, want at least 3:1", name, got.ChartColour, got.Chart)
+		} else {
+			t.Logf("%s: the risk chart's lowest contrast is %.2f:1 (%s)", name, got.Chart, got.ChartColour)
+		}
+		printed := colours("print")
+		if printed.BG < 0.999 || printed.Text > 0.05 {
+			t.Errorf("%s, printed: the body's background has luminance %.3f and its text %.3f; want black on white", name, printed.BG, printed.Text)
+		}
+		if printed.Chart < 20.9 {
+			t.Errorf("%s, printed: the risk chart's %s has a contrast of %.2f:1, want black on white (21:1)", name, printed.ChartColour, printed.Chart)
+		}
+	}
+	if err := emulateMedia(b, "", "light"); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 }

@@ -16,8 +16,16 @@ import (
 
 // newBrowser starts headless Chromium (found through TMA_CHROMIUM, which
 // `make test` sets, installing Chromium if needed) whose user interface
-// language and Accept-Language header come from acceptLanguage.
+// language and Accept-Language header come from acceptLanguage. The
+// browser is stopped after 90 seconds.
 func newBrowser(t *testing.T, acceptLanguage string) context.Context {
+	t.Helper()
+	return newBrowserFor(t, acceptLanguage, 90*time.Second)
+}
+
+// newBrowserFor is newBrowser for a test that needs the browser longer
+// than 90 seconds.
+func newBrowserFor(t *testing.T, acceptLanguage string, timeout time.Duration) context.Context {
 	t.Helper()
 	lang, _, _ := strings.Cut(acceptLanguage, ",")
 	bin := os.Getenv("TMA_CHROMIUM")
@@ -40,7 +48,7 @@ func newBrowser(t *testing.T, acceptLanguage string) context.Context {
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start Chromium: %v", err)
