@@ -19,6 +19,25 @@ type casesData struct {
 	Risk     tma.RiskLevel
 	Open     bool
 	Filtered bool
+	// Counts are the user's open cases by risk level, all of them (the
+	// list stops at 500).
+	Counts []riskCount
+}
+
+// riskCount is the number of the user's open cases at one risk level.
+type riskCount struct {
+	Level tma.RiskLevel
+	Count int
+}
+
+// riskCounts orders counts as tma.RiskLevels, a level without cases
+// counting 0.
+func riskCounts(counts map[tma.RiskLevel]int) []riskCount {
+	out := make([]riskCount, len(tma.RiskLevels))
+	for i, l := range tma.RiskLevels {
+		out[i] = riskCount{Level: l, Count: counts[l]}
+	}
+	return out
 }
 
 // handleCasesPage lists the user's own cases: only cases of which they are
@@ -30,7 +49,15 @@ func (s *Server) handleCasesPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	d := casesData{CanCreate: s.deps.Authz.Can(p.User, tma.PermCasesCreate), Open: c.Query("open") == "1"}
+	// The counts come from the user's own cases (MyRiskCounts: current
+	// memberships without an exclusion, as MyCases, but all of them), so
+	// they count nothing the user could not open, and reveal nothing about
+	// other cases of the tenant.
+	counts, err := s.deps.Cases.MyRiskCounts(c.UserContext(), p.Tenant.ID, p.User.ID)
+	if err != nil {
+		return err
+	}
+	d := casesData{CanCreate: s.deps.Authz.Can(p.User, tma.PermCasesCreate), Open: c.Query("open") == "1", Counts: riskCounts(counts)}
 	if r := tma.RiskLevel(c.Query("risk")); r.Valid() {
 		d.Risk = r
 	}

@@ -167,23 +167,12 @@ type dashboardData struct {
 	MFA     bool
 	// What the tiles link to, as the user's permissions allow.
 	Reports, Intake, Cases bool
-	// Risk counts the user's open cases by risk level, for a user who may
-	// read cases; nil otherwise.
-	Risk []riskCount
-}
-
-// riskCount is the number of the user's open cases at one risk level.
-type riskCount struct {
-	Level tma.RiskLevel
-	Count int
 }
 
 // handleDashboard shows the three steps, each linking to what the user
-// may open, and to a user who may read cases their open cases by risk
-// level. The counts come from the user's own cases (MyRiskCounts: current
-// memberships without an exclusion, as MyCases, but all of them), so they
-// count nothing the user could not open, and reveal nothing about other
-// cases of the tenant.
+// may open. It reads nothing from the database beyond the session (see
+// TestOneQueryPerPage): the counts of cases by risk level are on the
+// cases page.
 func (s *Server) handleDashboard(c *fiber.Ctx) error {
 	v := s.newView(c, "dashboard.title", "dashboard", nil)
 	p := v.Principal
@@ -194,23 +183,6 @@ func (s *Server) handleDashboard(c *fiber.Ctx) error {
 	for _, r := range u.Roles {
 		d.Roles = append(d.Roles, v.T("role."+string(r)))
 	}
-	if d.Cases {
-		counts, err := s.deps.Cases.MyRiskCounts(c.UserContext(), p.Tenant.ID, u.ID)
-		if err != nil {
-			return err
-		}
-		d.Risk = riskCounts(counts)
-	}
 	v.Data = d
 	return s.render(c, fiber.StatusOK, "dashboard", v)
-}
-
-// riskCounts orders counts as tma.RiskLevels, a level without cases
-// counting 0.
-func riskCounts(counts map[tma.RiskLevel]int) []riskCount {
-	out := make([]riskCount, len(tma.RiskLevels))
-	for i, l := range tma.RiskLevels {
-		out[i] = riskCount{Level: l, Count: counts[l]}
-	}
-	return out
 }

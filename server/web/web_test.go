@@ -156,18 +156,18 @@ func TestPagesRender(t *testing.T) {
 	}
 	infos := []*tma.InstrumentInfo{{ID: inst.ID, Version: 2, Title: inst.Title, ImporterName: "Ada", ImportedAt: now, Assessments: 1}, {ID: inst.ID, Version: 1, Title: inst.Title, ImportedAt: now}}
 	data := map[string]any{
-		"login": loginData{Tenant: "acme"},
-		"mfa":   loginData{},
-		"dashboard": dashboardData{Heading: "Welcome, Ada", Roles: []string{"Administrator"}, Reports: true, Intake: true, Cases: true,
-			Risk: riskCounts(map[tma.RiskLevel]int{kase.Risk: 1, tma.RiskHigh: 1})},
+		"login":     loginData{Tenant: "acme"},
+		"mfa":       loginData{},
+		"dashboard": dashboardData{Heading: "Welcome, Ada", Roles: []string{"Administrator"}, Reports: true, Intake: true, Cases: true},
 		"account":   accountData{Sessions: sessions, Current: "s1"},
 		"mfa_enrol": mfaEnrolData{Secret: "ABC", QR: "data:image/png;base64,AA=="},
 		"users":     usersData{Users: []*tma.User{u}},
 		"user":      userData{User: u, Sessions: sessions},
 		"settings":  newSettingsData(pr.Tenant),
 		"audit":     &auditData{Events: []*tma.AuditEvent{{Seq: 1, At: now, Action: "logout"}}, Verify: &verifyResult{Broken: &tma.ChainError{Seq: 3}}},
-		"cases":     casesData{Cases: []*tma.Case{kase}, CanCreate: true, Risk: tma.RiskModerate, Open: true, Filtered: true},
-		"case_new":  caseNewData{Form: tma.NewCase{Title: "Threats", Risk: tma.RiskHigh}, Labels: "a, b"},
+		"cases": casesData{Cases: []*tma.Case{kase}, CanCreate: true, Risk: tma.RiskModerate, Open: true, Filtered: true,
+			Counts: riskCounts(map[tma.RiskLevel]int{kase.Risk: 1, tma.RiskHigh: 1})},
+		"case_new": caseNewData{Form: tma.NewCase{Title: "Threats", Risk: tma.RiskHigh}, Labels: "a, b"},
 		"case": caseData{Case: kase, Role: tma.CaseLead, Manage: true, Now: now,
 			Members: []*tma.CaseMember{
 				{UserID: u.ID, DisplayName: "Ada", Email: "a@b.example", Role: tma.CaseLead},

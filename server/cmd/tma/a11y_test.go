@@ -304,7 +304,7 @@ func TestBrowserPagesFitAndAreAccessible(t *testing.T) {
 		}
 	}
 	pages = append(pages, page{"/no-such-page", admin.Email}) // the error page
-	// The dashboard with its risk counts and the list they link to, which
+	// The cases page with its risk counts and the list they link to, which
 	// only a user who may read cases sees.
 	pages = append(pages, page{"/", manager.Email}, page{"/cases?risk=unrated&open=1", manager.Email})
 	if len(pages) < 9 {
