@@ -48,7 +48,7 @@ func TestKeepRestricted(t *testing.T) {
 	}
 	input := map[string]tma.Rating{
 		"pathway":   {Value: "yes", Evidence: "Bought a ticket."},
-		"grievance": {Hidden: true},    // wiped by a form that never showed it
+		"grievance": {Hidden: true},     // wiped by a form that never showed it
 		"ideology":  {Value: "unknown"}, // rated by someone who may not
 	}
 	got := in.KeepRestricted(input, stored)
