@@ -264,4 +264,3 @@ func (w *restrictedWorld) stored(t *testing.T, id string) *tma.Assessment {
 	}
 	return a
 }
-
