@@ -249,6 +249,25 @@ func TestRestrictedItemKeptWhenOthersSave(t *testing.T) {
 		t.Fatalf("status %s after the submission", got.Status)
 	}
 	kept("after the submission")
+
+	// A reassessment in which the lead changes the restricted rating: the
+	// expert's list of changes neither shows nor counts it.
+	b, err := w.svc.Start(w.ctx("lead"), w.tenant.ID, w.kase.ID, "trap18-screen", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := w.stored(t, b.ID)
+	next.Ratings["mental-disorder"] = tma.Rating{Value: "absent"}
+	if _, err := w.svc.Save(w.ctx("lead"), w.tenant.ID, w.kase.ID, b.ID, tma.AssessmentInput{Revision: next.Revision, Ratings: next.Ratings}, true); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = assessmentPage(t, c, w.kase.ID, b.ID)
+	if changes, _, _ := strings.Cut(body, `id="assessment-form"`); strings.Contains(changes, "Mental disorder") || !strings.Contains(changes, `id="changes-none"`) {
+		t.Errorf("the expert's list of changes shows the restricted item: %.800s", changes[strings.Index(changes, `id="assessment-changes"`):])
+	}
+	if body, _ = assessmentPage(t, w.clients["lead"], w.kase.ID, b.ID); !strings.Contains(body, `href="#item-mental-disorder"`) {
+		t.Errorf("the lead's list of changes lacks the restricted item")
+	}
 }
 
 // url and stored for a restrictedWorld, as assessmentWorld has them.
