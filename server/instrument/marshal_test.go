@@ -19,6 +19,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	for _, text := range texts {
 		in, _ := Parse([]byte(minimal))
 		in.Sections[0].Items[0].Guidance = text
+		in.Sections[0].Items[1].Restricted = true
 		in.Rules[0].Message = text
 		in.LicenseNote = "note " + text
 		if ps := in.Validate(); len(ps) > 0 {
@@ -33,6 +34,9 @@ func TestMarshalRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Errorf("%q: Parse(Marshal(…)): %v\n%s", text, err, out)
 			continue
+		}
+		if !again.Sections[0].Items[1].Restricted {
+			t.Errorf("%q: restricted did not survive the round trip", text)
 		}
 		if !reflect.DeepEqual(in, again) {
 			t.Errorf("%q came back as %q", text, again.Sections[0].Items[0].Guidance)

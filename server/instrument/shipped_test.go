@@ -12,9 +12,12 @@ func TestShippedInstrumentsValid(t *testing.T) {
 		id       string
 		sections []int // items per section
 		critical int
+		// restricted are the items with health or criminal-offence data
+		// (GDPR Art. 9/10).
+		restricted []string
 	}{
-		"trap18-screen.yaml":    {"trap18-screen", []int{8, 10}, 4},
-		"workplace-triage.yaml": {"workplace-triage", []int{3, 3, 3, 3, 2}, 5},
+		"trap18-screen.yaml":    {"trap18-screen", []int{8, 10}, 4, []string{"mental-disorder", "criminal-violence"}},
+		"workplace-triage.yaml": {"workplace-triage", []int{3, 3, 3, 3, 2}, 5, []string{"suicide-threat", "earlier-violence"}},
 	}
 	files := Shipped()
 	if len(files) != len(want) {
@@ -38,13 +41,20 @@ func TestShippedInstrumentsValid(t *testing.T) {
 			}
 			var counts []int
 			critical := 0
+			var restricted []string
 			for _, s := range inst.Sections {
 				counts = append(counts, len(s.Items))
 				for _, it := range s.Items {
 					if it.Critical {
 						critical++
 					}
+					if it.Restricted {
+						restricted = append(restricted, it.ID)
+					}
 				}
+			}
+			if !reflect.DeepEqual(restricted, w.restricted) {
+				t.Errorf("restricted items %v, want %v", restricted, w.restricted)
 			}
 			if !reflect.DeepEqual(counts, w.sections) {
 				t.Errorf("items per section %v, want %v", counts, w.sections)

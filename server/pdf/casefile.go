@@ -423,7 +423,9 @@ func judgmentRows(f *tma.CaseFile, a *tma.Assessment, in *tma.Instrument) [][]st
 }
 
 // itemRows lists every item in the instrument's order, rated or not, then
-// any rating the instrument does not know, by id.
+// any rating the instrument does not know, by id. A Hidden rating (a
+// restricted item the exporting user may not read) prints as restricted,
+// without value or texts.
 func itemRows(f *tma.CaseFile, a *tma.Assessment, in *tma.Instrument) [][]string {
 	var rows [][]string
 	known := map[string]bool{}
@@ -436,6 +438,10 @@ func itemRows(f *tma.CaseFile, a *tma.Assessment, in *tma.Instrument) [][]string
 				if it.Critical {
 					name += " (" + f.Text("export.assessment.critical") + ")"
 				}
+				if r.Hidden {
+					rows = append(rows, []string{s.Title, name, f.Text("export.assessment.restricted"), "", ""})
+					continue
+				}
 				rows = append(rows, []string{s.Title, name, valueLabel(f, in, it.Scale, r.Value), r.Evidence, r.Rationale})
 			}
 		}
@@ -443,6 +449,10 @@ func itemRows(f *tma.CaseFile, a *tma.Assessment, in *tma.Instrument) [][]string
 	for _, id := range sortedKeys(a.Ratings) {
 		if !known[id] {
 			r := a.Ratings[id]
+			if r.Hidden {
+				rows = append(rows, []string{"", id, f.Text("export.assessment.restricted"), "", ""})
+				continue
+			}
 			rows = append(rows, []string{"", id, r.Value, r.Evidence, r.Rationale})
 		}
 	}

@@ -140,8 +140,41 @@ func scanSealedAssessment(r pgx.CollectableRow) (*sealedAssessment, error) {
 	return &a, err
 }
 
-// Assessments lists the case's assessments, oldest first, opened.
-func (s *AssessmentService) Assessments(ctx context.Context, tenantID, caseID string) ([]*tma.Assessment, error) {
+// hide hides the ratings of restricted items from a reader who may not
+// read them (restricted false), by each assessment's own instrument
+// version (tma.Instrument.HideRestricted). An assessment whose version
+// cannot be found has every rating hidden: without the version, which
+// items are restricted is unknown.
+func (s *AssessmentService) hide(ctx context.Context, tenantID string, as []*tma.Assessment, restricted bool) error {
+	if restricted {
+		return nil
+	}
+	insts := map[string]*tma.Instrument{}
+	for _, a := range as {
+		key := a.InstrumentID + "@" + strconv.Itoa(a.InstrumentVersion)
+		inst, ok := insts[key]
+		if !ok {
+			var err error
+			inst, err = s.instruments.Instrument(ctx, tenantID, a.InstrumentID, a.InstrumentVersion)
+			if err != nil && tma.ErrorCode(err) != tma.ENOTFOUND {
+				return err
+			}
+			insts[key] = inst
+		}
+		if inst == nil {
+			for id := range a.Ratings {
+				a.Ratings[id] = tma.Rating{Hidden: true}
+			}
+			continue
+		}
+		a.Ratings = inst.HideRestricted(a.Ratings)
+	}
+	return nil
+}
+
+// Assessments lists the case's assessments, oldest first, opened, with
+// restricted ratings hidden unless restricted.
+func (s *AssessmentService) Assessments(ctx context.Context, tenantID, caseID string, restricted bool) ([]*tma.Assessment, error) {
 	const op = "AssessmentService.Assessments"
 	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) {
 		return nil, tma.Errorf(tma.ENOTFOUND, msgNoCase)
@@ -162,11 +195,15 @@ func (s *AssessmentService) Assessments(ctx context.Context, tenantID, caseID st
 		}
 		out = append(out, &a)
 	}
+	if err := s.hide(ctx, tenantID, out, restricted); err != nil {
+		return nil, dbError(op, err)
+	}
 	return out, nil
 }
 
-// Assessment returns one assessment of the case, opened.
-func (s *AssessmentService) Assessment(ctx context.Context, tenantID, caseID, id string) (*tma.Assessment, error) {
+// Assessment returns one assessment of the case, opened, with restricted
+// ratings hidden unless restricted.
+func (s *AssessmentService) Assessment(ctx context.Context, tenantID, caseID, id string, restricted bool) (*tma.Assessment, error) {
 	const op = "AssessmentService.Assessment"
 	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) || !tma.ValidID(id) {
 		return nil, tma.Errorf(tma.ENOTFOUND, msgNoAssessment)
@@ -181,6 +218,9 @@ func (s *AssessmentService) Assessment(ctx context.Context, tenantID, caseID, id
 	}
 	a := sa.Assessment
 	if err := s.open(ctx, tenantID, &a, sa.content); err != nil {
+		return nil, dbError(op, err)
+	}
+	if err := s.hide(ctx, tenantID, []*tma.Assessment{&a}, restricted); err != nil {
 		return nil, dbError(op, err)
 	}
 	return &a, nil
@@ -273,7 +313,7 @@ func (s *AssessmentService) Start(ctx context.Context, tenantID, caseID, instrum
 	if err != nil {
 		return nil, err
 	}
-	return s.Assessment(ctx, tenantID, caseID, a.ID)
+	return s.Assessment(ctx, tenantID, caseID, a.ID, false)
 }
 
 // finalOrder is the order of final assessments, latest first: by when
@@ -315,20 +355,26 @@ func (s *AssessmentService) draftOf(ctx context.Context, tenantID, caseID, id st
 }
 
 // Save stores a new revision of a draft.
-func (s *AssessmentService) Save(ctx context.Context, tenantID, caseID, id string, d tma.AssessmentInput) (*tma.Assessment, error) {
-	return s.save(ctx, tenantID, caseID, id, d, false)
+func (s *AssessmentService) Save(ctx context.Context, tenantID, caseID, id string, d tma.AssessmentInput, restricted bool) (*tma.Assessment, error) {
+	return s.save(ctx, tenantID, caseID, id, d, false, restricted)
 }
 
 // Submit stores a new revision of a draft and submits it.
-func (s *AssessmentService) Submit(ctx context.Context, tenantID, caseID, id string, d tma.AssessmentInput) (*tma.Assessment, error) {
-	return s.save(ctx, tenantID, caseID, id, d, true)
+func (s *AssessmentService) Submit(ctx context.Context, tenantID, caseID, id string, d tma.AssessmentInput, restricted bool) (*tma.Assessment, error) {
+	return s.save(ctx, tenantID, caseID, id, d, true, restricted)
 }
 
 // save is Save, and Submit if submit: the checks and the sealing first,
 // then, under the locks of the case and the draft, the revision check, the
 // links and, for a submission, the rules against the case's current risk
 // level.
-func (s *AssessmentService) save(ctx context.Context, tenantID, caseID, id string, d tma.AssessmentInput, submit bool) (*tma.Assessment, error) {
+//
+// For a caller who may not read restricted content, the ratings of
+// restricted items come from the stored draft at d.Revision, not from d
+// (tma.Instrument.KeepRestricted), so that what is sealed is the whole
+// assessment: the revision check under the lock makes sure that the
+// stored draft they were taken from is still the current one.
+func (s *AssessmentService) save(ctx context.Context, tenantID, caseID, id string, d tma.AssessmentInput, submit, restricted bool) (*tma.Assessment, error) {
 	op := "AssessmentService.Save"
 	if submit {
 		op = "AssessmentService.Submit"
@@ -347,9 +393,22 @@ func (s *AssessmentService) save(ctx context.Context, tenantID, caseID, id strin
 	if err != nil {
 		return nil, dbError(op, err)
 	}
+	if !restricted && inst.HasRestricted() {
+		stored, err := s.Assessment(ctx, tenantID, caseID, id, true)
+		if err != nil {
+			return nil, err
+		}
+		if stored.Status != tma.AssessmentDraft {
+			return nil, tma.Errorf(tma.ECONFLICT, msgAssessmentNotDraft)
+		}
+		if stored.Revision != d.Revision {
+			return nil, tma.Errorf(tma.ECONFLICT, msgAssessmentChanged)
+		}
+		d.Ratings = inst.KeepRestricted(d.Ratings, stored.Ratings)
+	}
 	draft := &tma.Assessment{Ratings: d.Ratings, Judgments: d.Judgments}
 	if submit {
-		err = inst.CheckSubmit(draft)
+		err = inst.CheckSubmit(draft, restricted)
 	} else {
 		err = inst.CheckDraft(d)
 	}
@@ -434,7 +493,7 @@ func (s *AssessmentService) save(ctx context.Context, tenantID, caseID, id strin
 	if err != nil {
 		return nil, err
 	}
-	return s.Assessment(ctx, tenantID, caseID, id)
+	return s.Assessment(ctx, tenantID, caseID, id, restricted)
 }
 
 // addEditor is the SET clause that adds the user in param ("$7") to an
@@ -573,7 +632,7 @@ func (s *AssessmentService) Decide(ctx context.Context, tenantID, caseID, id str
 	if err != nil {
 		return nil, err
 	}
-	return s.Assessment(ctx, tenantID, caseID, id)
+	return s.Assessment(ctx, tenantID, caseID, id, false)
 }
 
 // Discard deletes a draft.

@@ -15,10 +15,10 @@ import (
 func TestAssessmentEditorCannotApprove(t *testing.T) {
 	e := newAssessEnv(t)
 	a := e.start(t, e.lead)
-	if _, err := e.svc.Save(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", "moderate")); err != nil {
+	if _, err := e.svc.Save(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", "moderate"), true); err != nil {
 		t.Fatal(err)
 	}
-	a, err := e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, form(2, "yes", "moderate"))
+	a, err := e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, form(2, "yes", "moderate"), true)
 	if err != nil || a.Status != tma.AssessmentPending {
 		t.Fatalf("submitted: %+v %v", a, err)
 	}
@@ -38,22 +38,22 @@ func TestAssessmentEditorCannotApprove(t *testing.T) {
 func TestAssessmentRejecterWhoEditsCannotApprove(t *testing.T) {
 	e := newAssessEnv(t)
 	a := e.start(t, e.lead)
-	a, err := e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", "high"))
+	a, err := e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", "high"), true)
 	if err != nil || a.Status != tma.AssessmentFinal {
 		t.Fatalf("first: %+v %v", a, err)
 	}
 	c := e.start(t, e.lead)
-	if c, err = e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, c.ID, form(1, "no", "moderate")); err != nil || c.Status != tma.AssessmentPending {
+	if c, err = e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, c.ID, form(1, "no", "moderate"), true); err != nil || c.Status != tma.AssessmentPending {
 		t.Fatalf("lowering: %+v %v", c, err)
 	}
 	// tm3 rejects it, lowers the concern further, and lead2 submits again.
 	if c, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if c, err = e.svc.Save(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, form(c.Revision, "no", "low")); err != nil {
+	if c, err = e.svc.Save(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, form(c.Revision, "no", "low"), true); err != nil {
 		t.Fatal(err)
 	}
-	if c, err = e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, c.ID, form(c.Revision, "no", "low")); err != nil || c.Status != tma.AssessmentPending {
+	if c, err = e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, c.ID, form(c.Revision, "no", "low"), true); err != nil || c.Status != tma.AssessmentPending {
 		t.Fatalf("submitted again: %+v %v", c, err)
 	}
 	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, true)
@@ -76,7 +76,7 @@ func TestAssessmentTableRefusesBrokenStates(t *testing.T) {
 	e := newAssessEnv(t)
 	ctx := context.Background()
 	a := e.start(t, e.lead)
-	a, err := e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", "moderate"))
+	a, err := e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", "moderate"), true)
 	if err != nil || a.Status != tma.AssessmentPending {
 		t.Fatalf("submitted: %+v %v", a, err)
 	}
@@ -89,7 +89,7 @@ func TestAssessmentTableRefusesBrokenStates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o, err = e.svc.Submit(actorCtx(e.lead), e.tenant.ID, other.ID, o.ID, form(1, "no", "high")); err != nil || o.Status != tma.AssessmentFinal {
+		if o, err = e.svc.Submit(actorCtx(e.lead), e.tenant.ID, other.ID, o.ID, form(1, "no", "high"), true); err != nil || o.Status != tma.AssessmentFinal {
 			t.Fatalf("other case: %+v %v", o, err)
 		}
 		return o

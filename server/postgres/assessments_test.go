@@ -115,7 +115,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 
 	// lead started it, lead2 submits it: a critical item present while the
 	// concern is moderate.
-	a, err := e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", "moderate"))
+	a, err := e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", "moderate"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 
 	// Submitted again and approved by a second threat manager: final, and
 	// the judgment is the case's risk level.
-	if a, err = e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, form(2, "yes", "moderate")); err != nil || a.Status != tma.AssessmentPending {
+	if a, err = e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, form(2, "yes", "moderate"), true); err != nil || a.Status != tma.AssessmentPending {
 		t.Fatalf("submitted again: %+v %v", a, err)
 	}
 	a, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, true)
@@ -175,7 +175,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 	}
 	_, err = e.svc.Decide(actorCtx(e.expert), e.tenant.ID, e.kase.ID, a.ID, false)
 	wantCode(t, err, tma.ECONFLICT) // final never changes
-	_, err = e.svc.Save(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(3, "no", "low"))
+	_, err = e.svc.Save(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(3, "no", "low"), true)
 	wantCode(t, err, tma.ECONFLICT)
 
 	// Without the rule firing (and raising the risk), a submission is final
@@ -185,7 +185,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 	if b.PreviousID != a.ID {
 		t.Fatalf("previous = %q, want %q", b.PreviousID, a.ID)
 	}
-	if b, err = e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, b.ID, form(1, "yes", "high")); err != nil {
+	if b, err = e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, b.ID, form(1, "yes", "high"), true); err != nil {
 		t.Fatal(err)
 	}
 	if b.Status != tma.AssessmentFinal || len(b.Reasons) != 0 || b.DecidedBy != "" || b.FromRisk != tma.RiskModerate || e.caseRisk(t) != tma.RiskHigh {
@@ -196,7 +196,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 	// after the case's risk changed meanwhile is refused.
 	e.clock.Add(time.Minute)
 	c := e.start(t, e.lead)
-	if c, err = e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, c.ID, form(1, "no", "low")); err != nil {
+	if c, err = e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, c.ID, form(1, "no", "low"), true); err != nil {
 		t.Fatal(err)
 	}
 	if c.Status != tma.AssessmentPending || !reflect.DeepEqual(c.Reasons, []string{tma.ReasonLowersRisk}) || e.caseRisk(t) != tma.RiskHigh {
@@ -235,7 +235,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 	if len(rejected) != 2 || !slices.ContainsFunc(rejected, func(ev *tma.AuditEvent) bool { return strings.HasSuffix(ev.Detail, " withdrawn") }) {
 		t.Errorf("rejections: %v", rejected)
 	}
-	list, err := e.svc.Assessments(actorCtx(e.expert), e.tenant.ID, e.kase.ID)
+	list, err := e.svc.Assessments(actorCtx(e.expert), e.tenant.ID, e.kase.ID, true)
 	if err != nil || len(list) != 3 || list[0].ID != a.ID || list[1].ID != b.ID || list[2].ID != c.ID {
 		t.Fatalf("list: %v %v", list, err)
 	}
@@ -252,7 +252,7 @@ func TestAssessmentSaveConflict(t *testing.T) {
 	errs := make([]error, 2)
 	for i, u := range []*tma.User{e.lead, e.lead2} {
 		wg.Go(func() {
-			_, errs[i] = e.svc.Save(actorCtx(u), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", ""))
+			_, errs[i] = e.svc.Save(actorCtx(u), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", ""), true)
 		})
 	}
 	wg.Wait()
@@ -264,16 +264,16 @@ func TestAssessmentSaveConflict(t *testing.T) {
 			wantCode(t, err, tma.ECONFLICT)
 		}
 	}
-	got, err := e.svc.Assessment(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID)
+	got, err := e.svc.Assessment(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, true)
 	if err != nil || got.Revision != 2 || got.Ratings["pathway"].Value != "yes" {
 		t.Fatalf("after the saves: %+v %v", got, err)
 	}
 	// A stale save after that, and a stale submission.
-	_, err = e.svc.Save(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(1, "no", ""))
+	_, err = e.svc.Save(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(1, "no", ""), true)
 	wantCode(t, err, tma.ECONFLICT)
-	_, err = e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(1, "no", "high"))
+	_, err = e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(1, "no", "high"), true)
 	wantCode(t, err, tma.ECONFLICT)
-	if got, err = e.svc.Save(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(2, "no", "")); err != nil || got.Revision != 3 || got.Ratings["pathway"].Value != "no" {
+	if got, err = e.svc.Save(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(2, "no", ""), true); err != nil || got.Revision != 3 || got.Ratings["pathway"].Value != "no" {
 		t.Fatalf("save from the current revision: %+v %v", got, err)
 	}
 	// Another case's id, another tenant's and no id at all are not found.
@@ -281,9 +281,9 @@ func TestAssessmentSaveConflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.svc.Save(actorCtx(e.lead), e.tenant.ID, other.ID, a.ID, form(3, "no", ""))
+	_, err = e.svc.Save(actorCtx(e.lead), e.tenant.ID, other.ID, a.ID, form(3, "no", ""), true)
 	wantCode(t, err, tma.ENOTFOUND)
-	_, err = e.svc.Assessment(actorCtx(e.lead), e.tenant.ID, other.ID, a.ID)
+	_, err = e.svc.Assessment(actorCtx(e.lead), e.tenant.ID, other.ID, a.ID, true)
 	wantCode(t, err, tma.ENOTFOUND)
 	_, err = e.svc.Start(actorCtx(e.lead), e.tenant.ID, e.kase.ID, "no-such-instrument", 0)
 	wantCode(t, err, tma.ENOTFOUND)
@@ -296,7 +296,7 @@ func TestAssessmentSaveConflict(t *testing.T) {
 	}
 	wantCode(t, e.svc.Discard(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID), tma.ENOTFOUND)
 	b := e.start(t, e.lead)
-	if _, err := e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, b.ID, form(1, "yes", "low")); err != nil {
+	if _, err := e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, b.ID, form(1, "yes", "low"), true); err != nil {
 		t.Fatal(err)
 	}
 	wantCode(t, e.svc.Discard(actorCtx(e.lead), e.tenant.ID, e.kase.ID, b.ID), tma.ECONFLICT) // pending
@@ -310,7 +310,7 @@ func TestAssessmentInvalid(t *testing.T) {
 	a := e.start(t, e.lead)
 	ctx := actorCtx(e.lead)
 	save := func(d tma.AssessmentInput) error {
-		_, err := e.svc.Save(ctx, e.tenant.ID, e.kase.ID, a.ID, d)
+		_, err := e.svc.Save(ctx, e.tenant.ID, e.kase.ID, a.ID, d, true)
 		return err
 	}
 	// An item of another version (v2 adds "energy") is not in the pinned v1.
@@ -330,11 +330,11 @@ func TestAssessmentInvalid(t *testing.T) {
 	// Submitting without the required rationale.
 	d = form(1, "no", "low")
 	d.Judgments["concern"] = tma.Judgment{Value: "low"}
-	_, err = e.svc.Submit(ctx, e.tenant.ID, e.kase.ID, a.ID, d)
+	_, err = e.svc.Submit(ctx, e.tenant.ID, e.kase.ID, a.ID, d, true)
 	wantCode(t, err, tma.EINVALID)
 	// Submitting with an item not rated.
 	d = form(1, "", "low")
-	_, err = e.svc.Submit(ctx, e.tenant.ID, e.kase.ID, a.ID, d)
+	_, err = e.svc.Submit(ctx, e.tenant.ID, e.kase.ID, a.ID, d, true)
 	wantCode(t, err, tma.EINVALID)
 
 	// Links: a note and a document of this case are fine; another case's
@@ -368,7 +368,7 @@ func TestAssessmentInvalid(t *testing.T) {
 	if msgs[0] != msgs[1] || msgs[1] != msgs[2] || msgs[0] != `A link of the item "Fixation" is not a note or document of this case.` {
 		t.Fatalf("link messages differ or are wrong: %q", msgs)
 	}
-	got, err := e.svc.Save(ctx, e.tenant.ID, e.kase.ID, a.ID, linked(1, mine.ID, doc.DocumentID, mine.ID))
+	got, err := e.svc.Save(ctx, e.tenant.ID, e.kase.ID, a.ID, linked(1, mine.ID, doc.DocumentID, mine.ID), true)
 	if err != nil || got.Revision != 2 || !reflect.DeepEqual(got.Ratings["fixation"].Links, []string{mine.ID, doc.DocumentID, mine.ID}) {
 		t.Fatalf("links of this case: %+v %v", got, err)
 	}
@@ -383,7 +383,7 @@ func TestAssessmentContentSealed(t *testing.T) {
 	r := d.Ratings["fixation"]
 	r.Evidence = secret
 	d.Ratings["fixation"] = r
-	if _, err := e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, d); err != nil {
+	if _, err := e.svc.Submit(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, d, true); err != nil {
 		t.Fatal(err)
 	}
 	var content []byte
@@ -395,7 +395,7 @@ func TestAssessmentContentSealed(t *testing.T) {
 			t.Errorf("the sealed content holds %q in clear", plain)
 		}
 	}
-	got, err := e.svc.Assessment(actorCtx(e.expert), e.tenant.ID, e.kase.ID, a.ID)
+	got, err := e.svc.Assessment(actorCtx(e.expert), e.tenant.ID, e.kase.ID, a.ID, true)
 	if err != nil || got.Judgments["concern"].Rationale != secret || got.Ratings["fixation"].Evidence != secret {
 		t.Fatalf("opened: %+v %v", got, err)
 	}
@@ -404,14 +404,14 @@ func TestAssessmentContentSealed(t *testing.T) {
 	if _, err := e.db.Pool.Exec(context.Background(), `UPDATE assessments SET revision = revision + 1 WHERE id = $1`, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.svc.Assessment(actorCtx(e.expert), e.tenant.ID, e.kase.ID, a.ID)
+	_, err = e.svc.Assessment(actorCtx(e.expert), e.tenant.ID, e.kase.ID, a.ID, true)
 	wantCode(t, err, tma.ECORRUPT)
 }
 
 func TestAssessmentClosedCase(t *testing.T) {
 	e := newAssessEnv(t)
 	a := e.start(t, e.lead)
-	b, err := e.svc.Save(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", ""))
+	b, err := e.svc.Save(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(1, "yes", ""), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,9 +424,9 @@ func TestAssessmentClosedCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := actorCtx(e.lead)
-	_, err = e.svc.Save(ctx, e.tenant.ID, e.kase.ID, a.ID, form(b.Revision, "no", ""))
+	_, err = e.svc.Save(ctx, e.tenant.ID, e.kase.ID, a.ID, form(b.Revision, "no", ""), true)
 	wantCode(t, err, tma.ECONFLICT)
-	_, err = e.svc.Submit(ctx, e.tenant.ID, e.kase.ID, a.ID, form(b.Revision, "no", "high"))
+	_, err = e.svc.Submit(ctx, e.tenant.ID, e.kase.ID, a.ID, form(b.Revision, "no", "high"), true)
 	wantCode(t, err, tma.ECONFLICT)
 	wantCode(t, e.svc.Discard(ctx, e.tenant.ID, e.kase.ID, a.ID), tma.ECONFLICT)
 	other, err := e.cases.CreateCase(ctx, e.tenant.ID, tma.NewCase{Title: "Other"})
@@ -440,7 +440,7 @@ func TestAssessmentClosedCase(t *testing.T) {
 		t.Fatalf("an open case: %v", err)
 	}
 	// Reading still works.
-	if got, err := e.svc.Assessment(actorCtx(e.expert), e.tenant.ID, e.kase.ID, a.ID); err != nil || got.Ratings["pathway"].Value != "yes" {
+	if got, err := e.svc.Assessment(actorCtx(e.expert), e.tenant.ID, e.kase.ID, a.ID, true); err != nil || got.Ratings["pathway"].Value != "yes" {
 		t.Fatalf("reading a closed case's assessment: %+v %v", got, err)
 	}
 }
@@ -451,7 +451,7 @@ func TestAssessmentCarryOver(t *testing.T) {
 	a := e.start(t, e.lead)
 	d := form(1, "yes", "high")
 	d.Ratings["fixation"] = tma.Rating{Value: "unknown", Rationale: "Nobody asked yet."}
-	if a, err := e.svc.Submit(ctx, e.tenant.ID, e.kase.ID, a.ID, d); err != nil || a.Status != tma.AssessmentFinal {
+	if a, err := e.svc.Submit(ctx, e.tenant.ID, e.kase.ID, a.ID, d, true); err != nil || a.Status != tma.AssessmentFinal {
 		t.Fatalf("first: %+v %v", a, err)
 	}
 	// v2 drops "grievance", adds "energy" and rates "fixation" on a scale
@@ -472,13 +472,13 @@ func TestAssessmentCarryOver(t *testing.T) {
 	if b.InstrumentVersion != 2 || b.PreviousID != a.ID || !reflect.DeepEqual(b.Ratings, want) || len(b.Judgments) != 0 {
 		t.Fatalf("started from v1: %+v", b)
 	}
-	got, err := e.svc.Assessment(ctx, e.tenant.ID, e.kase.ID, b.ID)
+	got, err := e.svc.Assessment(ctx, e.tenant.ID, e.kase.ID, b.ID, true)
 	if err != nil || !reflect.DeepEqual(got.Ratings, want) {
 		t.Fatalf("stored carry-over: %+v %v", got, err)
 	}
 	// The diff between them, as the page will show it.
 	prevInst, _ := e.insts.Instrument(ctx, e.tenant.ID, "screen", 1)
-	prev, _ := e.svc.Assessment(ctx, e.tenant.ID, e.kase.ID, a.ID)
+	prev, _ := e.svc.Assessment(ctx, e.tenant.ID, e.kase.ID, a.ID, true)
 	changes := tma.DiffAssessments(prevInst, prev, v2, got)
 	var kinds []string
 	for _, c := range changes {

@@ -65,12 +65,16 @@ const (
 	AssessmentFinal   AssessmentStatus = "final"
 )
 
-// Rating is the team's rating of one item.
+// Rating is the team's rating of one item. Hidden marks the rating of a
+// restricted item (Item.Restricted) handed to a reader who may not read
+// it: Value, Evidence, Rationale and Links are then empty, whatever is
+// stored. Hidden is never sealed.
 type Rating struct {
 	Value     string   `json:"value"` // a code of the item's scale
 	Evidence  string   `json:"evidence,omitempty"`
 	Rationale string   `json:"rationale,omitempty"`
 	Links     []string `json:"links,omitempty"` // ids of notes and documents of the case
+	Hidden    bool     `json:"-"`
 }
 
 // Judgment is one summary judgment and why.
@@ -127,6 +131,7 @@ const (
 	ChangeValue   ChangeKind = "value"   // another value
 	ChangeAdded   ChangeKind = "added"   // the item is new in this version
 	ChangeRemoved ChangeKind = "removed" // the item is gone from this version
+	ChangeHidden  ChangeKind = "hidden"  // a rating on either side is Hidden from the reader: not compared
 )
 
 // AssessmentService keeps the assessments of a case. Every method acts for
@@ -134,24 +139,35 @@ const (
 // whose detail names the assessment and instrument version, never a rating
 // or text. ENOTFOUND for an assessment that is not on the case. Changes to
 // a closed case are ECONFLICT.
+//
+// restricted says whether the caller may read restricted (GDPR Art. 9/10)
+// content (CanReadRestricted), as for NoteService. Without it, the rating
+// of every restricted item (Item.Restricted) comes back Hidden, with its
+// value and texts left empty (HideRestricted), and a save or submission
+// ignores what it sends for restricted items and keeps their stored
+// ratings as they are (KeepRestricted): such a caller can neither read
+// nor change nor wipe them. Start and Decide return the assessment with
+// restricted ratings hidden; read it with Assessment to see them.
 type AssessmentService interface {
 	// Assessments lists the case's assessments, oldest first, opened.
-	Assessments(ctx context.Context, tenantID, caseID string) ([]*Assessment, error)
+	Assessments(ctx context.Context, tenantID, caseID string, restricted bool) ([]*Assessment, error)
 	// Assessment returns one assessment, opened.
-	Assessment(ctx context.Context, tenantID, caseID, id string) (*Assessment, error)
+	Assessment(ctx context.Context, tenantID, caseID, id string, restricted bool) (*Assessment, error)
 	// Start begins a draft with a version of an instrument (0: the
 	// latest). Ratings carry over by item id from the case's latest final
-	// assessment (see CarryOver). ECONFLICT if the case has a draft or
-	// pending assessment already; ENOTFOUND for no such instrument.
+	// assessment (see CarryOver), restricted ones included. ECONFLICT if
+	// the case has a draft or pending assessment already; ENOTFOUND for no
+	// such instrument.
 	Start(ctx context.Context, tenantID, caseID, instrumentID string, version int) (*Assessment, error)
 	// Save stores a draft (CheckDraft). ECONFLICT if it is no draft any
 	// more or was saved since d.Revision; EINVALID for an item, value or
 	// link that does not exist.
-	Save(ctx context.Context, tenantID, caseID, id string, d AssessmentInput) (*Assessment, error)
+	Save(ctx context.Context, tenantID, caseID, id string, d AssessmentInput, restricted bool) (*Assessment, error)
 	// Submit saves d and submits the draft (CheckSubmit), runs the rules
-	// (Evaluate) and either makes it final, setting the case's risk level,
-	// or leaves it pending for a second approver.
-	Submit(ctx context.Context, tenantID, caseID, id string, d AssessmentInput) (*Assessment, error)
+	// (Evaluate) on every stored rating, restricted ones included, and
+	// either makes it final, setting the case's risk level, or leaves it
+	// pending for a second approver.
+	Submit(ctx context.Context, tenantID, caseID, id string, d AssessmentInput, restricted bool) (*Assessment, error)
 	// Decide approves a pending assessment (it becomes final and sets the
 	// case's risk level) or rejects it (it goes back to draft, at the same
 	// revision). Approving is EFORBIDDEN for whoever started, saved or

@@ -89,23 +89,37 @@ func (in *Instrument) onScale(scale, code string) bool {
 	return s != nil && s.Value(code) != nil
 }
 
-// CheckSubmit checks that a is ready to submit: valid as a draft, every
-// item rated, every summary judgment given, and a rationale wherever the
-// instrument requires one. The message lists the first unrated items by
-// name, in the instrument's order.
-func (in *Instrument) CheckSubmit(a *Assessment) error {
+// CheckSubmit checks that a (every stored rating, restricted ones
+// included) is ready to submit: valid as a draft, every item rated, every
+// summary judgment given, and a rationale wherever the instrument requires
+// one. The message lists the first unrated items by name, in the
+// instrument's order. For a submitter who may not read restricted content
+// (restricted false), unrated restricted items are counted apart: when
+// only they are missing, the message says that the case lead or legal
+// must rate them.
+func (in *Instrument) CheckSubmit(a *Assessment, restricted bool) error {
 	if err := in.CheckDraft(AssessmentInput{Ratings: a.Ratings, Judgments: a.Judgments}); err != nil {
 		return err
 	}
 	var missing []string
+	othersMissing := 0 // restricted items the submitter may not rate
 	for _, s := range in.Sections {
 		for _, it := range s.Items {
-			if a.Ratings[it.ID].Value == "" {
-				missing = append(missing, it.Name)
+			if a.Ratings[it.ID].Value != "" {
+				continue
 			}
+			if it.Restricted && !restricted {
+				othersMissing++
+				continue
+			}
+			missing = append(missing, it.Name)
 		}
 	}
 	switch {
+	case len(missing) == 0 && othersMissing == 1:
+		return Errorf(EINVALID, "An item that only the case lead or legal may rate is not rated yet. Ask them to rate it before submitting.")
+	case len(missing) == 0 && othersMissing > 1:
+		return Errorf(EINVALID, "%d items that only the case lead or legal may rate are not rated yet. Ask them to rate them before submitting.", othersMissing)
 	case len(missing) == 1:
 		return Errorf(EINVALID, "Rate every item before submitting: %q is not rated yet.", missing[0])
 	case len(missing) > maxMissingNames:
@@ -267,7 +281,9 @@ func CarryOver(prevInst *Instrument, prev *Assessment, inst *Instrument) map[str
 // with prevInst), item by item: one ItemChange per item of inst in its
 // order, then one ChangeRemoved per item of prevInst that inst lacks, in
 // prevInst's order. Labels come from each version's own scale; an item
-// not rated has "" for its code and label. A nil prev (a first
+// not rated has "" for its code and label. An item whose rating is Hidden
+// (HideRestricted) on either side is ChangeHidden, with no codes or
+// labels: neither a value nor whether it changed shows. A nil prev (a first
 // assessment) has no changes: nil.
 func DiffAssessments(prevInst *Instrument, prev *Assessment, inst *Instrument, cur *Assessment) []ItemChange {
 	if prev == nil || prevInst == nil || inst == nil {
@@ -290,6 +306,10 @@ func DiffAssessments(prevInst *Instrument, prev *Assessment, inst *Instrument, c
 			from := prev.Ratings[it.ID]
 			c.From, c.FromLabel = from.Value, prevInst.label(old, from.Value)
 			switch {
+			case from.Hidden || to.Hidden:
+				// Hidden from the reader on either side: comparing would
+				// tell them something about the value they may not read.
+				c.Change, c.From, c.FromLabel, c.To, c.ToLabel = ChangeHidden, "", "", "", ""
 			case from.Value != to.Value:
 				c.Change = ChangeValue
 			case from.Evidence != to.Evidence || from.Rationale != to.Rationale || !slices.Equal(from.Links, to.Links):

@@ -242,7 +242,7 @@ func TestCheckSubmit(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := in.CheckSubmit(tc.a)
+			err := in.CheckSubmit(tc.a, true)
 			if tc.message == "" {
 				if err != nil {
 					t.Fatalf("CheckSubmit: %v", err)
@@ -259,7 +259,7 @@ func TestCheckSubmit(t *testing.T) {
 	for _, id := range []string{"a1", "a2"} {
 		big.Sections[1].Items = append(big.Sections[1].Items, tma.Item{ID: id, Name: strings.ToUpper(id), Kind: tma.ItemStatic, Scale: "presence"})
 	}
-	err := big.CheckSubmit(rated("concern=low", "priority=routine"))
+	err := big.CheckSubmit(rated("concern=low", "priority=routine"), true)
 	if want := `Rate every item before submitting: 7 are not rated yet (Pathway, Fixation, Leakage, Personal grievance, Framed by an ideology, …).`; tma.ErrorMessage(err) != want {
 		t.Fatalf("CheckSubmit = %v, want %q", err, want)
 	}

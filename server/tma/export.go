@@ -78,13 +78,21 @@ type CaseFileAssessment struct {
 // out: a draft is work in progress that its authors may still change or
 // discard, while a case file records what the team submitted. A pending
 // assessment is in, marked as waiting for its second approver, because it
-// is the team's submitted judgment even before the approval.
+// is the team's submitted judgment even before the approval. For a viewer
+// without Restricted, the ratings of restricted items are hidden
+// (HideRestricted) whatever the assessment service handed out, as MayRead
+// does for notes.
 func (f *CaseFile) AddAssessment(a *Assessment, in *Instrument) {
 	if a == nil || a.Status == AssessmentDraft {
 		return
 	}
 	if in != nil && (in.ID != a.InstrumentID || in.Version != a.InstrumentVersion) {
 		in = nil // not the version it was made with: its labels could mislead
+	}
+	if !f.Restricted && in != nil {
+		hidden := *a
+		hidden.Ratings = in.HideRestricted(a.Ratings)
+		a = &hidden
 	}
 	f.Assessments = append(f.Assessments, &CaseFileAssessment{Assessment: a, Instrument: in})
 }

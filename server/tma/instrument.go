@@ -52,14 +52,18 @@ type Section struct {
 	Items []Item `json:"items"`
 }
 
-// Item is one thing the team rates.
+// Item is one thing the team rates. A Restricted item asks for health or
+// criminal-offence data (GDPR Art. 9/10): only readers with
+// CanReadRestricted read and rate it; everyone else gets its rating Hidden
+// (see HideRestricted) and cannot change it (KeepRestricted).
 type Item struct {
-	ID       string   `json:"id"` // unique in the instrument, across sections; kept across versions for the same item
-	Name     string   `json:"name"`
-	Kind     ItemKind `json:"kind"`
-	Critical bool     `json:"critical,omitempty"`
-	Scale    string   `json:"scale"`              // a Scale ID
-	Guidance string   `json:"guidance,omitempty"` // our own short text, never the manual's
+	ID         string   `json:"id"` // unique in the instrument, across sections; kept across versions for the same item
+	Name       string   `json:"name"`
+	Kind       ItemKind `json:"kind"`
+	Critical   bool     `json:"critical,omitempty"`
+	Restricted bool     `json:"restricted,omitempty"`
+	Scale      string   `json:"scale"`              // a Scale ID
+	Guidance   string   `json:"guidance,omitempty"` // our own short text, never the manual's
 }
 
 // ItemKind says whether an item describes the past, the present, or

@@ -141,11 +141,14 @@ type sectionView struct {
 	Items   []itemView
 }
 
-// itemView is an item, its scale and its rating.
+// itemView is an item, its scale and its rating. A Hidden rating (a
+// restricted item the viewer may not read) shows neither value nor texts,
+// and the draft form has no inputs for it.
 type itemView struct {
 	Item       *tma.Item
 	Values     []tma.ScaleValue
 	Rating     tma.Rating
+	Hidden     bool
 	ValueLabel string // of the rating's value, "" if not rated
 	Present    bool   // the value counts as present
 	Links      map[string]bool
@@ -174,6 +177,13 @@ func (s *Server) assessRights(c *fiber.Ctx, now time.Time) (write, approve bool)
 		s.deps.Authz.CanCase(p.User, roles, tma.PermAssessmentsApprove, tma.CasePermContribute)
 }
 
+// readsRestricted reports whether the viewer may read the restricted
+// (GDPR Art. 9/10) content of the case in the URL: restricted notes and
+// the ratings of restricted items.
+func (s *Server) readsRestricted(c *fiber.Ctx) bool {
+	return tma.CanReadRestricted(s.deps.Authz, principal(c).User, caseAccess(c).Roles(time.Now()))
+}
+
 // assessmentView loads the case and the assessment in the URL. form, if
 // not nil, is what the user sent, shown instead of the stored draft (after
 // a refused save), with the stored revision.
@@ -184,7 +194,8 @@ func (s *Server) assessmentView(c *fiber.Ctx, form *tma.AssessmentInput) (*view,
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.deps.Assessments.Assessment(ctx, tenantID, caseID, c.Params("assessment"))
+	restricted := s.readsRestricted(c)
+	a, err := s.deps.Assessments.Assessment(ctx, tenantID, caseID, c.Params("assessment"), restricted)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +214,9 @@ func (s *Server) assessmentView(c *fiber.Ctx, form *tma.AssessmentInput) (*view,
 	ratings, judgments := a.Ratings, a.Judgments
 	if form != nil {
 		ratings, judgments = form.Ratings, form.Judgments
+		if !restricted {
+			ratings = inst.HideRestricted(ratings) // the service ignored them too
+		}
 	}
 	// The notes and documents of the case, to cite and to name.
 	d.LinkNames = map[string]string{}
@@ -228,7 +242,7 @@ func (s *Server) assessmentView(c *fiber.Ctx, form *tma.AssessmentInput) (*view,
 	}
 
 	if a.PreviousID != "" {
-		if d.Previous, err = s.deps.Assessments.Assessment(ctx, tenantID, caseID, a.PreviousID); err != nil {
+		if d.Previous, err = s.deps.Assessments.Assessment(ctx, tenantID, caseID, a.PreviousID, restricted); err != nil {
 			return nil, err
 		}
 		if d.PreviousInstrument, err = s.deps.Instruments.Instrument(ctx, tenantID, d.Previous.InstrumentID, d.Previous.InstrumentVersion); err != nil {
@@ -238,7 +252,7 @@ func (s *Server) assessmentView(c *fiber.Ctx, form *tma.AssessmentInput) (*view,
 		cur.Ratings, cur.Judgments = ratings, judgments
 		for _, ch := range tma.DiffAssessments(d.PreviousInstrument, d.Previous, inst, &cur) {
 			switch ch.Change {
-			case tma.ChangeSame:
+			case tma.ChangeSame, tma.ChangeHidden:
 			case tma.ChangeAdded:
 				d.Added = append(d.Added, ch)
 			case tma.ChangeRemoved:
@@ -262,6 +276,7 @@ func (s *Server) assessmentView(c *fiber.Ctx, form *tma.AssessmentInput) (*view,
 		for ii := range sec.Items {
 			it := &sec.Items[ii]
 			iv := itemView{Item: it, Rating: ratings[it.ID], Links: map[string]bool{}, Change: changes[it.ID]}
+			iv.Hidden = iv.Rating.Hidden
 			if sc := inst.Scale(it.Scale); sc != nil {
 				iv.Values = sc.Values
 				if val := sc.Value(iv.Rating.Value); val != nil {
@@ -357,7 +372,7 @@ func (s *Server) handleAssessmentSave(c *fiber.Ctx) error {
 	in, err := formAssessment(c)
 	var a *tma.Assessment
 	if err == nil {
-		a, err = s.deps.Assessments.Save(c.UserContext(), principal(c).Tenant.ID, c.Params("id"), c.Params("assessment"), in)
+		a, err = s.deps.Assessments.Save(c.UserContext(), principal(c).Tenant.ID, c.Params("id"), c.Params("assessment"), in, s.readsRestricted(c))
 	}
 	if wantsJSON(c) {
 		if err != nil {
@@ -426,7 +441,7 @@ func (s *Server) handleAssessmentSubmit(c *fiber.Ctx) error {
 	in, err := formAssessment(c)
 	var a *tma.Assessment
 	if err == nil {
-		a, err = s.deps.Assessments.Submit(c.UserContext(), principal(c).Tenant.ID, c.Params("id"), c.Params("assessment"), in)
+		a, err = s.deps.Assessments.Submit(c.UserContext(), principal(c).Tenant.ID, c.Params("id"), c.Params("assessment"), in, s.readsRestricted(c))
 	}
 	if err != nil {
 		return s.assessmentRefused(c, in, err, "")

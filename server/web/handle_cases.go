@@ -336,7 +336,7 @@ func (s *Server) caseAssessments(c *fiber.Ctx, d *caseData) error {
 	}
 	p := principal(c)
 	ctx, tenantID := c.UserContext(), p.Tenant.ID
-	as, err := s.deps.Assessments.Assessments(ctx, tenantID, d.Case.ID)
+	as, err := s.deps.Assessments.Assessments(ctx, tenantID, d.Case.ID, d.Restricted)
 	if err != nil {
 		return err
 	}

@@ -111,13 +111,13 @@ func (s *Server) caseFile(c *fiber.Ctx, kase *tma.Case) (*tma.CaseFile, error) {
 
 // caseFileAssessments adds the case's submitted assessments to f, each
 // with the instrument version it was made with (f.AddAssessment leaves
-// drafts out). A version that is gone (ENOTFOUND) leaves the assessment
+// drafts out), the ratings of restricted items hidden unless f.Restricted. A version that is gone (ENOTFOUND) leaves the assessment
 // with its codes; without an assessment service there is nothing to add.
 func (s *Server) caseFileAssessments(ctx context.Context, tenantID, caseID string, f *tma.CaseFile) error {
 	if s.deps.Assessments == nil {
 		return nil
 	}
-	list, err := s.deps.Assessments.Assessments(ctx, tenantID, caseID)
+	list, err := s.deps.Assessments.Assessments(ctx, tenantID, caseID, f.Restricted)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,8 @@ import (
 
 // riskChart draws the risk over time of the case's final assessments
 // (as, newest first): the risk level each set, and the items rated present
-// per section (by section title, across instrument versions). It is ""
+// per section (by section title, across instrument versions) among the
+// ratings the viewer may read. It is ""
 // without a final assessment. The SVG comes from server/chart, which
 // escapes every text it is given.
 func (s *Server) riskChart(c *fiber.Ctx, as []*tma.Assessment) (template.HTML, error) {
@@ -54,6 +55,11 @@ func (s *Server) riskChart(c *fiber.Ctx, as []*tma.Assessment) (template.HTML, e
 			insts[key] = inst
 		}
 		perPoint[i] = counts{}
+		// The counts are of the ratings the viewer may read: as come from
+		// the service with restricted ratings Hidden (no value) for a
+		// viewer without tma.CanReadRestricted, so a restricted item rated
+		// present is not counted for them, and the chart cannot tell them
+		// what its rating is.
 		for si, n := range inst.PresentBySection(a) {
 			title := inst.Sections[si].Title
 			if _, ok := series[title]; !ok {

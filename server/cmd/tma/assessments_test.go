@@ -224,7 +224,7 @@ func newAssessmentWorld(t *testing.T) *assessmentWorld {
 func (w *assessmentWorld) stored(t *testing.T, id string) *tma.Assessment {
 	t.Helper()
 	ctx := tma.NewContextWithActor(context.Background(), tma.Actor{UserID: w.lead.ID, TenantID: w.tenant.ID, Label: w.lead.Email})
-	a, err := postgres.NewAssessmentService(w.srv.DB, crypt.NewCaseRecords(w.srv.CaseKeys)).Assessment(ctx, w.tenant.ID, w.kase.ID, id)
+	a, err := postgres.NewAssessmentService(w.srv.DB, crypt.NewCaseRecords(w.srv.CaseKeys)).Assessment(ctx, w.tenant.ID, w.kase.ID, id, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func TestAssessmentKeepsLinksTheEditorCannotSee(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := postgres.NewAssessmentService(w.srv.DB, sealer).Save(ctx, w.tenant.ID, w.kase.ID, id, tma.AssessmentInput{Revision: 1,
-		Ratings: map[string]tma.Rating{"threat": {Value: "present", Links: []string{note.ID}}}}); err != nil {
+		Ratings: map[string]tma.Rating{"threat": {Value: "present", Links: []string{note.ID}}}}, true); err != nil {
 		t.Fatal(err)
 	}
 
