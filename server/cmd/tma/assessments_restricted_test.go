@@ -106,6 +106,12 @@ func TestRestrictedItemHiddenFromNonLeads(t *testing.T) {
 		t.Fatalf("submit: %v", err)
 	}
 
+	// The instrument's page marks the restricted items.
+	if status, body := w.clients["lead"].get("/instruments/trap18-screen/1"); status != http.StatusOK ||
+		strings.Count(body, `<span class="badge warn" title="Contains health or criminal-offence data (GDPR Art. 9/10)">Art. 9/10</span>`) != 2 {
+		t.Errorf("the instrument page does not mark the 2 restricted items: status %d", status)
+	}
+
 	readers := map[string]bool{"lead": true, "legal": true, "tm expert": false, "hr": false}
 	for persona, reads := range readers {
 		t.Run(persona, func(t *testing.T) {
