@@ -122,3 +122,31 @@ func TestDiffHidden(t *testing.T) {
 		})
 	}
 }
+
+// TestCarryOverNeverLiftsRestriction: a new version of an instrument that
+// no longer marks an item restricted must not carry over the rating the
+// lead gave it under the restriction, or every member would read it in the
+// new draft. A rating of an item restricted in both versions, and one that
+// only the new version restricts, carry over as before.
+func TestCarryOverNeverLiftsRestriction(t *testing.T) {
+	prevInst := restrictedScreen() // grievance and ideology restricted
+	inst := restrictedScreen()
+	inst.Version = 2
+	inst.Sections[1].Items[1].Restricted = false // ideology no longer restricted
+	inst.Sections[0].Items[1].Restricted = true  // fixation restricted from now on
+	prev := &tma.Assessment{Ratings: map[string]tma.Rating{
+		"pathway":   {Value: "no"},
+		"fixation":  {Value: "partial", Evidence: "Talks of her daily."},
+		"grievance": {Value: "yes", Evidence: "Diagnosed in 2024."},
+		"ideology":  {Value: "yes", Evidence: "Convicted in 2019.", Rationale: "Court record."},
+	}}
+	got := tma.CarryOver(prevInst, prev, inst)
+	want := map[string]tma.Rating{
+		"pathway":   {Value: "no"},
+		"fixation":  {Value: "partial", Evidence: "Talks of her daily."},
+		"grievance": {Value: "yes", Evidence: "Diagnosed in 2024."},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("CarryOver = %+v\nwant %+v", got, want)
+	}
+}

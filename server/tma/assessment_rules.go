@@ -256,19 +256,22 @@ func (in *Instrument) PresentBySection(a *Assessment) []int {
 // versions and whose value is on the item's scale in inst, with its
 // evidence, rationale and links. Nothing else carries over: not a rating
 // whose value the new scale lacks (people rate it afresh), and not the
-// summary judgments, which people make anew each time. A nil prev gives
-// no ratings.
+// summary judgments, which people make anew each time, and not the rating
+// of an item restricted in prevInst that inst no longer restricts: it was
+// given as restricted (GDPR Art. 9/10) data, and carried over it would be
+// read by everyone. A nil prev gives no ratings.
 func CarryOver(prevInst *Instrument, prev *Assessment, inst *Instrument) map[string]Rating {
 	out := map[string]Rating{}
 	if prevInst == nil || prev == nil || inst == nil {
 		return out
 	}
 	for id, r := range prev.Ratings {
-		if old, _ := prevInst.Item(id); old == nil {
+		old, _ := prevInst.Item(id)
+		if old == nil {
 			continue
 		}
 		it, _ := inst.Item(id)
-		if it == nil || r.Value == "" || !inst.onScale(it.Scale, r.Value) {
+		if it == nil || r.Value == "" || !inst.onScale(it.Scale, r.Value) || old.Restricted && !it.Restricted {
 			continue
 		}
 		r.Links = slices.Clone(r.Links)
