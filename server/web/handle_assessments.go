@@ -25,7 +25,19 @@ const (
 	fieldLinks             = "links."
 	fieldJudgment          = "judgment."
 	fieldJudgmentRationale = "judgment_rationale."
+	// fieldRestrictedHidden ("1") marks a form drawn without inputs for
+	// the restricted items, for a viewer who could not read them then.
+	fieldRestrictedHidden = "restricted_hidden"
 )
+
+// savesRestricted reports whether a save or submission writes the
+// ratings of restricted items from what it sends: its sender may read
+// them now, and the form they send showed them. A form drawn before the
+// sender got the right has no inputs for them, and taking their absence
+// for "unrated" would wipe ratings the sender never saw.
+func (s *Server) savesRestricted(c *fiber.Ctx) bool {
+	return s.readsRestricted(c) && bodyValue(c, fieldRestrictedHidden) != "1"
+}
 
 // formAssessment reads an assessment form. Ratings and judgments with
 // nothing filled in are left out; which items and values exist is the
@@ -214,8 +226,13 @@ func (s *Server) assessmentView(c *fiber.Ctx, form *tma.AssessmentInput) (*view,
 	ratings, judgments := a.Ratings, a.Judgments
 	if form != nil {
 		ratings, judgments = form.Ratings, form.Judgments
+		if !s.savesRestricted(c) {
+			// The service ignored what the form sent for restricted items
+			// too: show the stored ratings, or hide them.
+			ratings = inst.KeepRestricted(ratings, a.Ratings)
+		}
 		if !restricted {
-			ratings = inst.HideRestricted(ratings) // the service ignored them too
+			ratings = inst.HideRestricted(ratings)
 		}
 	}
 	// The notes and documents of the case, to cite and to name.
@@ -372,7 +389,7 @@ func (s *Server) handleAssessmentSave(c *fiber.Ctx) error {
 	in, err := formAssessment(c)
 	var a *tma.Assessment
 	if err == nil {
-		a, err = s.deps.Assessments.Save(c.UserContext(), principal(c).Tenant.ID, c.Params("id"), c.Params("assessment"), in, s.readsRestricted(c))
+		a, err = s.deps.Assessments.Save(c.UserContext(), principal(c).Tenant.ID, c.Params("id"), c.Params("assessment"), in, s.savesRestricted(c))
 	}
 	if wantsJSON(c) {
 		if err != nil {
@@ -409,6 +426,9 @@ func (s *Server) assessmentRefused(c *fiber.Ctx, in tma.AssessmentInput, aerr er
 			}
 		} else if tma.ErrorCode(aerr) == tma.ECONFLICT {
 			d.Conflict = true
+			if !s.savesRestricted(c) {
+				in.Ratings = d.Instrument.KeepRestricted(in.Ratings, d.Assessment.Ratings) // as the service would
+			}
 			d.ConflictItems, d.ConflictJudgments = conflicts(d.Instrument, d.Assessment, in)
 			v.Data = d
 		}
@@ -441,7 +461,7 @@ func (s *Server) handleAssessmentSubmit(c *fiber.Ctx) error {
 	in, err := formAssessment(c)
 	var a *tma.Assessment
 	if err == nil {
-		a, err = s.deps.Assessments.Submit(c.UserContext(), principal(c).Tenant.ID, c.Params("id"), c.Params("assessment"), in, s.readsRestricted(c))
+		a, err = s.deps.Assessments.Submit(c.UserContext(), principal(c).Tenant.ID, c.Params("id"), c.Params("assessment"), in, s.savesRestricted(c))
 	}
 	if err != nil {
 		return s.assessmentRefused(c, in, err, "")

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -288,4 +290,78 @@ func (w *restrictedWorld) stored(t *testing.T, id string) *tma.Assessment {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// hiddenInputRe finds the hidden inputs of a page, which a browser sends
+// back with the form as they are.
+var hiddenInputRe = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
+
+// TestRestrictedItemKeptWhenFormPredatesRight: an expert threat manager
+// opens the draft while they may not read the restricted items, so their
+// form has no inputs for them. They become a lead of the case before the
+// form (or its autosave) is sent: the save must not take the missing
+// inputs for "unrated" and wipe the lead's restricted rating, which the
+// form never showed. A form the new lead opens afterwards still rates it.
+func TestRestrictedItemKeptWhenFormPredatesRight(t *testing.T) {
+	w := newRestrictedWorld(t)
+	a, err := w.svc.Start(w.ctx("lead"), w.tenant.ID, w.kase.ID, "trap18-screen", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tma.Rating{Value: "present", Evidence: restrictedEvidence, Rationale: restrictedRationale}
+	if _, err = w.svc.Save(w.ctx("lead"), w.tenant.ID, w.kase.ID, a.ID, tma.AssessmentInput{Revision: a.Revision,
+		Ratings: map[string]tma.Rating{"mental-disorder": want}}, true); err != nil {
+		t.Fatal(err)
+	}
+
+	c := w.clients["tm expert"]
+	body, rev := assessmentPage(t, c, w.kase.ID, a.ID)
+	form, _, _ := strings.Cut(body[strings.Index(body, `id="assessment-form"`):], "</form>")
+	visible := map[string]string{}
+	for _, s := range w.trap.Sections {
+		for _, it := range s.Items {
+			if !it.Restricted {
+				visible[it.ID] = "absent"
+			}
+		}
+	}
+	f := rated(rev, visible, "low", "Nothing of concern.")
+	for _, m := range hiddenInputRe.FindAllStringSubmatch(form, -1) {
+		f.Set(m[1], html.UnescapeString(m[2]))
+	}
+	f.Set("_csrf", c.csrf)
+
+	if _, err := w.srv.DB.Pool.Exec(context.Background(), `UPDATE case_members SET role = 'lead' WHERE tenant_id = $1 AND case_id = $2 AND user_id = $3`,
+		w.tenant.ID, w.kase.ID, w.users["tm expert"].ID); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, _ := c.do(http.MethodPost, w.url(a.ID), f, map[string]string{"Accept": "application/json"}); status != http.StatusOK {
+		t.Fatalf("autosave: status %d: %.300s", status, body)
+	}
+	got := w.stored(t, a.ID)
+	if r := got.Ratings["mental-disorder"]; r.Value != want.Value || r.Evidence != want.Evidence || r.Rationale != want.Rationale {
+		t.Fatalf("a form that never showed the restricted item wiped it: %+v", r)
+	}
+	if got.Ratings["pathway"].Value != "absent" {
+		t.Fatalf("the expert's ratings were not saved: %+v", got.Ratings["pathway"])
+	}
+
+	// Now a lead, they see and rate the item on a form opened afterwards.
+	body, rev = assessmentPage(t, c, w.kase.ID, a.ID)
+	if !strings.Contains(itemOnPage(body, "mental-disorder"), restrictedEvidence) {
+		t.Fatal("the new lead's form lacks the restricted rating")
+	}
+	form, _, _ = strings.Cut(body[strings.Index(body, `id="assessment-form"`):], "</form>")
+	f = rated(rev, visible, "low", "Nothing of concern.")
+	for _, m := range hiddenInputRe.FindAllStringSubmatch(form, -1) {
+		f.Set(m[1], html.UnescapeString(m[2]))
+	}
+	f.Set("rating.mental-disorder", "absent")
+	f.Set("_csrf", c.csrf)
+	if status, body := c.post(w.url(a.ID), f); status != http.StatusSeeOther {
+		t.Fatalf("the new lead's save: status %d: %.300s", status, alertOf(body))
+	}
+	if r := w.stored(t, a.ID).Ratings["mental-disorder"]; r.Value != "absent" {
+		t.Fatalf("the new lead's rating of the restricted item was not saved: %+v", r)
+	}
 }
