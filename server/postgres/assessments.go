@@ -49,6 +49,7 @@ const (
 	msgAssessmentStale      = "The case's risk level changed since this assessment was submitted. Reject it and submit again."
 	msgAssessmentRestarted  = "Another assessment of this case was approved meanwhile. Start again to carry over its ratings."
 	msgNotAllowed           = "You do not have permission to do this."
+	msgRestrictedApprover   = "This assessment rates items that only the case lead and legal may read, so only one of them can approve it (not whoever wrote it)."
 )
 
 // assessmentContent is what is sealed: the ratings and the judgments.
@@ -559,7 +560,7 @@ func checkLinks(ctx context.Context, tx pgx.Tx, tenantID, caseID string, inst *t
 // at the same revision: its sealed content is unchanged, so its binding
 // "<id>@<revision>" stays right, and a form opened before the submission
 // stays stale.
-func (s *AssessmentService) Decide(ctx context.Context, tenantID, caseID, id string, approve bool) (*tma.Assessment, error) {
+func (s *AssessmentService) Decide(ctx context.Context, tenantID, caseID, id string, approve, restricted bool) (*tma.Assessment, error) {
 	const op = "AssessmentService.Decide"
 	actor := tma.ActorFromContext(ctx)
 	if !tma.ValidID(tenantID) || !tma.ValidID(caseID) || !tma.ValidID(id) {
@@ -611,6 +612,15 @@ func (s *AssessmentService) Decide(ctx context.Context, tenantID, caseID, id str
 		}
 		if !member {
 			return tma.Errorf(tma.EFORBIDDEN, msgNotAllowed)
+		}
+		if !restricted {
+			inst, err := s.instruments.Instrument(ctx, tenantID, a.InstrumentID, a.InstrumentVersion)
+			if err != nil {
+				return err
+			}
+			if inst.HasRestricted() {
+				return tma.Errorf(tma.EFORBIDDEN, msgRestrictedApprover)
+			}
 		}
 		if a.Risk != "" && c.Risk != a.FromRisk {
 			return tma.Errorf(tma.ECONFLICT, msgAssessmentStale)

@@ -22,7 +22,7 @@ func TestAssessmentEditorCannotApprove(t *testing.T) {
 	if err != nil || a.Status != tma.AssessmentPending {
 		t.Fatalf("submitted: %+v %v", a, err)
 	}
-	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, true)
+	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, true, true)
 	wantCode(t, err, tma.EFORBIDDEN)
 	// The table refuses it too.
 	if _, err := e.db.Pool.Exec(context.Background(), `UPDATE assessments SET status = 'final', decided_by = $2, decided_at = now() WHERE id = $1`,
@@ -47,7 +47,7 @@ func TestAssessmentRejecterWhoEditsCannotApprove(t *testing.T) {
 		t.Fatalf("lowering: %+v %v", c, err)
 	}
 	// tm3 rejects it, lowers the concern further, and lead2 submits again.
-	if c, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, false); err != nil {
+	if c, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, false, true); err != nil {
 		t.Fatal(err)
 	}
 	if c, err = e.svc.Save(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, form(c.Revision, "no", "low"), true); err != nil {
@@ -56,13 +56,13 @@ func TestAssessmentRejecterWhoEditsCannotApprove(t *testing.T) {
 	if c, err = e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, c.ID, form(c.Revision, "no", "low"), true); err != nil || c.Status != tma.AssessmentPending {
 		t.Fatalf("submitted again: %+v %v", c, err)
 	}
-	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, true)
+	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, true, true)
 	wantCode(t, err, tma.EFORBIDDEN)
 	if got := e.caseRisk(t); got != tma.RiskHigh {
 		t.Fatalf("case risk %q after a refused approval", got)
 	}
 	// Someone who wrote none of it may approve.
-	if c, err = e.svc.Decide(actorCtx(e.expert), e.tenant.ID, e.kase.ID, c.ID, true); err != nil || c.Status != tma.AssessmentFinal || e.caseRisk(t) != tma.RiskLow {
+	if c, err = e.svc.Decide(actorCtx(e.expert), e.tenant.ID, e.kase.ID, c.ID, true, true); err != nil || c.Status != tma.AssessmentFinal || e.caseRisk(t) != tma.RiskLow {
 		t.Fatalf("approved by the expert: %+v %v", c, err)
 	}
 }

@@ -127,9 +127,9 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 	if got := e.caseRisk(t); got != tma.RiskUnrated {
 		t.Fatalf("a pending assessment set the case's risk to %q", got)
 	}
-	_, err = e.svc.Decide(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, true)
+	_, err = e.svc.Decide(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, true, true)
 	wantCode(t, err, tma.EFORBIDDEN)
-	_, err = e.svc.Decide(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, true)
+	_, err = e.svc.Decide(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, true, true)
 	wantCode(t, err, tma.EFORBIDDEN)
 	// The table refuses it too.
 	if _, err := e.db.Pool.Exec(context.Background(), `UPDATE assessments SET decided_by = created_by WHERE id = $1`, a.ID); err == nil {
@@ -140,14 +140,14 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 	if err := e.cases.RemoveMember(actorCtx(e.lead), e.tenant.ID, e.kase.ID, e.tm3.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, true)
+	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, true, true)
 	wantCode(t, err, tma.EFORBIDDEN)
 	if err := e.cases.AddMember(actorCtx(e.lead), e.tenant.ID, e.kase.ID, tma.NewMember{Email: e.tm3.Email, Role: tma.CaseExpert}); err != nil {
 		t.Fatal(err)
 	}
 
 	// Rejected: back to draft, same revision and content, submission cleared.
-	r, err := e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, false)
+	r, err := e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, false, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 		r.Ratings["pathway"].Value != "yes" || r.Judgments["concern"].Rationale != "As discussed in the team." {
 		t.Fatalf("rejected %+v", r)
 	}
-	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, true)
+	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, true, true)
 	wantCode(t, err, tma.ECONFLICT) // a draft is not pending
 
 	// Submitted again and approved by a second threat manager: final, and
@@ -163,7 +163,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 	if a, err = e.svc.Submit(actorCtx(e.lead2), e.tenant.ID, e.kase.ID, a.ID, form(2, "yes", "moderate"), true); err != nil || a.Status != tma.AssessmentPending {
 		t.Fatalf("submitted again: %+v %v", a, err)
 	}
-	a, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, true)
+	a, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, a.ID, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 	if got := e.caseRisk(t); got != tma.RiskModerate {
 		t.Fatalf("case risk after approval = %q, want moderate", got)
 	}
-	_, err = e.svc.Decide(actorCtx(e.expert), e.tenant.ID, e.kase.ID, a.ID, false)
+	_, err = e.svc.Decide(actorCtx(e.expert), e.tenant.ID, e.kase.ID, a.ID, false, true)
 	wantCode(t, err, tma.ECONFLICT) // final never changes
 	_, err = e.svc.Save(actorCtx(e.lead), e.tenant.ID, e.kase.ID, a.ID, form(3, "no", "low"), true)
 	wantCode(t, err, tma.ECONFLICT)
@@ -205,10 +205,10 @@ func TestCriticalItemNeedsSecondApprover(t *testing.T) {
 	if _, err := e.cases.SetState(actorCtx(e.lead), e.tenant.ID, e.kase.ID, tma.StatusAssessing, tma.RiskImminent); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, true)
+	_, err = e.svc.Decide(actorCtx(e.tm3), e.tenant.ID, e.kase.ID, c.ID, true, true)
 	wantCode(t, err, tma.ECONFLICT)
 	// The author withdraws it.
-	if c, err = e.svc.Decide(actorCtx(e.lead), e.tenant.ID, e.kase.ID, c.ID, false); err != nil || c.Status != tma.AssessmentDraft {
+	if c, err = e.svc.Decide(actorCtx(e.lead), e.tenant.ID, e.kase.ID, c.ID, false, true); err != nil || c.Status != tma.AssessmentDraft {
 		t.Fatalf("withdrawn: %+v %v", c, err)
 	}
 

@@ -176,7 +176,11 @@ type AssessmentService interface {
 	// reject (withdraw) it. ECONFLICT if it is not pending, and for an
 	// approval after the case's risk level changed since the submission
 	// (the rules ran against the old one: reject and submit again).
-	Decide(ctx context.Context, tenantID, caseID, id string, approve bool) (*Assessment, error)
+	// restricted says whether the actor may read restricted items
+	// (CanReadRestricted): the second approver of an assessment whose
+	// instrument has restricted items must see everything the judgment
+	// rests on, so approving is EFORBIDDEN without it.
+	Decide(ctx context.Context, tenantID, caseID, id string, approve, restricted bool) (*Assessment, error)
 	// Discard deletes a draft. ECONFLICT for one that is not a draft.
 	Discard(ctx context.Context, tenantID, caseID, id string) error
 }

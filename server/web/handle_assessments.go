@@ -220,7 +220,8 @@ func (s *Server) assessmentView(c *fiber.Ctx, form *tma.AssessmentInput) (*view,
 	write, approve := s.assessRights(c, d.Now)
 	d.Editable = write && a.Status == tma.AssessmentDraft && !d.Closed
 	author := a.AuthorID == p.User.ID || a.SubmittedBy == p.User.ID
-	d.Decide = approve && a.Status == tma.AssessmentPending && !author && !d.Closed
+	// The second approver must read everything the judgment rests on.
+	d.Decide = approve && a.Status == tma.AssessmentPending && !author && !d.Closed && (restricted || !inst.HasRestricted())
 	d.Withdraw = approve && a.Status == tma.AssessmentPending && !d.Closed
 
 	ratings, judgments := a.Ratings, a.Judgments
@@ -479,14 +480,14 @@ func (s *Server) handleAssessmentSubmit(c *fiber.Ctx) error {
 
 func (s *Server) handleAssessmentApprove(c *fiber.Ctx) error {
 	return s.caseAction(c, "assessment.approved", func(tenantID, caseID string) error {
-		_, err := s.deps.Assessments.Decide(c.UserContext(), tenantID, caseID, c.Params("assessment"), true)
+		_, err := s.deps.Assessments.Decide(c.UserContext(), tenantID, caseID, c.Params("assessment"), true, s.readsRestricted(c))
 		return err
 	})
 }
 
 func (s *Server) handleAssessmentReject(c *fiber.Ctx) error {
 	return s.caseAction(c, "assessment.rejected", func(tenantID, caseID string) error {
-		_, err := s.deps.Assessments.Decide(c.UserContext(), tenantID, caseID, c.Params("assessment"), false)
+		_, err := s.deps.Assessments.Decide(c.UserContext(), tenantID, caseID, c.Params("assessment"), false, s.readsRestricted(c))
 		return err
 	})
 }

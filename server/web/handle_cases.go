@@ -122,11 +122,14 @@ type caseData struct {
 	// AssessApprove: the viewer may be the second approver.
 	// InstrumentChoices are the versions a new assessment may use, newest
 	// first, and RiskChart the risk over time of the final assessments.
-	Assessments       []*tma.Assessment
-	InstrumentTitles  map[string]string
-	Open              *tma.Assessment
-	AssessWrite       bool
-	AssessApprove     bool
+	Assessments      []*tma.Assessment
+	InstrumentTitles map[string]string
+	Open             *tma.Assessment
+	AssessWrite      bool
+	AssessApprove    bool
+	// ApproveOpen: the viewer may approve the pending assessment (an
+	// instrument with restricted items needs an approver who reads them).
+	ApproveOpen       bool
 	InstrumentChoices []*tma.InstrumentInfo
 	RiskChart         template.HTML
 }
@@ -348,6 +351,15 @@ func (s *Server) caseAssessments(c *fiber.Ctx, d *caseData) error {
 		}
 	}
 	d.AssessWrite, d.AssessApprove = s.assessRights(c, d.Now)
+	d.ApproveOpen = d.AssessApprove
+	if o := d.Open; o != nil && o.Status == tma.AssessmentPending && d.AssessApprove && !d.Restricted {
+		// The second approver must read everything the judgment rests on.
+		inst, err := s.deps.Instruments.Instrument(ctx, tenantID, o.InstrumentID, o.InstrumentVersion)
+		if err != nil {
+			return err
+		}
+		d.ApproveOpen = !inst.HasRestricted()
+	}
 	if len(as) == 0 && !d.AssessWrite {
 		return nil
 	}

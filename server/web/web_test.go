@@ -184,7 +184,7 @@ func TestPagesRender(t *testing.T) {
 				{ID: tma.NewID(), Kind: tma.ApprovalDocumentDelete, RequestedBy: u.ID, RequesterName: "Ada", DocumentID: doc.ID, Version: 1, CreatedAt: now}},
 			Documents: []*tma.Document{doc}, DocumentNames: map[string]string{doc.ID: doc.Latest.Name},
 			WikiPages: []*tma.WikiChange{wchange}, WikiChoices: []*tma.WikiChange{wchange},
-			Assessments: []*tma.Assessment{curA, prevA}, Open: curA, AssessWrite: true, AssessApprove: true, InstrumentChoices: infos,
+			Assessments: []*tma.Assessment{curA, prevA}, Open: curA, AssessWrite: true, AssessApprove: true, ApproveOpen: true, InstrumentChoices: infos,
 			InstrumentTitles: map[string]string{inst.ID: inst.Title}, RiskChart: "<svg></svg>"},
 		"assessment":  assessD(curA, true),
 		"instruments": instrumentsData{Instruments: []instrumentGroup{{ID: inst.ID, Title: inst.Title, Versions: infos}}, CanManage: true, Source: "id: x", Problems: []problemView{{Line: 3, Field: "sections[0].items[1].scale", Message: "Unknown scale."}}},

@@ -365,3 +365,48 @@ func TestRestrictedItemKeptWhenFormPredatesRight(t *testing.T) {
 		t.Fatalf("the new lead's rating of the restricted item was not saved: %+v", r)
 	}
 }
+
+// TestRestrictedInstrumentNeedsApproverWhoReads: an assessment with an
+// instrument that has restricted items waits for a second approver; a
+// threat manager who may not read restricted items is not offered the
+// approval and is refused it (403), since they would approve a judgment
+// resting on data they cannot see. Once a lead of the case, they may.
+func TestRestrictedInstrumentNeedsApproverWhoReads(t *testing.T) {
+	w := newRestrictedWorld(t)
+	a, err := w.svc.Start(w.ctx("lead"), w.tenant.ID, w.kase.ID, "trap18-screen", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ratings := w.leadRatings()
+	ratings["pathway"] = tma.Rating{Value: "present", Evidence: "Asked about the guards' rounds."}
+	in := tma.AssessmentInput{Revision: a.Revision, Ratings: ratings,
+		Judgments: map[string]tma.Judgment{"concern": {Value: "low", Rationale: "Explained by the move."}}}
+	if a, err = w.svc.Submit(w.ctx("lead"), w.tenant.ID, w.kase.ID, a.ID, in, true); err != nil || a.Status != tma.AssessmentPending {
+		t.Fatalf("submit: %v, want pending", err)
+	}
+
+	expert := w.clients["tm expert"]
+	_, page := expert.get("/cases/" + w.kase.ID)
+	if strings.Contains(page, `id="pending-approve"`) || !strings.Contains(page, `id="pending-restricted"`) {
+		t.Error("the case page offers the approval to a threat manager who may not read restricted items")
+	}
+	approve := "/cases/" + w.kase.ID + "/assessments/" + a.ID + "/approve"
+	status, body := expert.post(approve, nil)
+	if msg := alertOf(body); status != http.StatusForbidden || !strings.Contains(msg, "only the case lead and legal may read") {
+		t.Fatalf("approval by a non-reader: status %d, message %q; want 403", status, msg)
+	}
+	if got, _ := w.svc.Assessment(w.ctx("lead"), w.tenant.ID, w.kase.ID, a.ID, true); got.Status != tma.AssessmentPending {
+		t.Fatalf("after the refused approval the assessment is %s", got.Status)
+	}
+
+	if err := postgres.NewCaseService(w.srv.DB).ChangeMember(w.ctx("lead"), w.tenant.ID, w.kase.ID,
+		tma.NewMember{UserID: w.users["tm expert"].ID, Role: tma.CaseLead}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := expert.post(approve, nil); status != http.StatusOK {
+		t.Fatalf("approval by a lead: status %d: %.300s", status, alertOf(body))
+	}
+	if got, _ := w.svc.Assessment(w.ctx("lead"), w.tenant.ID, w.kase.ID, a.ID, true); got.Status != tma.AssessmentFinal {
+		t.Errorf("after the lead's approval the assessment is %s, want final", got.Status)
+	}
+}
