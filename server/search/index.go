@@ -89,7 +89,13 @@ type Index struct {
 	shards  map[string]bleve.Index // by tenant id
 	dirty   map[string]bool        // shards changed since their last Compact
 	lastSeq int64
+	closed  bool
 }
+
+// errClosed is the error of every use of an Index after Close: a search
+// then must not answer "no hits", nor an Apply create a tenant's index
+// that nothing would close.
+var errClosed = tma.Errorf(tma.EUNAVAILABLE, "The search index is closed.")
 
 // defaultCaseTerms: up to this many cases, the permission filter is a
 // disjunction of case terms, whose cost (a postings lookup per case and
@@ -238,6 +244,23 @@ func (ix *Index) shard(tenantID string) bleve.Index {
 	return ix.shards[tenantID]
 }
 
+// searchShard is shard for a search: errClosed once the index is closed.
+func (ix *Index) searchShard(tenantID string) (bleve.Index, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return nil, errClosed
+	}
+	return ix.shards[tenantID], nil
+}
+
+// isClosed says whether Close has run.
+func (ix *Index) isClosed() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.closed
+}
+
 // all is every tenant's index as one, for the tests' brute force; nil if
 // there are none.
 func (ix *Index) all() bleve.Index {
@@ -331,12 +354,15 @@ func Rebuild(ctx context.Context, dir string, fill func(context.Context, *Index)
 	return Open(dir)
 }
 
-// Close closes the index.
+// Close closes the index. Search, Apply and Compact fail afterwards
+// (EUNAVAILABLE); a search already running on a tenant's index fails
+// when that index closes under it.
 func (ix *Index) Close() error {
 	ix.writing.Lock()
 	defer ix.writing.Unlock()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.closed = true
 	var err error
 	for t, b := range ix.shards {
 		if cerr := b.Close(); err == nil {
@@ -361,6 +387,9 @@ func (ix *Index) Dir() string { return ix.dir }
 func (ix *Index) Compact(ctx context.Context) error {
 	ix.writing.Lock()
 	defer ix.writing.Unlock()
+	if ix.isClosed() {
+		return tma.Wrap("search.Compact", errClosed)
+	}
 	ix.mu.RLock()
 	var todo []string
 	for t := range ix.dirty {
@@ -413,6 +442,9 @@ func (ix *Index) Apply(ctx context.Context, seq int64, docs []*tma.SearchDoc, de
 	}
 	ix.writing.Lock()
 	defer ix.writing.Unlock()
+	if ix.isClosed() {
+		return tma.Wrap("search.Apply", errClosed)
+	}
 	batches := map[string]*bleve.Batch{}
 	var order []string
 	batch := func(tenant string, create bool) (*bleve.Batch, error) {

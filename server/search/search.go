@@ -78,7 +78,10 @@ func (ix *Index) search(ctx context.Context, tenant string, filter query.Query, 
 	}
 	// The tenant's own index; without a filter (the tests' brute force),
 	// every tenant's, so that the oracle sees the whole index.
-	var b bleve.Index = ix.shard(tenant)
+	b, err := ix.searchShard(tenant)
+	if err != nil {
+		return nil, err
+	}
 	if filter == nil {
 		b = ix.all()
 	}

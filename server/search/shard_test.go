@@ -1,0 +1,123 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/tma-portal/tma/server/tma"
+)
+
+// TestIndexConcurrentApplyCompactSearchClose runs Apply, Compact and
+// searches of several tenants at once (under -race), then closes the index
+// while searches go on: a search after Close fails, never panics, and
+// never answers "no hits" as if the tenant had none.
+func TestIndexConcurrentApplyCompactSearchClose(t *testing.T) {
+	ctx := context.Background()
+	ix, err := Create(filepath.Join(t.TempDir(), "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants := []string{"t1", "t2", "t3"}
+	for i, tn := range tenants {
+		MustApply(t, ix, int64(i+1), &tma.SearchDoc{Key: "note:0", Type: tma.SearchNote, TenantID: tn, CaseID: "c", Text: "Drohung"})
+	}
+	var wg, writer sync.WaitGroup
+	stop := make(chan struct{})
+	var seq int64 = 10
+	writer.Add(1)
+	go func() {
+		defer writer.Done()
+		for i := 0; i < 30; i++ {
+			tn := tenants[i%len(tenants)]
+			seq++
+			d := &tma.SearchDoc{Key: fmt.Sprintf("note:%d", i+1), Type: tma.SearchNote, TenantID: tn, CaseID: "c", Text: "Drohung neu"}
+			if err := ix.Apply(ctx, seq, []*tma.SearchDoc{d}, []tma.SearchChange{{TenantID: tn, Key: fmt.Sprintf("note:%d", i)}}); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%5 == 0 {
+				if err := ix.Compact(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	for _, tn := range tenants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := ix.Search(ctx, tma.SearchScope{TenantID: tn, Cases: []string{"c"}}, tma.SearchQuery{Text: "drohung"})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if r.Total == 0 {
+					t.Errorf("tenant %s: no hits while its items were being updated", tn)
+					return
+				}
+			}
+		}()
+	}
+	// Let the writer finish, then stop the readers.
+	writer.Wait()
+	close(stop)
+	wg.Wait()
+
+	// Searches racing Close: each fails or answers, none panics.
+	var closing sync.WaitGroup
+	for _, tn := range tenants {
+		closing.Add(1)
+		go func() {
+			defer closing.Done()
+			for i := 0; i < 20; i++ {
+				_, _ = ix.Search(ctx, tma.SearchScope{TenantID: tn, Cases: []string{"c"}}, tma.SearchQuery{Text: "drohung"})
+			}
+		}()
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closing.Wait()
+	if r, err := ix.Search(ctx, tma.SearchScope{TenantID: "t1", Cases: []string{"c"}}, tma.SearchQuery{Text: "drohung"}); err == nil {
+		t.Errorf("Search after Close = %d hits, nil error; want an error", r.Total)
+	}
+}
+
+// TestIndexClosedRefusesApply: an Apply after Close fails, and creates
+// no tenant's index that nothing would ever close.
+func TestIndexClosedRefusesApply(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "index")
+	ix, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	MustApply(t, ix, 1, &tma.SearchDoc{Key: "note:1", Type: tma.SearchNote, TenantID: "t", CaseID: "c", Text: "Drohung"})
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = ix.Apply(ctx, 2, []*tma.SearchDoc{{Key: "note:1", Type: tma.SearchNote, TenantID: "new", CaseID: "c", Text: "Drohung"}}, nil)
+	if err == nil {
+		t.Error("Apply after Close succeeded")
+	}
+	if _, err := os.Stat(shardDir(dir, "new")); err == nil {
+		t.Error("Apply after Close created a tenant's index")
+	}
+	if err := ix.Compact(ctx); err == nil {
+		t.Error("Compact after Close succeeded")
+	}
+	if n, _ := ix.LastSeq(ctx); n != 1 {
+		t.Errorf("LastSeq after a refused Apply = %d, want 1", n)
+	}
+}
