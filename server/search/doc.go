@@ -31,7 +31,9 @@
 // Beside the shards, tma_index.json holds the mapping version
 // (MappingVersion; Open reports an index of another version, a missing or
 // a corrupt one with ErrNeedsRebuild; each shard keeps the version in its
-// internal store too) and the last applied outbox sequence. Apply writes
+// internal store too, with a mark while it has changed since its last
+// compaction, so that Compact after a restart still erases what was
+// deleted before it) and the last applied outbox sequence. Apply writes
 // the shards' batches first and the sequence after them, atomically (a
 // rename): after a crash the sequence is never ahead of the documents, and
 // replaying changes is harmless.

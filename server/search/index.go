@@ -29,6 +29,12 @@ const MappingVersion = 5 // 2: wiki_hidden; 3: wiki_narrow; 4: expand; 5: one Bl
 // a shard copied from another layout is noticed.
 var keyMappingVersion = []byte("tma.mapping_version")
 
+// keyDirty is set in a tenant's Bleve index by the batch of every Apply
+// that changes it, and removed by the batch that ends its compaction:
+// which shards hold deleted items' terms survives a restart, so that the
+// next Compact still erases them.
+var keyDirty = []byte("tma.dirty")
+
 // metaFile is the index folder's own record: its mapping version and the
 // sequence of the last Apply. It is written after the shards (atomically,
 // by renaming), so after a crash it names a sequence no later than what
@@ -87,7 +93,7 @@ type Index struct {
 	writing sync.Mutex
 	mu      sync.RWMutex
 	shards  map[string]bleve.Index // by tenant id
-	dirty   map[string]bool        // shards changed since their last Compact
+	dirty   map[string]bool        // shards changed since their last Compact (keyDirty)
 	lastSeq int64
 	closed  bool
 }
@@ -164,6 +170,14 @@ func Open(dir string) (*Index, error) {
 			return nil, err
 		}
 		ix.shards[string(tenant)] = b
+		dirty, err := b.GetInternal(keyDirty)
+		if err != nil {
+			_ = ix.Close()
+			return nil, &RebuildError{Dir: dir, Reason: "corrupt", Err: err}
+		}
+		if dirty != nil {
+			ix.dirty[string(tenant)] = true
+		}
 	}
 	return ix, nil
 }
@@ -425,7 +439,10 @@ func compactShard(ctx context.Context, b bleve.Index) error {
 	if err := s.ForceMerge(ctx, nil); err != nil {
 		return err
 	}
-	return b.Delete(placeholder)
+	done := b.NewBatch()
+	done.Delete(placeholder)
+	done.DeleteInternal(keyDirty)
+	return b.Batch(done)
 }
 
 // Apply upserts docs, deletes the deleted keys and then records seq: one
@@ -487,6 +504,7 @@ func (ix *Index) Apply(ctx context.Context, seq int64, docs []*tma.SearchDoc, de
 		ix.mu.Lock()
 		ix.dirty[t] = true
 		ix.mu.Unlock()
+		batches[t].SetInternal(keyDirty, []byte("1"))
 		if err := ix.shard(t).Batch(batches[t]); err != nil {
 			return tma.Wrap("search.Apply", err)
 		}

@@ -121,3 +121,42 @@ func TestIndexClosedRefusesApply(t *testing.T) {
 		t.Errorf("LastSeq after a refused Apply = %d, want 1", n)
 	}
 }
+
+// TestCompactAfterReopenErasesEarlierDeletes: items deleted before a
+// restart, with no compaction in between, leave the files at the next
+// Compact: which tenants' indexes hold deleted items is not forgotten
+// when the process stops.
+func TestCompactAfterReopenErasesEarlierDeletes(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "index")
+	ix, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	MustApply(t, ix, 1, &tma.SearchDoc{Key: "note:1", Type: tma.SearchNote, TenantID: "a", CaseID: "c", Text: "zqxjtoken"},
+		&tma.SearchDoc{Key: "note:2", Type: tma.SearchNote, TenantID: "a", CaseID: "c", Text: "bleibt"})
+	if err := ix.Apply(ctx, 2, nil, []tma.SearchChange{{TenantID: "a", Key: "note:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	// Another tenant changes; the compaction it triggers must also erase
+	// what a's index still holds.
+	MustApply(t, ix, 3, &tma.SearchDoc{Key: "note:1", Type: tma.SearchNote, TenantID: "b", CaseID: "c", Text: "anders"})
+	if err := ix.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if terms, err := ix.TermsWithPrefix("zqxj"); err != nil || len(terms) != 0 {
+		t.Errorf("after the restart and a compaction, the dictionaries hold %v (%v)", terms, err)
+	}
+	r, err := ix.Search(ctx, tma.SearchScope{TenantID: "a", Cases: []string{"c"}}, tma.SearchQuery{Text: "bleibt"})
+	if err != nil || r.Total != 1 {
+		t.Errorf("the kept item: %v, %v", r, err)
+	}
+}
