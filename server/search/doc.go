@@ -15,7 +15,8 @@
 //
 //	tenant, type, case, status, month   keywords ("-" is the case of items without one)
 //	restricted                          bool
-//	wiki_roles, wiki_hidden, triage_hidden  keywords, several per item
+//	wiki_roles, wiki_hidden, wiki_narrow, triage_hidden  keywords, several per item
+//	expand                              every term of title and text once more, as "<tenant>|<lang>|<term>", for prefix and fuzzy words
 //	date                                datetime
 //	author                              analysed as a name (lower case, folded, not stemmed)
 //	title_de, title_en, text_de, text_en  the title and text, analysed in German and in English
