@@ -300,12 +300,22 @@ func (ix *Index) shardForWrite(tenantID string) (bleve.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := bleve.NewUsing(shardDir(ix.dir, tenantID), m, scorch.Name, scorch.Name, nil)
+	// A folder of a tenant without an open index is what a creation that
+	// failed half-way left (Open opens every shard folder or fails): it
+	// would make every later creation fail, and the indexer retry the
+	// same batch for ever.
+	dir := shardDir(ix.dir, tenantID)
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("create search index of a tenant: %w", err)
+	}
+	b, err := bleve.NewUsing(dir, m, scorch.Name, scorch.Name, nil)
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("create search index of a tenant: %w", err)
 	}
 	if err := b.SetInternal(keyMappingVersion, []byte(strconv.Itoa(MappingVersion))); err != nil {
 		_ = b.Close()
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	ix.mu.Lock()

@@ -160,3 +160,26 @@ func TestCompactAfterReopenErasesEarlierDeletes(t *testing.T) {
 		t.Errorf("the kept item: %v, %v", r, err)
 	}
 }
+
+// TestApplyAfterFailedShardCreation: a tenant's index whose creation
+// failed half-way (its folder made, the index not) does not stop every
+// later Apply: the indexer would retry the same batch for ever, and no
+// tenant's changes would be applied until a restart.
+func TestApplyAfterFailedShardCreation(t *testing.T) {
+	ctx := context.Background()
+	ix := MustCreateIndex(t)
+	// What a creation that failed after making the folder leaves.
+	if err := os.MkdirAll(shardDir(ix.Dir(), "new"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shardDir(ix.Dir(), "new"), "index_meta.json"), []byte(`{"storage":"scorch"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Apply(ctx, 1, []*tma.SearchDoc{{Key: "note:1", Type: tma.SearchNote, TenantID: "new", CaseID: "c", Text: "Drohung"}}, nil); err != nil {
+		t.Fatalf("Apply after a failed creation of the tenant's index: %v", err)
+	}
+	r, err := ix.Search(ctx, tma.SearchScope{TenantID: "new", Cases: []string{"c"}}, tma.SearchQuery{Text: "drohung"})
+	if err != nil || r.Total != 1 {
+		t.Errorf("search: %v, %v", r, err)
+	}
+}
