@@ -15,7 +15,8 @@
 //
 //	tenant, type, case, status, month   keywords ("-" is the case of items without one)
 //	restricted                          bool
-//	wiki_roles, wiki_hidden, triage_hidden  keywords, several per item
+//	wiki_roles, wiki_hidden, wiki_narrow, triage_hidden  keywords, several per item
+//	expand                              every term of title and text once more, as "<tenant>|<lang>|<term>", for prefix and fuzzy words
 //	date                                datetime
 //	author                              analysed as a name (lower case, folded, not stemmed)
 //	title_de, title_en, text_de, text_en  the title and text, analysed in German and in English
@@ -31,7 +32,9 @@
 // Beside the shards, tma_index.json holds the mapping version
 // (MappingVersion; Open reports an index of another version, a missing or
 // a corrupt one with ErrNeedsRebuild; each shard keeps the version in its
-// internal store too) and the last applied outbox sequence. Apply writes
+// internal store too, with a mark while it has changed since its last
+// compaction, so that Compact after a restart still erases what was
+// deleted before it) and the last applied outbox sequence. Apply writes
 // the shards' batches first and the sequence after them, atomically (a
 // rename): after a crash the sequence is never ahead of the documents, and
 // replaying changes is harmless.

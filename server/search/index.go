@@ -29,6 +29,12 @@ const MappingVersion = 5 // 2: wiki_hidden; 3: wiki_narrow; 4: expand; 5: one Bl
 // a shard copied from another layout is noticed.
 var keyMappingVersion = []byte("tma.mapping_version")
 
+// keyDirty is set in a tenant's Bleve index by the batch of every Apply
+// that changes it, and removed by the batch that ends its compaction:
+// which shards hold deleted items' terms survives a restart, so that the
+// next Compact still erases them.
+var keyDirty = []byte("tma.dirty")
+
 // metaFile is the index folder's own record: its mapping version and the
 // sequence of the last Apply. It is written after the shards (atomically,
 // by renaming), so after a crash it names a sequence no later than what
@@ -87,9 +93,15 @@ type Index struct {
 	writing sync.Mutex
 	mu      sync.RWMutex
 	shards  map[string]bleve.Index // by tenant id
-	dirty   map[string]bool        // shards changed since their last Compact
+	dirty   map[string]bool        // shards changed since their last Compact (keyDirty)
 	lastSeq int64
+	closed  bool
 }
+
+// errClosed is the error of every use of an Index after Close: a search
+// then must not answer "no hits", nor an Apply create a tenant's index
+// that nothing would close.
+var errClosed = tma.Errorf(tma.EUNAVAILABLE, "The search index is closed.")
 
 // defaultCaseTerms: up to this many cases, the permission filter is a
 // disjunction of case terms, whose cost (a postings lookup per case and
@@ -158,6 +170,14 @@ func Open(dir string) (*Index, error) {
 			return nil, err
 		}
 		ix.shards[string(tenant)] = b
+		dirty, err := b.GetInternal(keyDirty)
+		if err != nil {
+			_ = ix.Close()
+			return nil, &RebuildError{Dir: dir, Reason: "corrupt", Err: err}
+		}
+		if dirty != nil {
+			ix.dirty[string(tenant)] = true
+		}
 	}
 	return ix, nil
 }
@@ -238,6 +258,23 @@ func (ix *Index) shard(tenantID string) bleve.Index {
 	return ix.shards[tenantID]
 }
 
+// searchShard is shard for a search: errClosed once the index is closed.
+func (ix *Index) searchShard(tenantID string) (bleve.Index, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return nil, errClosed
+	}
+	return ix.shards[tenantID], nil
+}
+
+// isClosed says whether Close has run.
+func (ix *Index) isClosed() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.closed
+}
+
 // all is every tenant's index as one, for the tests' brute force; nil if
 // there are none.
 func (ix *Index) all() bleve.Index {
@@ -263,12 +300,22 @@ func (ix *Index) shardForWrite(tenantID string) (bleve.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := bleve.NewUsing(shardDir(ix.dir, tenantID), m, scorch.Name, scorch.Name, nil)
+	// A folder of a tenant without an open index is what a creation that
+	// failed half-way left (Open opens every shard folder or fails): it
+	// would make every later creation fail, and the indexer retry the
+	// same batch for ever.
+	dir := shardDir(ix.dir, tenantID)
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("create search index of a tenant: %w", err)
+	}
+	b, err := bleve.NewUsing(dir, m, scorch.Name, scorch.Name, nil)
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("create search index of a tenant: %w", err)
 	}
 	if err := b.SetInternal(keyMappingVersion, []byte(strconv.Itoa(MappingVersion))); err != nil {
 		_ = b.Close()
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	ix.mu.Lock()
@@ -331,12 +378,15 @@ func Rebuild(ctx context.Context, dir string, fill func(context.Context, *Index)
 	return Open(dir)
 }
 
-// Close closes the index.
+// Close closes the index. Search, Apply and Compact fail afterwards
+// (EUNAVAILABLE); a search already running on a tenant's index fails
+// when that index closes under it.
 func (ix *Index) Close() error {
 	ix.writing.Lock()
 	defer ix.writing.Unlock()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.closed = true
 	var err error
 	for t, b := range ix.shards {
 		if cerr := b.Close(); err == nil {
@@ -361,6 +411,9 @@ func (ix *Index) Dir() string { return ix.dir }
 func (ix *Index) Compact(ctx context.Context) error {
 	ix.writing.Lock()
 	defer ix.writing.Unlock()
+	if ix.isClosed() {
+		return tma.Wrap("search.Compact", errClosed)
+	}
 	ix.mu.RLock()
 	var todo []string
 	for t := range ix.dirty {
@@ -396,7 +449,10 @@ func compactShard(ctx context.Context, b bleve.Index) error {
 	if err := s.ForceMerge(ctx, nil); err != nil {
 		return err
 	}
-	return b.Delete(placeholder)
+	done := b.NewBatch()
+	done.Delete(placeholder)
+	done.DeleteInternal(keyDirty)
+	return b.Batch(done)
 }
 
 // Apply upserts docs, deletes the deleted keys and then records seq: one
@@ -413,6 +469,9 @@ func (ix *Index) Apply(ctx context.Context, seq int64, docs []*tma.SearchDoc, de
 	}
 	ix.writing.Lock()
 	defer ix.writing.Unlock()
+	if ix.isClosed() {
+		return tma.Wrap("search.Apply", errClosed)
+	}
 	batches := map[string]*bleve.Batch{}
 	var order []string
 	batch := func(tenant string, create bool) (*bleve.Batch, error) {
@@ -455,6 +514,7 @@ func (ix *Index) Apply(ctx context.Context, seq int64, docs []*tma.SearchDoc, de
 		ix.mu.Lock()
 		ix.dirty[t] = true
 		ix.mu.Unlock()
+		batches[t].SetInternal(keyDirty, []byte("1"))
 		if err := ix.shard(t).Batch(batches[t]); err != nil {
 			return tma.Wrap("search.Apply", err)
 		}

@@ -36,11 +36,12 @@ var textFields = []struct {
 	lang string // "de" or "en"
 }{{fTitleDE, "de"}, {fTitleEN, "en"}, {fTextDE, "de"}, {fTextEN, "en"}}
 
-// Search answers q within scope. The permission filter (permissionFilter)
-// and the query's own filters (type:, case:, author:, dates) form the
-// Filter clause of a Bleve BooleanQuery, which Bleve runs with scoring off
-// and applies before collection: totals, facets and pages only ever see
-// permitted items, and scores are those of the words alone.
+// Search answers q within scope, in the index of scope's tenant only. The
+// permission filter (permissionFilter) and the query's own filters (type:,
+// case:, author:, dates) form a filter that runs with scoring off and
+// leads the iteration (filteredQuery) before collection: totals, facets
+// and pages only ever see permitted items, and scores are those of the
+// words alone. After Close it fails with EUNAVAILABLE.
 func (ix *Index) Search(ctx context.Context, scope tma.SearchScope, q tma.SearchQuery) (*tma.SearchResult, error) {
 	if scope.TenantID == "" {
 		return nil, tma.Errorf(tma.EINTERNAL, "search without a tenant")
@@ -78,7 +79,10 @@ func (ix *Index) search(ctx context.Context, tenant string, filter query.Query, 
 	}
 	// The tenant's own index; without a filter (the tests' brute force),
 	// every tenant's, so that the oracle sees the whole index.
-	var b bleve.Index = ix.shard(tenant)
+	b, err := ix.searchShard(tenant)
+	if err != nil {
+		return nil, err
+	}
 	if filter == nil {
 		b = ix.all()
 	}

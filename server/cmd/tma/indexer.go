@@ -38,11 +38,15 @@ type indexer struct {
 	caughtUp atomic.Bool
 	wake     chan struct{}
 
-	// erased is set when an applied batch deleted items (a deleted
+	// erased is set at open and when an applied batch deleted items (a deleted
 	// document, a shredded case): their terms stay in the index files
 	// until a merge, so the loop compacts, at most every compactEvery.
 	erased      bool
 	lastCompact time.Time
+	// opened is set at open until the first compaction, which does not
+	// count towards compactEvery: it only merges what a previous process
+	// left, and must not hold back the compaction of this one's deletions.
+	opened bool
 }
 
 // compactEvery bounds how often deletions make the index compact itself.
@@ -93,6 +97,10 @@ func (x *indexer) open(ctx context.Context) error {
 	x.mu.Lock()
 	x.index = ix
 	x.mu.Unlock()
+	// A previous process may have applied deletions and stopped before
+	// compacting: the shards it changed are still marked, and the first
+	// round compacts them (Compact passes over unmarked ones).
+	x.erased, x.opened = true, true
 	return nil
 }
 
@@ -139,7 +147,11 @@ func (x *indexer) run(ctx context.Context) {
 		if err == nil && x.erased && time.Since(x.lastCompact) >= compactEvery {
 			if ix := x.Index(); ix != nil {
 				if err = ix.Compact(ctx); err == nil {
-					x.erased, x.lastCompact = false, time.Now()
+					x.erased = false
+					if !x.opened {
+						x.lastCompact = time.Now()
+					}
+					x.opened = false
 				}
 			}
 		}

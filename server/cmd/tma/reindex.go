@@ -13,9 +13,11 @@ import (
 
 // cmdReindex rebuilds this installation's search index (TMA_SEARCH_DIR)
 // from PostgreSQL into a fresh folder and swaps it in by renaming, so the
-// folder always holds a whole index. A server running on the same folder
-// keeps the index it has open until it restarts: stop it first, or let it
-// rebuild by itself by deleting the folder before it starts.
+// folder always holds a whole index. Stop any server running on the same
+// folder first: its index writes by path (its meta file, new tenants'
+// indexes, new segment files), and after the swap those writes would land
+// in the new folder. Or let the server rebuild by itself by deleting the
+// folder before it starts.
 func cmdReindex(ctx context.Context, c *Config, args []string, w io.Writer) error {
 	if err := flag.NewFlagSet("reindex", flag.ContinueOnError).Parse(args); err != nil {
 		return err
