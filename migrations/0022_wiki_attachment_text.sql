@@ -44,10 +44,13 @@ BEGIN
 END;
 $$;
 
--- search_outbox_trigger as in 0019, plus attachments: an upload (insert),
--- a replacement (the old row's deleted_at: the index drops it), its text,
--- and a change of its page's or space's access.
-CREATE OR REPLACE FUNCTION search_outbox_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+-- search_outbox_files_trigger enqueues attachments (0019's
+-- search_outbox_trigger keeps the other items): an upload (insert), a
+-- replacement (the old row's deleted_at: the index drops it), its text,
+-- and a change of its page's or space's access. A page's other changes do
+-- not matter to its attachments (their title is their own name; the
+-- page's title is read at query time).
+CREATE FUNCTION search_outbox_files_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     r record;
 BEGIN
@@ -57,36 +60,9 @@ BEGIN
         r := NEW;
     END IF;
     CASE TG_TABLE_NAME
-    WHEN 'cases' THEN
-        IF TG_OP = 'UPDATE' AND OLD.status IS DISTINCT FROM NEW.status THEN
-            PERFORM search_enqueue_case(r.tenant_id, r.id);
-        ELSE
-            PERFORM search_enqueue(r.tenant_id, 'case:' || r.id);
-        END IF;
-    WHEN 'case_keys' THEN
-        PERFORM search_enqueue_case(r.tenant_id, r.case_id);
-    WHEN 'case_persons' THEN
-        PERFORM search_enqueue(r.tenant_id, 'case:' || r.case_id);
-    WHEN 'case_notes' THEN
-        PERFORM search_enqueue(r.tenant_id, 'note:' || r.id);
-    WHEN 'case_actions' THEN
-        PERFORM search_enqueue(r.tenant_id, 'action:' || r.id);
-    WHEN 'reports' THEN
-        PERFORM search_enqueue(r.tenant_id, 'report:' || r.id);
-    WHEN 'report_messages' THEN
-        PERFORM search_enqueue(r.tenant_id, 'report:' || r.report_id);
-    WHEN 'document_versions', 'document_texts' THEN
-        PERFORM search_enqueue(r.tenant_id, 'document:' || r.document_id || '@' || r.version);
     WHEN 'wiki_pages' THEN
-        PERFORM search_enqueue(r.tenant_id, 'wiki:' || r.id);
-        -- Only access matters to the attachments (their title is their
-        -- own name; the page's title is read at query time).
-        IF TG_OP = 'UPDATE' AND (OLD.read_roles IS DISTINCT FROM NEW.read_roles
-            OR OLD.hidden_roles IS DISTINCT FROM NEW.hidden_roles OR OLD.space_id IS DISTINCT FROM NEW.space_id) THEN
-            PERFORM search_enqueue_page_files(r.tenant_id, r.id);
-        END IF;
+        PERFORM search_enqueue_page_files(r.tenant_id, r.id);
     WHEN 'wiki_spaces' THEN
-        PERFORM search_enqueue(r.tenant_id, 'wiki:' || p.id) FROM wiki_pages p WHERE p.tenant_id = r.tenant_id AND p.space_id = r.id;
         PERFORM search_enqueue_page_files(r.tenant_id, p.id) FROM wiki_pages p WHERE p.tenant_id = r.tenant_id AND p.space_id = r.id;
     WHEN 'wiki_attachments' THEN
         PERFORM search_enqueue(r.tenant_id, 'wikifile:' || r.id);
@@ -98,9 +74,15 @@ END;
 $$;
 
 CREATE CONSTRAINT TRIGGER wiki_attachments_search AFTER INSERT OR UPDATE OF deleted_at OR DELETE ON wiki_attachments
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION search_outbox_trigger();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION search_outbox_files_trigger();
 CREATE CONSTRAINT TRIGGER wiki_attachment_texts_search AFTER INSERT OR UPDATE OR DELETE ON wiki_attachment_texts
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION search_outbox_trigger();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION search_outbox_files_trigger();
+CREATE CONSTRAINT TRIGGER wiki_pages_files_search AFTER UPDATE OF read_roles, hidden_roles, space_id ON wiki_pages
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (OLD.read_roles IS DISTINCT FROM NEW.read_roles OR OLD.hidden_roles IS DISTINCT FROM NEW.hidden_roles OR OLD.space_id IS DISTINCT FROM NEW.space_id)
+    EXECUTE FUNCTION search_outbox_files_trigger();
+CREATE CONSTRAINT TRIGGER wiki_spaces_files_search AFTER UPDATE OF read_roles, edit_roles ON wiki_spaces
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION search_outbox_files_trigger();
 
 -- Attachments uploaded before this migration have no text (their bytes
 -- would have to be decrypted and parsed, which SQL cannot do); they are
