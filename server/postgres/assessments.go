@@ -614,7 +614,7 @@ func (s *AssessmentService) Decide(ctx context.Context, tenantID, caseID, id str
 			return tma.Errorf(tma.EFORBIDDEN, msgNotAllowed)
 		}
 		if !restricted {
-			inst, err := s.instruments.Instrument(ctx, tenantID, a.InstrumentID, a.InstrumentVersion)
+			inst, err := instrumentFrom(ctx, tx, tenantID, a.InstrumentID, a.InstrumentVersion)
 			if err != nil {
 				return err
 			}

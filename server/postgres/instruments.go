@@ -109,8 +109,14 @@ func (s *InstrumentService) Instruments(ctx context.Context, tenantID string) ([
 
 // Instrument returns one version, or the latest for version 0.
 func (s *InstrumentService) Instrument(ctx context.Context, tenantID, id string, version int) (*tma.Instrument, error) {
+	return instrumentFrom(ctx, s.db.Pool, tenantID, id, version)
+}
+
+// instrumentFrom reads one version through q: a transaction reads it on
+// its own connection.
+func instrumentFrom(ctx context.Context, q querier, tenantID, id string, version int) (*tma.Instrument, error) {
 	var def []byte
-	if err := s.row(ctx, tenantID, id, version, "definition").Scan(&def); err != nil {
+	if err := instrumentRow(ctx, q, tenantID, id, version, "definition").Scan(&def); err != nil {
 		return nil, notFound(err, msgNoInstrument)
 	}
 	var inst tma.Instrument
@@ -123,7 +129,7 @@ func (s *InstrumentService) Instrument(ctx context.Context, tenantID, id string,
 // Source returns the file a version was imported from.
 func (s *InstrumentService) Source(ctx context.Context, tenantID, id string, version int) ([]byte, error) {
 	var src []byte
-	if err := s.row(ctx, tenantID, id, version, "source").Scan(&src); err != nil {
+	if err := instrumentRow(ctx, s.db.Pool, tenantID, id, version, "source").Scan(&src); err != nil {
 		return nil, notFound(err, msgNoInstrument)
 	}
 	return src, nil
@@ -132,10 +138,10 @@ func (s *InstrumentService) Source(ctx context.Context, tenantID, id string, ver
 // row selects column of one version (0: the latest). A version no table
 // holds (negative, or beyond PostgreSQL's integer, from an address) selects
 // nothing.
-func (s *InstrumentService) row(ctx context.Context, tenantID, id string, version int, column string) pgx.Row {
+func instrumentRow(ctx context.Context, q querier, tenantID, id string, version int, column string) pgx.Row {
 	if !tma.ValidID(tenantID) || version < 0 || version > tma.MaxInstrumentVersion {
 		tenantID, version = "00000000-0000-0000-0000-000000000000", 0
 	}
-	return s.db.Pool.QueryRow(ctx, `SELECT `+column+` FROM instruments WHERE tenant_id = $1 AND id = $2 AND ($3 = 0 OR version = $3)
+	return q.QueryRow(ctx, `SELECT `+column+` FROM instruments WHERE tenant_id = $1 AND id = $2 AND ($3 = 0 OR version = $3)
 		ORDER BY version DESC LIMIT 1`, tenantID, id, version)
 }
