@@ -316,11 +316,7 @@ type uploadForm struct {
 func (v *view) Can(perm string) bool { return v.can != nil && v.can(perm) }
 
 func (s *Server) newView(c *fiber.Ctx, title, nav string, data any) *view {
-	loc, _ := c.Locals(localLocale).(string)
-	if loc == "" {
-		loc = locales[0]
-	}
-	v := &view{Locale: loc, Title: title, Nav: nav, Principal: principal(c), Data: data, catalog: s.pages.catalog, UploadLimit: s.uploadLimitText}
+	v := &view{Locale: localeOf(c), Title: title, Nav: nav, Principal: principal(c), Data: data, catalog: s.pages.catalog, UploadLimit: s.uploadLimitText}
 	if c.Method() != fiber.MethodHead && c.Locals(localAnonymous) == nil {
 		v.CSRF = s.csrfToken(c) // the anonymous report pages need no token, and set no cookie
 	}
@@ -333,6 +329,15 @@ func (s *Server) newView(c *fiber.Ctx, title, nav string, data any) *view {
 		v.Menu = s.menuOf(p.User)
 	}
 	return v
+}
+
+// localeOf is the request's language (the middleware negotiates it), the
+// default one if none was set.
+func localeOf(c *fiber.Ctx) string {
+	if loc, _ := c.Locals(localLocale).(string); loc != "" {
+		return loc
+	}
+	return locales[0]
 }
 
 // menuOf is the menu of u, decided once per set of roles (the policy is

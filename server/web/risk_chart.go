@@ -29,10 +29,7 @@ func (s *Server) riskChart(c *fiber.Ctx, as []*tma.Assessment) (template.HTML, e
 		return "", nil
 	}
 	slices.Reverse(finals) // oldest first
-	loc, _ := c.Locals(localLocale).(string)
-	if loc == "" {
-		loc = locales[0]
-	}
+	loc := localeOf(c)
 	v := &view{Locale: loc, catalog: s.pages.catalog}
 	r := chart.Risk{ID: "risk-chart", Title: v.T("chart.risk.title"), XLabel: v.T("chart.risk.x"), RiskLabel: v.T("chart.risk.level"),
 		CountLabel: v.T("chart.risk.count")}
